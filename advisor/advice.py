@@ -1,0 +1,143 @@
+"""The advisor's answer as plain immutable data, with JSON and plain-text renderings."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+MatchKind = Literal["route", "caveat", "note"]
+Counted = Literal["for", "against", "ignored"]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkspaceRoute:
+    """A configured route and its run-log numbers, computed by the bot and handed in as data."""
+
+    route_id: str
+    kind: str
+    board: str
+    health: str | None
+    runs: int
+    success_rate: float | None
+    p50_latency_s: float | None
+    median_cost_usd: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Caveat:
+    id: str
+    title: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Alternative:
+    route: str
+    reason: str
+    first_benchmark: str
+    in_workspace: tuple[WorkspaceRoute, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class MatchedSignal:
+    """Words from the question that meant something, and what they counted for.
+
+    `counted` is "for" (evidence for `route`/the caveat/the note), "against" (mentioned under a
+    negation, so it counts against `route`), or "ignored" (matched but not used, e.g. a
+    negated caveat trigger).
+    """
+
+    phrase: str
+    meaning: str
+    kind: MatchKind
+    route: str | None
+    weight: int
+    negated: bool
+    negated_by: str | None
+    counted: Counted
+
+
+@dataclass(frozen=True, slots=True)
+class Advice:
+    """Which route deserves the first serious benchmark, why, and what to check on it."""
+
+    route: str | None
+    first_benchmark: str
+    why: str
+    verify: tuple[str, ...]
+    caveats: tuple[Caveat, ...]
+    alternatives: tuple[Alternative, ...]
+    is_default: bool
+    notes: tuple[str, ...]
+    matched: tuple[MatchedSignal, ...]
+    scores: tuple[tuple[str, int], ...]
+    ruled_out: tuple[str, ...]
+    in_workspace: tuple[WorkspaceRoute, ...]
+
+    @property
+    def caveat_ids(self) -> tuple[str, ...]:
+        return tuple(caveat.id for caveat in self.caveats)
+
+    def to_json(self) -> dict[str, Any]:
+        """The contract fields (route, caveats, why, verify, alternatives) plus extras."""
+        return {
+            "route": self.route,
+            "caveats": list(self.caveat_ids),
+            "why": self.why,
+            "verify": list(self.verify),
+            "alternatives": [
+                {
+                    "route": alt.route,
+                    "reason": alt.reason,
+                    "first_benchmark": alt.first_benchmark,
+                    "in_workspace": [asdict(ws) for ws in alt.in_workspace],
+                }
+                for alt in self.alternatives
+            ],
+            "first_benchmark": self.first_benchmark,
+            "is_default": self.is_default,
+            "notes": list(self.notes),
+            "caveat_details": [asdict(caveat) for caveat in self.caveats],
+            "matched": [asdict(match) for match in self.matched],
+            "scores": dict(self.scores),
+            "ruled_out": list(self.ruled_out),
+            "in_workspace": [asdict(ws) for ws in self.in_workspace],
+        }
+
+    def to_text(self) -> str:
+        """A plain-text answer for the CLI and logs."""
+        route = self.route if self.route is not None else "none fits as asked"
+        lines = [f"Route: {route}{' (default)' if self.is_default else ''}"]
+        lines.append(f"First benchmark: {self.first_benchmark}")
+        lines.append(f"Why: {self.why}")
+        if self.caveats:
+            lines.append("Caveats:")
+            lines.extend(f"  - {c.id}: {c.text}" for c in self.caveats)
+        if self.verify:
+            lines.append("Verify on this route:" if self.route else "Verify:")
+            lines.extend(f"  - {item}" for item in self.verify)
+        if self.alternatives:
+            lines.append("Alternatives:")
+            lines.extend(f"  - {alt.route}: {alt.reason}" for alt in self.alternatives)
+        if self.notes:
+            lines.append("Notes:")
+            lines.extend(f"  - {note}" for note in self.notes)
+        if self.route is not None:
+            lines.append("In this workspace:")
+            if self.in_workspace:
+                lines.extend(f"  - {describe_workspace_route(ws)}" for ws in self.in_workspace)
+            else:
+                lines.append(f"  - no configured route serves the {self.route} row yet")
+        return "\n".join(lines)
+
+
+def describe_workspace_route(ws: WorkspaceRoute) -> str:
+    """One line of run-log numbers; unknown values say so rather than pretending to be zero."""
+    parts = [ws.health or "health unknown", f"{ws.runs} run{'s' if ws.runs != 1 else ''}"]
+    if ws.success_rate is not None:
+        parts.append(f"{ws.success_rate:.0%} success")
+    if ws.p50_latency_s is not None:
+        parts.append(f"p50 {ws.p50_latency_s:.1f} s")
+    if ws.median_cost_usd is not None:
+        parts.append(f"median ${ws.median_cost_usd:.3f}")
+    return f"{ws.route_id} ({ws.kind}): " + ", ".join(parts)

@@ -1,0 +1,76 @@
+"""Keeps secrets out of logs, Slack messages, exports and error text."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+
+# Shapes of credentials we may meet even when they are not in our own config
+# (a provider echoing a key, a token in a URL).
+_PATTERNS = [
+    re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{8,}"),
+    re.compile(r"\bxapp-[A-Za-z0-9-]{8,}"),
+    re.compile(r"\bsk-[A-Za-z0-9_*-]{12,}"),
+    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
+    re.compile(r"\bAIza[0-9A-Za-z_-]{30,}"),
+    re.compile(r"(?i)(bearer|x-key:?|key=|api[_-]?key[=:]\s*)\s*[A-Za-z0-9._~+/-]{16,}=*"),
+    re.compile(r"(?i)(://[^:/\s@]+:)[^@\s]+@"),  # passwords in URLs
+]
+MASK = "[redacted]"
+
+
+class Redactor:
+    """Replaces every known secret and credential-shaped string with a mask."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets: list[str] = []
+        self.add(secrets)
+
+    def add(self, secrets: Iterable[str]) -> None:
+        # Short values would mask ordinary words; real secrets are long.
+        new = {s for s in secrets if s and len(s) >= 6}
+        self._secrets = sorted(set(self._secrets) | new, key=len, reverse=True)
+
+    def __call__(self, text: str | None) -> str:
+        if not text:
+            return text or ""
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        for pattern in _PATTERNS:
+            text = pattern.sub(_keep_prefix, text)
+        return text
+
+
+def _keep_prefix(match: re.Match[str]) -> str:
+    if match.lastindex:
+        return match.group(1) + MASK + ("@" if match.group(0).endswith("@") else "")
+    return MASK
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that redacts the formatted message and any exception text."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        record.msg = self.redactor(message)
+        record.args = None
+        if record.exc_info and record.exc_info[1] is not None:
+            import traceback
+
+            record.exc_text = self.redactor("".join(traceback.format_exception(*record.exc_info)))
+            record.exc_info = None
+        return True
+
+
+def install(redactor: Redactor) -> None:
+    """Attach the filter to every root handler, so library logs are covered too."""
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter(redactor))

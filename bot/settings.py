@@ -1,0 +1,95 @@
+"""Process settings from the environment (and `.env`), validated once at start-up."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message is one line naming the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
+
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    imageroute_config: Path | None = None
+    database_url: str = "sqlite:///./data/imageroute.db"
+    asset_store: str = "file://./data/assets"
+    alert_channel: str | None = Field(None)
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xoxb-"):
+            raise ValueError("must be a bot token starting with xoxb-")
+        return value
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("xapp-"):
+            raise ValueError("must be an app-level token starting with xapp-")
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http(s) URL such as https://slack.com/api/")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", value):
+            raise ValueError("must be sqlite:///path or postgresql+psycopg://user@host/db")
+        return value
+
+    @field_validator("asset_store")
+    @classmethod
+    def _asset_store(cls, value: str) -> str:
+        if not re.match(r"^(file://.+|s3://[^/]+.*)$", value):
+            raise ValueError("must be file:///path/to/dir or s3://bucket/prefix")
+        return value
+
+    @field_validator("alert_channel")
+    @classmethod
+    def _alert_channel(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not _CHANNEL.match(value):
+            raise ValueError("must be a Slack channel id such as C0123456789")
+        return value
+
+    def secrets(self) -> list[str]:
+        tokens = (self.slack_bot_token, self.slack_signing_secret, self.slack_app_token)
+        return [t.get_secret_value() for t in tokens if t is not None and t.get_secret_value()]
+
+    def require(self, *names: str, why: str) -> None:
+        """Stop with one line when a setting needed for `why` is missing."""
+        for name in names:
+            if getattr(self, name) is None:
+                raise SettingsError(f"{name.upper()} is required {why}")
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; a bad value becomes one line naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "a setting"
+        message = first["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"{name} {message}") from None

@@ -1,0 +1,268 @@
+"""What each route and model accepts, loaded from data, and the check run before any call."""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from routes.errors import InvalidRequest
+from routes.model import ImageRequest
+
+_SIZE = re.compile(r"^\s*(\d{2,5})\s*[xX×]\s*(\d{2,5})\s*$")
+_RATIO = re.compile(r"^\s*(\d{1,3})\s*:\s*(\d{1,3})\s*$")
+# A WxH is mapped onto the closest accepted aspect ratio when it is this close (log scale).
+_ASPECT_TOLERANCE = 0.12
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """The options a model accepts. Empty tuples mean 'not supported'."""
+
+    sizes: tuple[str, ...] = ()
+    aspect_ratios: tuple[str, ...] = ()
+    size_multiple: int = 1
+    min_side: int = 64
+    max_side: int = 4096
+    max_pixels: int | None = None
+    min_aspect: float = 1.0
+    max_aspect: float = 4.0
+    max_n: int = 1
+    qualities: tuple[str, ...] = ()
+    backgrounds: tuple[str, ...] = ("auto", "opaque")
+    formats: tuple[str, ...] = ("png",)
+    edits: bool = False
+    mask: bool = False
+    max_input_images: int = 0
+    seed: bool = False
+    negative_prompt: bool = False
+    compression: bool = False
+    moderation: tuple[str, ...] = ()
+    max_prompt_chars: int = 4000
+    default_size: str | None = None
+    source: str = ""
+    checked: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def transparent_background(self) -> bool:
+        return "transparent" in self.backgrounds
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Capabilities:
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        kwargs: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        for key, value in row.items():
+            if key in ("kind", "model"):
+                continue
+            if key in known:
+                kwargs[key] = tuple(value) if isinstance(value, list) else value
+            else:
+                extra[key] = value
+        return cls(**kwargs, extra=extra)
+
+
+@dataclass(frozen=True)
+class ResolvedSize:
+    """A size as a route will send it: pixels, an aspect ratio, or the provider's 'auto'."""
+
+    width: int | None = None
+    height: int | None = None
+    aspect_ratio: str | None = None
+    auto: bool = False
+
+    @property
+    def label(self) -> str:
+        if self.auto:
+            return "auto"
+        if self.width and self.height:
+            return f"{self.width}x{self.height}"
+        return self.aspect_ratio or "auto"
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """One option a route cannot serve; `feature` lets callers find routes that can."""
+
+    feature: str
+    sentence: str
+
+
+@cache
+def _rows() -> tuple[dict[str, Any], ...]:
+    text = resources.files("routes").joinpath("data/models.toml").read_text(encoding="utf-8")
+    return tuple(tomllib.loads(text)["model"])
+
+
+def capabilities_for(kind: str, model: str, overrides: dict[str, Any] | None = None) -> Capabilities:
+    """The capability row for a kind and model id, with optional per-route overrides."""
+    for row in _rows():
+        if row["kind"] == kind and fnmatch.fnmatchcase(model, row["model"]):
+            merged = dict(row)
+            if overrides:
+                merged.update(overrides)
+            return Capabilities.from_row(merged)
+    base: dict[str, Any] = {"source": "no capability row on file", "checked": ""}
+    base.update(overrides or {})
+    return Capabilities.from_row(base)
+
+
+def parse_size(text: str) -> tuple[int, int] | tuple[str] | None:
+    """(w, h) for 'WxH', (ratio,) for 'W:H', None when it is neither."""
+    m = _SIZE.match(text)
+    if m:
+        return int(m.group(1)), int(m.group(2))
+    m = _RATIO.match(text)
+    if m and int(m.group(1)) > 0 and int(m.group(2)) > 0:
+        return (f"{int(m.group(1))}:{int(m.group(2))}",)
+    return None
+
+
+def _ratio_value(ratio: str) -> float:
+    w, h = ratio.split(":")
+    return int(w) / int(h)
+
+
+def _closest_ratio(value: float, ratios: tuple[str, ...]) -> str | None:
+    best = min(ratios, key=lambda r: abs(math.log(_ratio_value(r) / value)))
+    if abs(math.log(_ratio_value(best) / value)) <= _ASPECT_TOLERANCE:
+        return best
+    return None
+
+
+def _size_from_ratio(ratio: float, caps: Capabilities) -> tuple[int, int]:
+    # Aim for about one megapixel, rounded to the model's multiple.
+    step = max(caps.size_multiple, 1)
+    width = math.sqrt(1024 * 1024 * ratio)
+    height = width / ratio
+    return max(step, round(width / step) * step), max(step, round(height / step) * step)
+
+
+def resolve_size(size: str | None, caps: Capabilities) -> ResolvedSize:
+    """Map the user's size onto what the model accepts, or raise InvalidRequest."""
+    if size is None or size.strip().lower() == "auto":
+        if size is None and caps.default_size:
+            return resolve_size(caps.default_size, caps)
+        if caps.aspect_ratios:
+            return ResolvedSize(aspect_ratio=caps.aspect_ratios[0])
+        return ResolvedSize(auto=True)
+    parsed = parse_size(size)
+    if parsed is None:
+        raise InvalidRequest(
+            f"size={size} is not a size: use WIDTHxHEIGHT such as 1024x1024, or a ratio such as 16:9."
+        )
+    if caps.aspect_ratios:
+        value = parsed[0] / parsed[1] if len(parsed) == 2 else _ratio_value(parsed[0])
+        ratio = _closest_ratio(value, caps.aspect_ratios)
+        if ratio is None:
+            raise InvalidRequest(
+                f"size={size} has no matching aspect ratio on this route: it accepts "
+                f"{', '.join(caps.aspect_ratios)}."
+            )
+        return ResolvedSize(aspect_ratio=ratio)
+    if len(parsed) == 1:
+        w, h = _size_from_ratio(_ratio_value(parsed[0]), caps)
+    else:
+        w, h = parsed
+    label = f"{w}x{h}"
+    if caps.sizes:
+        if label not in caps.sizes:
+            raise InvalidRequest(
+                f"size={size} is not available on this route: it accepts {', '.join(caps.sizes)}."
+            )
+        return ResolvedSize(width=w, height=h)
+    _check_free_size(size, w, h, caps)
+    return ResolvedSize(width=w, height=h)
+
+
+def _check_free_size(size: str, w: int, h: int, caps: Capabilities) -> None:
+    step = caps.size_multiple
+    if step > 1 and (w % step or h % step):
+        raise InvalidRequest(f"size={size} is not valid here: both sides must be multiples of {step}.")
+    if min(w, h) < caps.min_side or max(w, h) > caps.max_side:
+        raise InvalidRequest(
+            f"size={size} is out of range here: each side must be between {caps.min_side} and "
+            f"{caps.max_side} pixels."
+        )
+    if caps.max_pixels and w * h > caps.max_pixels:
+        raise InvalidRequest(
+            f"size={size} is too large here: at most {caps.max_pixels:,} pixels in total."
+        )
+    aspect = max(w, h) / min(w, h)
+    if aspect > caps.max_aspect + 1e-9:
+        raise InvalidRequest(
+            f"size={size} is too elongated here: the long side can be at most "
+            f"{caps.max_aspect:g} times the short side."
+        )
+
+
+def find_unsupported(request: ImageRequest, caps: Capabilities) -> list[Unsupported]:
+    """Every option in `request` this model cannot serve, each as one sentence."""
+    problems: list[Unsupported] = []
+
+    def refuse(feature: str, sentence: str) -> None:
+        problems.append(Unsupported(feature, sentence))
+
+    if len(request.prompt) > caps.max_prompt_chars:
+        refuse(
+            "long_prompt",
+            f"the prompt is {len(request.prompt):,} characters; this route accepts at most "
+            f"{caps.max_prompt_chars:,}",
+        )
+    if request.n > caps.max_n:
+        refuse(f"n:{request.n}", f"n={request.n} is more than this route's maximum of {caps.max_n}")
+    if request.quality and request.quality != "auto" and request.quality not in caps.qualities:
+        accepted = ", ".join(caps.qualities) if caps.qualities else "no quality setting"
+        refuse(
+            f"quality:{request.quality}",
+            f"quality={request.quality} is not offered here (accepted: {accepted})",
+        )
+    if request.background and request.background not in caps.backgrounds:
+        if request.background == "transparent":
+            refuse("background:transparent", "this model cannot make a transparent background")
+        else:
+            refuse(
+                f"background:{request.background}",
+                f"background={request.background} is not offered here",
+            )
+    if request.output_format and request.output_format not in caps.formats:
+        refuse(
+            f"format:{request.output_format}",
+            f"format={request.output_format} is not offered here (accepted: "
+            f"{', '.join(caps.formats)})",
+        )
+    if (
+        request.background == "transparent"
+        and request.output_format == "jpeg"
+        and "transparent" in caps.backgrounds
+    ):
+        refuse("format:jpeg+transparent", "a transparent background needs format=png or webp")
+    if request.output_compression is not None and not caps.compression:
+        refuse("compression", "output compression is not offered here")
+    if request.seed is not None and not caps.seed:
+        refuse("seed", "this route does not take a seed")
+    if request.negative_prompt and not caps.negative_prompt:
+        refuse("negative_prompt", "this route does not take a negative prompt")
+    if request.moderation and request.moderation not in caps.moderation:
+        refuse(f"moderation:{request.moderation}", "this route has no moderation setting")
+    if request.input_images:
+        if not caps.edits:
+            refuse("edits", "this route cannot edit images")
+        elif len(request.input_images) > caps.max_input_images:
+            refuse(
+                "many_inputs",
+                f"this route takes at most {caps.max_input_images} input image(s)",
+            )
+    if request.mask is not None and not caps.mask:
+        refuse("mask", "this route does not take an edit mask")
+    try:
+        resolve_size(request.size, caps)
+    except InvalidRequest as exc:
+        refuse(f"size:{request.size}", str(exc).rstrip("."))
+    return problems

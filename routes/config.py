@@ -1,0 +1,350 @@
+"""The routes file (TOML): parsing, ${VAR} expansion and validation into typed route configs."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+
+BoardRow = Literal["openai", "google", "flux", "gateway", "self-hosted"]
+BOARD_ROWS: tuple[str, ...] = ("openai", "google", "flux", "gateway", "self-hosted")
+ProbeMode = Literal["auth", "generate", "off"]
+
+_ROUTE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+RESERVED_IDS = frozenset({"all"})
+
+
+class ConfigError(Exception):
+    """The routes file cannot be used; the message names the file, route and key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProbeSettings(_Strict):
+    interval_seconds: float = Field(300, gt=0)
+    failure_threshold: int = Field(2, ge=1)
+    success_threshold: int = Field(1, ge=1)
+    repeat_alert_minutes: float = Field(60, gt=0)
+    latency_slo_seconds: float = Field(60, gt=0)
+    jitter_seconds: float = Field(15, ge=0)
+
+
+class LimitSettings(_Strict):
+    """Workspace-wide guardrails (per-route ones live on the route)."""
+
+    max_routes_per_comparison: int = Field(6, ge=1)
+    user_daily_spend_usd: float | None = Field(None, ge=0)
+
+
+class RouteConfigBase(_Strict):
+    """Keys every route kind accepts."""
+
+    id: str
+    kind: str
+    model: str = ""
+    billing_owner: str | None = None
+    route_owner: str | None = None
+    board: BoardRow | None = None
+    probe: ProbeMode = "auth"
+    timeout_seconds: float = Field(120, gt=0)
+    max_concurrency: int = Field(4, ge=1)
+    retries: int = Field(2, ge=0, le=10)
+    enabled: bool = True
+    description: str | None = None
+    # Price override, same keys as routes/data/pricing.toml rows.
+    pricing: dict[str, Any] | None = None
+    # Capability overrides, same keys as routes/data/models.toml rows.
+    capabilities: dict[str, Any] | None = None
+    # Guardrails: empty lists mean "everyone, everywhere".
+    allowed_channels: list[str] = Field(default_factory=list)
+    allowed_usergroups: list[str] = Field(default_factory=list)
+    daily_spend_usd: float | None = Field(None, ge=0)
+
+    # Per-kind defaults, not settings: ClassVars so the routes file cannot set them.
+    default_model: ClassVar[str] = ""
+    default_board: ClassVar[str | None] = None
+
+    @field_validator("id")
+    @classmethod
+    def _check_id(cls, value: str) -> str:
+        if not _ROUTE_ID.match(value) or value in RESERVED_IDS or value.startswith("board"):
+            raise ValueError(
+                "route ids use lowercase letters, digits, - and _ (at most 40), and 'all' or "
+                "'board...' are reserved"
+            )
+        return value
+
+    @property
+    def model_id(self) -> str:
+        return self.model or self.default_model
+
+    @property
+    def board_row(self) -> str | None:
+        return self.board or self.default_board
+
+    def secrets(self) -> list[str]:
+        """Every secret value in this config, so redaction can find them in any text."""
+        found: list[str] = []
+        for value in self.__dict__.values():
+            if isinstance(value, SecretStr):
+                found.append(value.get_secret_value())
+            elif isinstance(value, dict):
+                found.extend(v.get_secret_value() for v in value.values() if isinstance(v, SecretStr))
+        return [s for s in found if s]
+
+
+class DemoRoute(RouteConfigBase):
+    kind: Literal["demo"]
+    delay_seconds: float = Field(0.0, ge=0, le=600)
+    default_model: ClassVar[str] = "imageroute-demo-1"
+    base_url: str | None = None  # accepted for symmetry; the demo route never calls out
+
+
+class OpenAIRoute(RouteConfigBase):
+    kind: Literal["openai"]
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    organization: str | None = None
+    default_model: ClassVar[str] = "gpt-image-2"
+    default_board: ClassVar[str | None] = "openai"
+
+
+class OpenAIResponsesRoute(RouteConfigBase):
+    kind: Literal["openai-responses"]
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    organization: str | None = None
+    image_model: str = "gpt-image-2"
+    default_model: ClassVar[str] = "gpt-5"
+    default_board: ClassVar[str | None] = "openai"
+
+
+class GatewayRoute(RouteConfigBase):
+    kind: Literal["gateway"]
+    api_key: SecretStr | None = None
+    base_url: str
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    underlying_model: str | None = None
+    default_board: ClassVar[str | None] = "gateway"
+
+
+class GoogleImagenRoute(RouteConfigBase):
+    kind: Literal["google-imagen"]
+    api_key: SecretStr | None = None
+    project: str | None = None
+    location: str | None = None
+    base_url: str | None = None
+    default_model: ClassVar[str] = "imagen-4.0-ultra-generate-001"
+    default_board: ClassVar[str | None] = "google"
+
+
+class GeminiImageRoute(RouteConfigBase):
+    kind: Literal["gemini-image"]
+    api_key: SecretStr | None = None
+    project: str | None = None
+    location: str | None = None
+    base_url: str | None = None
+    default_model: ClassVar[str] = "gemini-2.5-flash-image"
+    default_board: ClassVar[str | None] = "google"
+
+
+class BflRoute(RouteConfigBase):
+    kind: Literal["bfl"]
+    api_key: SecretStr | None = None
+    base_url: str = "https://api.bfl.ai"
+    poll_interval_seconds: float = Field(0.5, gt=0, le=30)
+    default_model: ClassVar[str] = "flux-pro-1.1"
+    default_board: ClassVar[str | None] = "flux"
+
+
+class BedrockRoute(RouteConfigBase):
+    kind: Literal["bedrock"]
+    region: str | None = None
+    endpoint_url: str | None = None
+    base_url: str | None = None
+    profile: str | None = None
+    default_model: ClassVar[str] = "amazon.nova-canvas-v1:0"
+    default_board: ClassVar[str | None] = "flux"
+
+
+class SelfHostedRoute(RouteConfigBase):
+    kind: Literal["self-hosted"]
+    flavor: Literal["automatic1111", "comfyui", "openai"]
+    base_url: str
+    api_key: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    workflow: str | None = None
+    hardware: str | None = None
+    model_version: str | None = None
+    deployment_hash: str | None = None
+    serving_config: str | None = None
+    hourly_usd: float | None = Field(None, ge=0)
+    default_model: ClassVar[str] = "self-hosted"
+    default_board: ClassVar[str | None] = "self-hosted"
+
+
+RouteConfig = Annotated[
+    DemoRoute
+    | OpenAIRoute
+    | OpenAIResponsesRoute
+    | GatewayRoute
+    | GoogleImagenRoute
+    | GeminiImageRoute
+    | BflRoute
+    | BedrockRoute
+    | SelfHostedRoute,
+    Field(discriminator="kind"),
+]
+ROUTE_KINDS: tuple[str, ...] = (
+    "demo",
+    "openai",
+    "openai-responses",
+    "gateway",
+    "google-imagen",
+    "gemini-image",
+    "bfl",
+    "bedrock",
+    "self-hosted",
+)
+_route_adapter: TypeAdapter[RouteConfig] = TypeAdapter(RouteConfig)
+
+
+class AppConfig(BaseModel):
+    """Everything the routes file configures."""
+
+    model_config = ConfigDict(frozen=True)
+
+    routes: dict[str, RouteConfig]
+    probes: ProbeSettings = ProbeSettings()
+    limits: LimitSettings = LimitSettings()
+    source: str = "built-in demo config"
+
+    @property
+    def enabled_routes(self) -> dict[str, RouteConfig]:
+        return {rid: r for rid, r in self.routes.items() if r.enabled}
+
+    def secrets(self) -> list[str]:
+        return [s for r in self.routes.values() for s in r.secrets()]
+
+
+BUILTIN_CONFIG = """
+[routes.demo]
+kind = "demo"
+billing_owner = "nobody (offline demo)"
+route_owner = "imageroute built-in demo renderer"
+probe = "generate"
+"""
+
+
+def _expand(value: Any, env: Mapping[str, str], prefix: str, key: str = "") -> Any:
+    """Replace ${VAR} (or ${VAR:-default}) in every string value."""
+    if isinstance(value, str):
+
+        def repl(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if env.get(name):
+                return env[name]
+            if default is not None:
+                return default
+            raise ConfigError(
+                f"{prefix}: key '{key}' refers to ${{{name}}}, which is not set in the environment"
+            )
+
+        return _VAR.sub(repl, value)
+    if isinstance(value, dict):
+        return {
+            k: _expand(v, env, prefix, f"{key}.{k}" if key else str(k)) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_expand(v, env, prefix, key) for v in value]
+    return value
+
+
+def _describe(error: ValidationError, prefix: str) -> str:
+    first = error.errors()[0]
+    loc = [str(p) for p in first["loc"] if not isinstance(p, int)]
+    # The discriminated union puts the kind name first in the location; drop it.
+    if loc and loc[0] in ROUTE_KINDS:
+        loc = loc[1:]
+    key = ".".join(loc)
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        return f"{prefix}: unknown key '{key}'"
+    if kind == "missing":
+        return f"{prefix}: missing required key '{key}'"
+    if kind == "union_tag_invalid":
+        return f"{prefix}: kind must be one of {', '.join(ROUTE_KINDS)}"
+    if kind == "union_tag_not_found":
+        return f"{prefix}: missing required key 'kind' (one of {', '.join(ROUTE_KINDS)})"
+    where = f"key '{key}'" if key else "value"
+    return f"{prefix}: {where}: {first['msg']}"
+
+
+def parse_config(text: str, source: str, env: Mapping[str, str] | None = None) -> AppConfig:
+    """Parse routes-file text; every problem is a ConfigError naming source, route and key."""
+    env = os.environ if env is None else env
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    unknown = set(raw) - {"routes", "probes", "limits"}
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown section [{sorted(unknown)[0]}] (expected routes, probes, limits)"
+        )
+    routes_raw = raw.get("routes", {})
+    if not isinstance(routes_raw, dict) or not routes_raw:
+        raise ConfigError(f"{source}: no routes: add at least one [routes.<id>] table")
+    routes: dict[str, RouteConfig] = {}
+    for route_id, table in routes_raw.items():
+        prefix = f"{source}: route '{route_id}'"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{prefix}: must be a table")
+        expanded = _expand(table, env, prefix)
+        try:
+            routes[route_id] = _route_adapter.validate_python({**expanded, "id": route_id})
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, prefix)) from None
+    sections: dict[str, Any] = {}
+    for name, model in (("probes", ProbeSettings), ("limits", LimitSettings)):
+        try:
+            sections[name] = model.model_validate(
+                _expand(raw.get(name, {}), env, f"{source}: [{name}]")
+            )
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, f"{source}: [{name}]")) from None
+    return AppConfig(routes=routes, source=source, **sections)
+
+
+def load_config(path: str | Path | None, env: Mapping[str, str] | None = None) -> AppConfig:
+    """Load the routes file; with no path, ./imageroute.toml if present, else the demo config."""
+    if path is None:
+        default = Path("imageroute.toml")
+        if not default.exists():
+            return parse_config(BUILTIN_CONFIG, "built-in demo config", env)
+        path = default
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: routes file not found (IMAGEROUTE_CONFIG)") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read routes file: {exc.strerror}") from None
+    return parse_config(text, str(path), env)

@@ -1,0 +1,132 @@
+"""kind = "openai": the OpenAI Images API (generations and edits) through the openai SDK."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from routes.base import BaseRoute
+from routes.capabilities import resolve_size
+from routes.config import OpenAIRoute as OpenAIConfig
+from routes.model import ImageRequest, ImageResult
+from routes.openai_common import (
+    decode_images,
+    make_client,
+    map_openai_error,
+    require_images,
+    usage_dict,
+)
+from routes.pricing import cost_for
+
+if TYPE_CHECKING:
+    import openai
+
+
+def images_api_params(request: ImageRequest, size_label: str) -> dict[str, Any]:
+    """The Images API body fields for a request (model and prompt added by the caller)."""
+    params: dict[str, Any] = {"n": request.n}
+    if size_label != "auto" or request.size:
+        params["size"] = size_label
+    for key, value in (
+        ("quality", request.quality),
+        ("background", request.background),
+        ("output_format", request.output_format),
+        ("output_compression", request.output_compression),
+        ("moderation", request.moderation),
+    ):
+        if value is not None:
+            params[key] = value
+    return params
+
+
+class OpenAIImagesRoute(BaseRoute):
+    """Generation via POST /images/generations, edits via POST /images/edits (multipart)."""
+
+    config: OpenAIConfig
+    provider_name = "OpenAI"
+
+    def __init__(self, config: OpenAIConfig) -> None:
+        super().__init__(config)
+        self._client: openai.AsyncOpenAI | None = None
+
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        if self._client is None:
+            key = self.config.api_key.get_secret_value() if self.config.api_key else None
+            self._client = make_client(
+                api_key=key,
+                base_url=self.config.base_url,
+                organization=self.config.organization,
+                timeout=self.config.timeout_seconds,
+            )
+        return self._client
+
+    async def generate(self, request: ImageRequest) -> ImageResult:
+        import openai
+
+        size = resolve_size(request.size, self._caps)
+        params = images_api_params(request, size.label)
+        t0 = time.perf_counter()
+        try:
+            if request.is_edit:
+                files = [(img.name, img.data, img.mime) for img in request.input_images]
+                extra: dict[str, Any] = {}
+                if request.mask is not None:
+                    extra["mask"] = (request.mask.name, request.mask.data, request.mask.mime)
+                raw = await self.client.images.with_raw_response.edit(
+                    model=self.model,
+                    prompt=request.prompt,
+                    image=files,
+                    **extra,
+                    **params,
+                )
+            else:
+                raw = await self.client.images.with_raw_response.generate(
+                    model=self.model, prompt=request.prompt, **params
+                )
+            latency = time.perf_counter() - t0
+            body = raw.parse()
+        except openai.OpenAIError as exc:
+            raise map_openai_error(exc, provider=self.provider_name) from None
+        request_id = raw.headers.get("x-request-id")
+        images = decode_images(body.data, request.output_format)
+        require_images(images, request_id)
+        usage = usage_dict(body.usage)
+        extra_fields = body.model_extra or {}
+        reported = extra_fields.get("model") or raw.headers.get("openai-model")
+        return ImageResult(
+            images=images,
+            requested_model=self.model,
+            model=str(reported) if reported else None,
+            response_id=request_id,
+            latency_s=latency,
+            cost=cost_for(self.price, usage, len(images)),
+            usage=usage,
+            metadata={
+                key: value
+                for key, value in (
+                    ("endpoint", "images/edits" if request.is_edit else "images/generations"),
+                    ("size", body.size or size.label),
+                    ("quality", body.quality),
+                    ("background", body.background),
+                    ("output_format", body.output_format),
+                )
+                if value is not None
+            },
+        )
+
+    async def check_auth(self) -> str | None:
+        """GET /models/{model}: free, and proves both the key and access to the model."""
+        import openai
+
+        try:
+            raw = await self.client.models.with_raw_response.retrieve(self.model)
+        except openai.OpenAIError as exc:
+            raise map_openai_error(exc, provider=self.provider_name) from None
+        request_id: str | None = raw.headers.get("x-request-id")
+        return request_id
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None

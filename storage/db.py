@@ -1,0 +1,90 @@
+"""Engine set-up for SQLite and PostgreSQL, and Alembic migrations applied from code."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError
+
+
+class DatabaseError(Exception):
+    """The database cannot be opened or migrated; the message says which and why."""
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for DATABASE_URL. SQLite gets WAL, foreign keys and a busy timeout so the
+    bot's worker threads can write concurrently; its folder is created if missing."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseError("DATABASE_URL is not a valid SQLAlchemy URL") from None
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            parsed, connect_args={"check_same_thread": False, "timeout": 30}
+        )
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return sa.create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    raise DatabaseError(
+        f"DATABASE_URL uses {parsed.get_backend_name()!r}: use sqlite:///... or "
+        "postgresql+psycopg://..."
+    )
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    location = resources.files("storage").joinpath("migrations")
+    cfg.set_main_option("script_location", str(location))
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply migrations up to `revision` (idempotent; safe to run at every start)."""
+    cfg = alembic_config()
+    try:
+        with engine.begin() as connection:
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, revision)
+    except sa.exc.OperationalError as exc:
+        raise DatabaseError(f"cannot reach the database: {_short(exc)}") from None
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def ping(engine: Engine) -> str:
+    """'ok' or a short reason, for /healthz."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as exc:
+        return f"error: {_short(exc)}"
+    return "ok"
+
+
+def _short(exc: Exception) -> str:
+    # The first line only: driver messages can include the full URL on later lines.
+    text = str(getattr(exc, "orig", exc)).strip().splitlines()
+    return text[0] if text else type(exc).__name__

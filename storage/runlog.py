@@ -1,0 +1,243 @@
+"""The run log: write a run as pending before the provider call, finish it after, read it back.
+
+Synchronous on purpose (SQLAlchemy sessions); the bot calls it from worker threads.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from storage.assets import StoredAsset
+from storage.tables import Run, RunAsset, RunAttempt, Worker, utcnow
+
+
+class DuplicateRequest(Exception):
+    """A run with this request key exists already (a retried Slack request or a double click)."""
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__(f"run {run_id} already serves this request")
+        self.run_id = run_id
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class RouteStats:
+    """Per-route figures from the run log, as plain values (the advisor and Slack read them)."""
+
+    route_id: str
+    runs: int
+    succeeded: int
+    failed: int
+    success_rate: float | None
+    p50_latency_s: float | None
+    p95_latency_s: float | None
+    median_cost_usd: float | None
+    spend_usd: float
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """Nearest-rank percentile (q in 0..100); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    return ordered[rank - 1]
+
+
+class RunLog:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- writing ------------------------------------------------------------------------------
+    def start(self, run: Run) -> Run:
+        """Insert a pending run. Raises DuplicateRequest if its request_key was seen before."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            session.add(run)
+            try:
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                if run.request_key is None:
+                    raise
+                existing = session.exec(
+                    select(Run.id).where(Run.request_key == run.request_key)
+                ).first()
+                if existing is None:
+                    raise
+                raise DuplicateRequest(existing) from None
+            session.refresh(run)
+            return run
+
+    def update(self, run_id: int, **fields: Any) -> Run:
+        with Session(self.engine, expire_on_commit=False) as session:
+            run = session.get(Run, run_id)
+            if run is None:
+                raise KeyError(run_id)
+            for key, value in fields.items():
+                setattr(run, key, value)
+            session.add(run)
+            session.commit()
+            session.refresh(run)
+            return run
+
+    def finish(self, run_id: int, status: str, **fields: Any) -> Run:
+        return self.update(run_id, status=status, finished_at=utcnow(), **fields)
+
+    def add_attempts(self, run_id: int, attempts: Iterable[dict[str, Any]]) -> None:
+        with Session(self.engine) as session:
+            for attempt in attempts:
+                session.add(RunAttempt(run_id=run_id, **attempt))
+            session.commit()
+
+    def add_asset(self, run_id: int, stored: StoredAsset, role: str, position: int) -> RunAsset:
+        asset = RunAsset(
+            run_id=run_id,
+            role=role,
+            position=position,
+            path=stored.path,
+            mime=stored.mime,
+            bytes=stored.bytes,
+            sha256=stored.sha256,
+            width=stored.width,
+            height=stored.height,
+        )
+        with Session(self.engine, expire_on_commit=False) as session:
+            session.add(asset)
+            session.commit()
+            session.refresh(asset)
+            return asset
+
+    # -- reading ------------------------------------------------------------------------------
+    def get(self, run_id: int) -> Run | None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return session.get(Run, run_id)
+
+    def assets(self, run_id: int, role: str | None = None) -> list[RunAsset]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            query = select(RunAsset).where(RunAsset.run_id == run_id)
+            if role:
+                query = query.where(RunAsset.role == role)
+            return list(session.exec(query.order_by(col(RunAsset.position))).all())
+
+    def attempts(self, run_id: int) -> list[RunAttempt]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            query = select(RunAttempt).where(RunAttempt.run_id == run_id)
+            return list(session.exec(query.order_by(col(RunAttempt.number))).all())
+
+    def recent(
+        self,
+        limit: int = 20,
+        *,
+        route_id: str | None = None,
+        group_id: str | None = None,
+        bench_id: str | None = None,
+    ) -> list[Run]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            query = select(Run)
+            if route_id:
+                query = query.where(Run.route_id == route_id)
+            if group_id:
+                query = query.where(Run.group_id == group_id)
+            if bench_id:
+                query = query.where(Run.bench_id == bench_id)
+            query = query.order_by(col(Run.id).desc()).limit(limit)
+            return list(session.exec(query).all())
+
+    def iter_all(self, *, bench_id: str | None = None, batch: int = 500) -> Iterable[Run]:
+        """Every run, oldest first, in batches (exports of large logs stay small in memory)."""
+        last = 0
+        while True:
+            with Session(self.engine, expire_on_commit=False) as session:
+                query = select(Run).where(col(Run.id) > last)
+                if bench_id:
+                    query = query.where(Run.bench_id == bench_id)
+                rows = list(session.exec(query.order_by(col(Run.id)).limit(batch)).all())
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1].id or last
+
+    def route_stats(self, since: datetime | None = None) -> dict[str, RouteStats]:
+        """Runs, success rate, latency percentiles and cost per route (finished runs only)."""
+        with Session(self.engine) as session:
+            query = select(
+                Run.route_id, Run.status, Run.latency_s, Run.cost_usd, Run.images
+            ).where(col(Run.status).in_(("succeeded", "failed")))
+            if since is not None:
+                query = query.where(Run.created_at >= since)
+            rows = session.exec(query).all()
+        grouped: dict[str, list[tuple[str, float | None, float | None, int]]] = {}
+        for route_id, status, latency, cost, images in rows:
+            grouped.setdefault(route_id, []).append((status, latency, cost, images))
+        stats: dict[str, RouteStats] = {}
+        for route_id, items in grouped.items():
+            ok = [i for i in items if i[0] == "succeeded"]
+            latencies = [i[1] for i in ok if i[1] is not None]
+            costs = [i[2] for i in ok if i[2] is not None]
+            stats[route_id] = RouteStats(
+                route_id=route_id,
+                runs=len(items),
+                succeeded=len(ok),
+                failed=len(items) - len(ok),
+                success_rate=len(ok) / len(items) if items else None,
+                p50_latency_s=percentile(latencies, 50),
+                p95_latency_s=percentile(latencies, 95),
+                median_cost_usd=statistics.median(costs) if costs else None,
+                spend_usd=round(sum(costs), 6),
+            )
+        return stats
+
+    # -- crash recovery -----------------------------------------------------------------------
+    def heartbeat(self, worker_id: str, role: str) -> None:
+        with Session(self.engine) as session:
+            worker = session.get(Worker, worker_id)
+            if worker is None:
+                worker = Worker(id=worker_id, role=role)
+            worker.seen_at = utcnow()
+            session.add(worker)
+            session.commit()
+
+    def retire_worker(self, worker_id: str) -> None:
+        with Session(self.engine) as session:
+            session.execute(sa.delete(Worker).where(col(Worker.id) == worker_id))
+            session.commit()
+
+    def interrupt_orphans(self, live_worker: str, stale_after: timedelta) -> list[Run]:
+        """Mark pending runs of workers that stopped heart-beating as interrupted.
+
+        A run belongs to a dead worker when that worker has no heartbeat newer than
+        `stale_after`; runs of this process (`live_worker`) and of live replicas are left alone.
+        """
+        cutoff = utcnow() - stale_after
+        with Session(self.engine, expire_on_commit=False) as session:
+            live = set(
+                session.exec(
+                    select(Worker.id).where(col(Worker.seen_at) >= cutoff)
+                ).all()
+            )
+            live.add(live_worker)
+            pending = session.exec(select(Run).where(Run.status == "pending")).all()
+            orphans = [run for run in pending if run.worker_id not in live]
+            now = utcnow()
+            for run in orphans:
+                run.status = "interrupted"
+                run.finished_at = now
+                run.error_class = "interrupted"
+                run.error_message = "the bot stopped before this run finished"
+                session.add(run)
+            session.execute(sa.delete(Worker).where(col(Worker.seen_at) < cutoff))
+            session.commit()
+            return list(orphans)

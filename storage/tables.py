@@ -1,0 +1,130 @@
+"""The run log's tables: one row per run, its assets and every provider attempt.
+
+Columns follow the route board's logging list (route owner, model, date, prompt, input assets,
+size, quality, response id, latency, stored asset path, billing owner; gateway: underlying
+model; self-hosted: hardware, model version, deployment hash, serving config).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+RUN_STATUSES = ("pending", "succeeded", "failed", "interrupted")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Run(SQLModel, table=True):
+    __tablename__ = "runs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    status: str = Field(default="pending", index=True, max_length=16)
+    source: str = Field(default="cli", max_length=16)  # slack | cli | bench | probe
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_type=sa.DateTime(timezone=True), index=True
+    )
+    finished_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+    # The route and who owns it.
+    route_id: str = Field(index=True, max_length=64)
+    route_kind: str = Field(max_length=32)
+    board: str | None = Field(default=None, max_length=16)
+    route_owner: str | None = Field(default=None, max_length=200)
+    billing_owner: str | None = Field(default=None, max_length=200)
+    model_requested: str = Field(max_length=200)
+    model_reported: str | None = Field(default=None, max_length=200)
+    underlying_model: str | None = Field(default=None, max_length=200)
+
+    # What was asked.
+    prompt: str = Field(sa_type=sa.Text)
+    revised_prompt: str | None = Field(default=None, sa_type=sa.Text)
+    input_assets: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    size: str | None = Field(default=None, max_length=32)
+    quality: str | None = Field(default=None, max_length=16)
+    n: int = 1
+    params: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+
+    # What came back.
+    response_id: str | None = Field(default=None, max_length=200)
+    latency_s: float | None = None
+    cost_usd: float | None = None
+    cost_basis: str | None = Field(default=None, max_length=16)
+    cost_detail: str | None = Field(default=None, sa_type=sa.Text)
+    usage: dict[str, Any] | None = Field(default=None, sa_type=sa.JSON)
+    provider_metadata: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    images: int = 0
+    error_class: str | None = Field(default=None, max_length=32)
+    error_message: str | None = Field(default=None, sa_type=sa.Text)
+    error_request_id: str | None = Field(default=None, max_length=200)
+    attempts: int = 0
+
+    # Self-hosted routes.
+    hardware: str | None = Field(default=None, max_length=200)
+    model_version: str | None = Field(default=None, max_length=200)
+    deployment_hash: str | None = Field(default=None, max_length=200)
+    serving_config: str | None = Field(default=None, sa_type=sa.Text)
+
+    # Where it was asked from.
+    slack_team: str | None = Field(default=None, max_length=32)
+    slack_channel: str | None = Field(default=None, max_length=32, index=True)
+    slack_user: str | None = Field(default=None, max_length=32, index=True)
+    slack_thread_ts: str | None = Field(default=None, max_length=32)
+    slack_response_url: str | None = Field(default=None, sa_type=sa.Text)
+
+    # Grouping: a comparison's runs share a group; benchmark outputs carry their bench id.
+    group_id: str | None = Field(default=None, max_length=64, index=True)
+    bench_id: str | None = Field(default=None, max_length=64, index=True)
+    bench_family: str | None = Field(default=None, max_length=32)
+    # De-duplicates retried Slack requests and double clicks (unique when set).
+    request_key: str | None = Field(default=None, max_length=200, unique=True)
+    # Which process ran it, so a restart can tell its own crashed runs from a live replica's.
+    worker_id: str | None = Field(default=None, max_length=100)
+
+
+class RunAsset(SQLModel, table=True):
+    __tablename__ = "run_assets"
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="runs.id", index=True)
+    role: str = Field(default="output", max_length=16)  # output | input | mask | montage
+    position: int = 0
+    path: str = Field(sa_type=sa.Text)
+    mime: str = Field(max_length=64)
+    bytes: int
+    sha256: str = Field(max_length=64)
+    width: int | None = None
+    height: int | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class RunAttempt(SQLModel, table=True):
+    __tablename__ = "run_attempts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="runs.id", index=True)
+    number: int
+    started_at: datetime = Field(sa_type=sa.DateTime(timezone=True))
+    latency_s: float
+    ok: bool
+    waited_s: float = 0.0
+    error_class: str | None = Field(default=None, max_length=32)
+    status_code: int | None = None
+    request_id: str | None = Field(default=None, max_length=200)
+    message: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class Worker(SQLModel, table=True):
+    """A live bot/CLI process; `seen_at` is its heartbeat."""
+
+    __tablename__ = "workers"
+
+    id: str = Field(primary_key=True, max_length=100)
+    role: str = Field(max_length=16)
+    started_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    seen_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
