@@ -1,0 +1,165 @@
+"""A `/imagegen` request in Slack: parent message, concurrent runs, one thread of results.
+
+Each route's result is posted as soon as it arrives, so a slow or failing route never holds the
+others; a comparison then gets a summary table and a labelled montage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from bot import messages
+from bot.montage import Tile, render_montage
+from bot.runs import RunOrigin, RunOutcome, RunService
+from bot.slack_client import INVITE_HINT, NotInChannel, SlackPoster
+from routes.model import ImageRequest
+from storage.runlog import DuplicateRequest
+from storage.tables import Run
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SlackAsk:
+    """Who asked, where, and how to reach them if the channel is closed to the bot."""
+
+    team: str | None
+    channel: str
+    user: str | None
+    response_url: str | None
+    # Unique per user action (trigger id, action ts): retried deliveries reuse it.
+    request_key: str | None = None
+    thread_ts: str | None = None  # run inside an existing thread (buttons, edits)
+
+
+@dataclass
+class FlowResult:
+    parent_ts: str | None
+    outcomes: list[RunOutcome]
+
+
+class GenerateFlow:
+    def __init__(self, runs: RunService, poster: SlackPoster) -> None:
+        self.runs = runs
+        self.poster = poster
+
+    async def start(
+        self, ask: SlackAsk, route_ids: Sequence[str], request: ImageRequest
+    ) -> FlowResult:
+        """Post the parent (or use the given thread), run every route, post as they finish."""
+        text = messages.parent_text(ask.user, request.prompt, route_ids)
+        status = f"Running on {len(route_ids)} route(s)…"
+        parent_ts = ask.thread_ts
+        if parent_ts is None:
+            try:
+                parent_ts = await self.poster.post(
+                    ask.channel, text, blocks=messages.parent_blocks(text, status)
+                )
+            except NotInChannel:
+                # No provider call: the user could not see the result anyway.
+                await self.poster.respond(ask.response_url, INVITE_HINT)
+                return FlowResult(None, [])
+            if parent_ts is None:
+                await self.poster.respond(
+                    ask.response_url, "Slack did not accept my message; nothing was run. Try again."
+                )
+                return FlowResult(None, [])
+        origin = RunOrigin(
+            source="slack",
+            slack_team=ask.team,
+            slack_channel=ask.channel,
+            slack_user=ask.user,
+            slack_thread_ts=parent_ts,
+            slack_response_url=ask.response_url,
+            group_id=uuid.uuid4().hex[:16] if len(route_ids) > 1 else None,
+        )
+
+        async def one(route_id: str) -> RunOutcome | None:
+            key = f"{ask.request_key}:{route_id}" if ask.request_key else None
+            try:
+                outcome = await self.runs.run(route_id, request, replace(origin, request_key=key))
+            except DuplicateRequest as dup:
+                log.info("ignoring a repeated request (run #%s already exists)", dup.run_id)
+                return None
+            await self.post_outcome(ask.channel, parent_ts, outcome, route_ids)
+            return outcome
+
+        results = await asyncio.gather(*(one(rid) for rid in route_ids))
+        outcomes = [o for o in results if o is not None]
+        if not outcomes:
+            return FlowResult(parent_ts, [])
+        if len(outcomes) > 1:
+            await self.post_comparison(ask.channel, parent_ts, outcomes)
+        if ask.thread_ts is None:
+            ok = sum(1 for o in outcomes if o.ok)
+            done = (
+                f"Done: {ok} of {len(outcomes)} route(s) returned an image. Results in the thread."
+            )
+            await self.poster.update(
+                ask.channel, parent_ts, text, blocks=messages.parent_blocks(text, done)
+            )
+        return FlowResult(parent_ts, outcomes)
+
+    async def post_outcome(
+        self, channel: str, thread_ts: str, outcome: RunOutcome, route_ids: Sequence[str]
+    ) -> None:
+        run = outcome.run
+        all_routes = list(self.runs.executors)
+        if outcome.images:
+            context = messages.run_context(run)
+            if run.status != "succeeded":  # images made but not stored: say so, still show them
+                context += f"\n:warning: {run.error_message}"
+            files = [
+                (
+                    f"{run.route_id}-run{run.id}-{i}.{_ext(img.mime)}",
+                    img.data,
+                    f"{run.route_id} #{run.id}",
+                )
+                for i, img in enumerate(outcome.images)
+            ]
+            uploaded = await self.poster.upload(channel, thread_ts, files, context)
+            if not uploaded:
+                await self.poster.post(
+                    channel,
+                    f"{context}\nThe image could not be uploaded to Slack; it is kept "
+                    f"as run #{run.id} (`imageroute runs`).",
+                    thread_ts=thread_ts,
+                )
+        else:
+            await self.poster.post(channel, messages.run_failure(run), thread_ts=thread_ts)
+        await self.poster.post(
+            channel,
+            f"Actions for run #{run.id}",
+            blocks=messages.result_actions(run, all_routes),
+            thread_ts=thread_ts,
+        )
+
+    async def post_comparison(
+        self, channel: str, thread_ts: str, outcomes: Sequence[RunOutcome]
+    ) -> bytes:
+        runs: list[Run] = [o.run for o in outcomes]
+        await self.poster.post(channel, messages.comparison_summary(runs), thread_ts=thread_ts)
+        tiles = [
+            Tile(
+                label=o.run.route_id,
+                image=o.images[0].data if o.images else None,
+                note=f"failed: {o.run.error_class}" if not o.images else "",
+            )
+            for o in outcomes
+        ]
+        montage = await asyncio.to_thread(render_montage, tiles)
+        await self.poster.upload(
+            channel,
+            thread_ts,
+            [("comparison.png", montage, "Side by side")],
+            "Side by side: " + ", ".join(o.run.route_id for o in outcomes),
+        )
+        return montage
+
+
+def _ext(mime: str) -> str:
+    return {"image/jpeg": "jpg", "image/webp": "webp"}.get(mime, "png")

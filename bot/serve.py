@@ -1,0 +1,104 @@
+"""`imageroute serve`: the Slack bot in Socket Mode (default) or over HTTP with /healthz."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route as HttpRoute
+
+from bot.runtime import Runtime
+from bot.settings import Settings
+from bot.slack_app import SlackBot
+from bot.slack_client import make_client
+from storage.db import ping
+
+log = logging.getLogger(__name__)
+
+DRAIN_SECONDS = 60.0
+
+
+def build_http_app(bot: SlackBot) -> Starlette:
+    """POST /slack/events for commands, events and interactivity; GET /healthz for the bot."""
+    from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+
+    handler = AsyncSlackRequestHandler(bot.app)
+
+    async def events(request: Request) -> Response:
+        return await handler.handle(request)
+
+    async def healthz(_request: Request) -> Response:
+        db = await asyncio.to_thread(ping, bot.runtime.engine)
+        ok = db == "ok"
+        body: dict[str, Any] = {
+            "status": "ok" if ok else "degraded",
+            "database": db,
+            "routes": len(bot.runtime.routes),
+            "background_tasks": len(bot.tasks),
+            "worker": bot.runtime.worker_id,
+        }
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    return Starlette(
+        routes=[
+            HttpRoute("/slack/events", events, methods=["POST"]),
+            HttpRoute("/healthz", healthz, methods=["GET"]),
+        ]
+    )
+
+
+async def start_bot(settings: Settings, runtime: Runtime) -> SlackBot:
+    assert settings.slack_bot_token is not None
+    client = make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+    secret = (
+        settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
+    )
+    bot = await SlackBot.create(runtime, client, signing_secret=secret)
+    orphans = await runtime.start_worker()
+    await bot.notify_interrupted(orphans)
+    return bot
+
+
+async def serve(settings: Settings, *, http: bool, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104
+    settings.require("slack_bot_token", why="to serve Slack")
+    if http:
+        settings.require("slack_signing_secret", why="for `serve --http`")
+    else:
+        settings.require("slack_app_token", why="for Socket Mode (or use `serve --http`)")
+    runtime = await asyncio.to_thread(Runtime.open, settings, role="bot")
+    bot = await start_bot(settings, runtime)
+    try:
+        if http:
+            import uvicorn
+
+            config = uvicorn.Config(
+                build_http_app(bot), host=host, port=port, log_level="info", access_log=False
+            )
+            log.info(
+                "serving Slack over HTTP on %s:%d (POST /slack/events, GET /healthz)", host, port
+            )
+            await uvicorn.Server(config).serve()
+        else:
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            assert settings.slack_app_token is not None
+            handler = AsyncSocketModeHandler(
+                bot.app, settings.slack_app_token.get_secret_value(), web_client=bot.client
+            )
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await handler.connect_async()  # type: ignore[no-untyped-call]
+            log.info("connected to Slack in Socket Mode")
+            await stop.wait()
+            await handler.close_async()  # type: ignore[no-untyped-call]
+    finally:
+        log.info("finishing %d run(s) in flight before exit", len(bot.tasks))
+        await bot.tasks.drain(DRAIN_SECONDS)
+        await runtime.aclose()

@@ -1,0 +1,150 @@
+"""The bot's Slack Web API client and the few posting operations runs need.
+
+Slack quirks live here: retries on 429/5xx/connection errors (never before ack: these calls
+happen in background tasks), `not_in_channel` answered through response_url, files uploaded
+with files_upload_v2 into a thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.redaction import Redactor
+
+log = logging.getLogger(__name__)
+
+NOT_A_MEMBER = ("not_in_channel", "channel_not_found", "is_archived")
+INVITE_HINT = (
+    "I can't post in this channel: invite me with `/invite @imageroute` "
+    "(or use a channel I'm in) and try again."
+)
+
+
+def make_client(token: str, base_url: str, *, timeout: int = 30) -> AsyncWebClient:
+    return AsyncWebClient(
+        token=token,
+        base_url=base_url,
+        timeout=timeout,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+class SlackPoster:
+    """Posting with errors turned into return values: a Slack hiccup must not lose a run."""
+
+    def __init__(self, client: AsyncWebClient, redactor: Redactor) -> None:
+        self.client = client
+        self.redact = redactor
+
+    async def post(
+        self,
+        channel: str,
+        text: str,
+        *,
+        blocks: list[dict[str, Any]] | None = None,
+        thread_ts: str | None = None,
+    ) -> str | None:
+        """chat.postMessage; returns the message ts, or None if Slack refused."""
+        try:
+            response = await self.client.chat_postMessage(
+                channel=channel,
+                text=self.redact(text),
+                blocks=blocks,
+                thread_ts=thread_ts,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except SlackApiError as exc:
+            log.warning("chat.postMessage to %s failed: %s", channel, _error(exc))
+            if thread_ts is None and _error(exc) in NOT_A_MEMBER:
+                raise NotInChannel(_error(exc)) from None
+            return None
+        ts = response.get("ts")
+        return str(ts) if ts else None
+
+    async def update(
+        self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None
+    ) -> bool:
+        try:
+            await self.client.chat_update(
+                channel=channel, ts=ts, text=self.redact(text), blocks=blocks
+            )
+        except SlackApiError as exc:
+            log.warning("chat.update failed: %s", _error(exc))
+            return False
+        return True
+
+    async def upload(
+        self,
+        channel: str,
+        thread_ts: str | None,
+        files: list[tuple[str, bytes, str]],
+        comment: str,
+    ) -> bool:
+        """Upload (filename, bytes, title) files into a thread with one comment."""
+        try:
+            await self.client.files_upload_v2(
+                channel=channel,
+                thread_ts=thread_ts,
+                initial_comment=self.redact(comment),
+                file_uploads=[
+                    {"content": data, "filename": name, "title": title}
+                    for name, data, title in files
+                ],
+            )
+        except SlackApiError as exc:
+            log.warning("file upload to %s failed: %s", channel, _error(exc))
+            return False
+        except Exception as exc:  # the upload URL step is plain HTTP
+            log.warning("file upload to %s failed: %s", channel, self.redact(str(exc)))
+            return False
+        return True
+
+    async def ephemeral(self, channel: str, user: str | None, text: str) -> bool:
+        if not user:
+            return False
+        try:
+            await self.client.chat_postEphemeral(channel=channel, user=user, text=self.redact(text))
+        except SlackApiError as exc:
+            log.warning("chat.postEphemeral failed: %s", _error(exc))
+            return False
+        return True
+
+    async def respond(self, response_url: str | None, text: str, *, public: bool = False) -> bool:
+        """Answer through a slash command's response_url (works where the bot is no member)."""
+        if not response_url:
+            return False
+        try:
+            response = await AsyncWebhookClient(response_url, timeout=10).send(
+                text=self.redact(text),
+                response_type="in_channel" if public else "ephemeral",
+            )
+        except Exception as exc:
+            log.warning("response_url post failed: %s", self.redact(str(exc)))
+            return False
+        return 200 <= response.status_code < 300
+
+
+class NotInChannel(Exception):
+    """The bot cannot post a new message in this channel."""
+
+
+def _error(exc: SlackApiError) -> str:
+    try:
+        return str(exc.response.get("error") or "unknown_error")
+    except Exception:
+        return "unknown_error"
