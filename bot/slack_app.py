@@ -83,7 +83,7 @@ class SlackBot:
             client=client,
             signing_secret=signing_secret or "",
             request_verification_enabled=bool(signing_secret),
-            authorize=self._authorize,
+            authorize=self._make_authorize(),
             raise_error_for_unhandled_request=False,
         )
         self._register()
@@ -100,8 +100,12 @@ class SlackBot:
         )
         return cls(runtime, client, signing_secret=signing_secret, auth=auth)
 
-    async def _authorize(self, **_kwargs: Any) -> AuthorizeResult:
-        return self.auth
+    def _make_authorize(self) -> Callable[..., Awaitable[AuthorizeResult]]:
+        # Bolt passes arguments by name, so this must be a plain function, not a method.
+        async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+            return self.auth
+
+        return authorize
 
     # -- listeners -----------------------------------------------------------------------
     def _register(self) -> None:

@@ -182,7 +182,9 @@ class FakeServer:
                     reply = Reply(500, {"fake_error": repr(exc)})
                 break
         if reply is None:
-            reply = Reply(404, {"error": f"{self.name}: no handler for {recorded.method} {recorded.path}"})
+            reply = Reply(
+                404, {"error": f"{self.name}: no handler for {recorded.method} {recorded.path}"}
+            )
         if reply.delay:
             await asyncio.sleep(reply.delay)
         await reply.to_response()(scope, receive, send)

@@ -1,0 +1,287 @@
+"""A fake Slack Web API (and response_url endpoint) on loopback, recording what the bot sent.
+
+Covers what imageroute calls: auth.test, chat.postMessage/update/postEphemeral/getPermalink,
+the files_upload_v2 trio (getUploadURLExternal -> POST to the returned loopback upload_url ->
+completeUploadExternal), views.publish/open, users.info, and response_url posts.
+Tests can make a method fail (`fail("chat.postMessage", "not_in_channel")`) or rate-limit it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.fakes.server import FakeServer, RecordedRequest, Reply
+
+BOT_USER = "U0BOT"
+TEAM = "T0TEAM"
+
+
+@dataclass
+class Upload:
+    file_id: str
+    filename: str
+    title: str | None
+    data: bytes = b""
+    channel: str | None = None
+    thread_ts: str | None = None
+    comment: str | None = None
+
+
+@dataclass
+class Message:
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]] | None
+    thread_ts: str | None
+    kind: str = "message"  # message | ephemeral | file
+    user: str | None = None
+    file: Upload | None = None
+    updates: list[dict[str, Any]] = field(default_factory=list)
+
+
+class SlackFake:
+    def __init__(self) -> None:
+        self.server = FakeServer("slack")
+        self.messages: list[Message] = []
+        self.uploads: dict[str, Upload] = {}
+        self.completed: list[Upload] = []
+        self.responses: list[dict[str, Any]] = []  # response_url posts
+        self.views: list[dict[str, Any]] = []
+        self.failures: dict[str, list[tuple[str, int, dict[str, str]]]] = {}
+        self._lock = threading.Lock()
+        self._ts = itertools.count(1)
+        self._file = itertools.count(1)
+        self._wire()
+
+    # -- test controls -------------------------------------------------------------------
+    def start(self) -> SlackFake:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    @property
+    def api_url(self) -> str:
+        return self.server.url + "/api/"
+
+    def response_url(self, name: str = "r1") -> str:
+        return f"{self.server.url}/response/{name}"
+
+    def fail(
+        self, method: str, error: str, times: int = 1, status: int = 200, **headers: str
+    ) -> None:
+        """Make the next `times` calls of `method` fail with this Slack error (or HTTP status)."""
+        with self._lock:
+            self.failures.setdefault(method, []).extend([(error, status, headers)] * times)
+
+    def thread(self, channel: str, thread_ts: str) -> list[Message | Upload]:
+        """Everything posted into a thread (replies and file uploads), in order."""
+        with self._lock:
+            return [
+                m.file if m.file is not None else m
+                for m in self.messages
+                if m.channel == channel and m.thread_ts == thread_ts and m.kind != "ephemeral"
+            ]
+
+    def top_level(self, channel: str | None = None) -> list[Message]:
+        with self._lock:
+            return [
+                m
+                for m in self.messages
+                if m.thread_ts is None
+                and m.kind == "message"
+                and (channel is None or m.channel == channel)
+            ]
+
+    def ephemerals(self) -> list[Message]:
+        with self._lock:
+            return [m for m in self.messages if m.kind == "ephemeral"]
+
+    def calls(self, method: str) -> list[RecordedRequest]:
+        return self.server.calls(f"/api/{method}")
+
+    # -- wire ----------------------------------------------------------------------------
+    def _wire(self) -> None:
+        s = self.server
+        s.on("POST", "/api/{method}", self._api)
+        s.on("GET", "/api/{method}", self._api)
+        s.on("POST", "/upload/{file_id}", self._upload)
+        s.on("POST", "/response/{name}", self._response)
+
+    def _args(self, req: RecordedRequest) -> dict[str, Any]:
+        ctype = req.headers.get("content-type", "")
+        args: dict[str, Any] = {k: v[-1] for k, v in req.query.items()}
+        if "json" in ctype:
+            args.update(req.json() or {})
+        elif "form" in ctype and "multipart" not in ctype:
+            args.update(req.form())
+        return args
+
+    def _api(self, req: RecordedRequest) -> Reply:
+        method = req.path_params["method"]
+        with self._lock:
+            queue = self.failures.get(method)
+            failure = queue.pop(0) if queue else None
+        if failure is not None:
+            error, status, headers = failure
+            if status != 200:
+                return Reply(status, {"ok": False, "error": error}, headers=headers)
+            return Reply(200, {"ok": False, "error": error})
+        args = self._args(req)
+        handler = getattr(self, "_" + method.replace(".", "_"), None)
+        if handler is None:
+            return Reply(200, {"ok": False, "error": "unknown_method"})
+        return Reply(200, handler(args))
+
+    def _next_ts(self) -> str:
+        return f"1700000000.{next(self._ts):06d}"
+
+    def _auth_test(self, _args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": "https://fake.slack.test/",
+            "team": "Fake Team",
+            "user": "imageroute",
+            "team_id": TEAM,
+            "user_id": BOT_USER,
+            "bot_id": "B0BOT",
+            "is_enterprise_install": False,
+        }
+
+    @staticmethod
+    def _blocks(args: dict[str, Any]) -> list[dict[str, Any]] | None:
+        blocks = args.get("blocks")
+        if isinstance(blocks, str):
+            blocks = json.loads(blocks)
+        return blocks  # type: ignore[no-any-return]
+
+    def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        ts = self._next_ts()
+        msg = Message(
+            channel=str(args["channel"]),
+            ts=ts,
+            text=str(args.get("text") or ""),
+            blocks=self._blocks(args),
+            thread_ts=args.get("thread_ts") or None,
+        )
+        with self._lock:
+            self.messages.append(msg)
+        return {
+            "ok": True,
+            "channel": msg.channel,
+            "ts": ts,
+            "message": {"text": msg.text, "ts": ts},
+        }
+
+    def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            for m in self.messages:
+                if m.channel == args["channel"] and m.ts == args["ts"]:
+                    m.updates.append({"text": args.get("text"), "blocks": self._blocks(args)})
+                    m.text = str(args.get("text") or m.text)
+                    m.blocks = self._blocks(args) or m.blocks
+                    return {"ok": True, "channel": m.channel, "ts": m.ts}
+        return {"ok": False, "error": "message_not_found"}
+
+    def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        msg = Message(
+            channel=str(args["channel"]),
+            ts=self._next_ts(),
+            text=str(args.get("text") or ""),
+            blocks=self._blocks(args),
+            thread_ts=args.get("thread_ts") or None,
+            kind="ephemeral",
+            user=args.get("user"),
+        )
+        with self._lock:
+            self.messages.append(msg)
+        return {"ok": True, "message_ts": msg.ts}
+
+    def _chat_getPermalink(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "permalink": f"https://fake.slack.test/archives/{args['channel']}/p{args['message_ts']}",
+        }
+
+    def _files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        file_id = f"F{next(self._file):06d}"
+        with self._lock:
+            self.uploads[file_id] = Upload(file_id, str(args.get("filename")), None)
+        return {"ok": True, "upload_url": f"{self.server.url}/upload/{file_id}", "file_id": file_id}
+
+    def _upload(self, req: RecordedRequest) -> Reply:
+        file_id = req.path_params["file_id"]
+        with self._lock:
+            upload = self.uploads.get(file_id)
+            if upload is None:
+                return Reply(404, "no such upload")
+            ctype = req.headers.get("content-type", "")
+            if "multipart" in ctype:
+                parts = req.multipart()
+                first = next(iter(parts.values()))
+                upload.data = first[1] if isinstance(first, tuple) else str(first).encode()
+            else:
+                upload.data = req.body
+        return Reply(200, f"OK - {len(upload.data)}")
+
+    def _files_completeUploadExternal(self, args: dict[str, Any]) -> dict[str, Any]:
+        files = args.get("files")
+        if isinstance(files, str):
+            files = json.loads(files)
+        done = []
+        with self._lock:
+            for item in files or []:
+                upload = self.uploads.get(item["id"])
+                if upload is None:
+                    return {"ok": False, "error": "file_not_found"}
+                upload.title = item.get("title")
+                upload.channel = args.get("channel_id") or args.get("channels")
+                upload.thread_ts = args.get("thread_ts") or None
+                upload.comment = args.get("initial_comment")
+                # The file takes its place in the channel's message order.
+                self.messages.append(
+                    Message(
+                        channel=str(upload.channel),
+                        ts=self._next_ts(),
+                        text="",
+                        blocks=None,
+                        thread_ts=upload.thread_ts,
+                        kind="file",
+                        file=upload,
+                    )
+                )
+                self.completed.append(upload)
+                done.append({"id": upload.file_id, "title": upload.title})
+        return {"ok": True, "files": done}
+
+    def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = args.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        with self._lock:
+            self.views.append({"method": "publish", "user_id": args.get("user_id"), "view": view})
+        return {"ok": True, "view": {"id": "V1"}}
+
+    def _views_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        view = args.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        with self._lock:
+            self.views.append(
+                {"method": "open", "trigger_id": args.get("trigger_id"), "view": view}
+            )
+        return {"ok": True, "view": {"id": "V2"}}
+
+    def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "user": {"id": args.get("user"), "tz": "UTC", "name": "tester"}}
+
+    def _response(self, req: RecordedRequest) -> Reply:
+        with self._lock:
+            self.responses.append({"name": req.path_params["name"], **(req.json() or {})})
+        return Reply(200, "ok")
