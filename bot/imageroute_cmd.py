@@ -24,8 +24,6 @@ HELP = """*imageroute* helps you pick and compare image-generation routes.
 [background=transparent|opaque|auto] [format=png|jpeg|webp] [seed=N]`: generate on a route;
   `route=a,b`, `route=all` or `route=board:google` compares several side by side in one thread."""
 
-SUBCOMMANDS = ("help", "routes", "stats", "runs", "health")
-
 
 def section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": trim(text)}}
@@ -134,9 +132,13 @@ def routes_blocks(runtime: Runtime) -> list[dict[str, Any]]:
 
 
 def stats_blocks(
-    all_time: dict[str, RouteStats], week: dict[str, RouteStats], route_ids: Sequence[str]
+    all_time: dict[str, RouteStats],
+    week: dict[str, RouteStats],
+    route_ids: Sequence[str],
+    verdicts: dict[str, tuple[int, int]] | None = None,
 ) -> list[dict[str, Any]]:
-    rows = [("route", "runs", "success", "p50", "p95", "median cost", "spend 7d")]
+    verdicts = verdicts or {}
+    rows = [("route", "runs", "success", "p50", "p95", "median cost", "spend 7d", "verdicts")]
     for rid in sorted(set(route_ids) | set(all_time)):
         s = all_time.get(rid)
         w = week.get(rid)
@@ -149,6 +151,7 @@ def stats_blocks(
                 seconds(s.p95_latency_s) if s else "—",
                 money(s.median_cost_usd, "tokens") if s and s.median_cost_usd is not None else "—",
                 f"${w.spend_usd:.2f}" if w else "$0.00",
+                "{} ok / {} not".format(*verdicts[rid]) if rid in verdicts else "—",
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

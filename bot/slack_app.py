@@ -21,7 +21,7 @@ from bot import imageroute_cmd
 from bot.commands import parse_generate
 from bot.generate_flow import GenerateFlow, SlackAsk
 from bot.runtime import Runtime
-from bot.slack_client import SlackPoster
+from bot.slack_client import NotInChannel, SlackPoster
 from routes.errors import InvalidRequest
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,7 @@ class SlackBot:
             authorize=self._make_authorize(),
             raise_error_for_unhandled_request=False,
         )
+        self.subcommands: dict[str, SubcommandHandler] = {}
         self._register()
 
     @classmethod
@@ -112,6 +113,10 @@ class SlackBot:
         app = self.app
         app.command("/imagegen")(self.on_imagegen)
         app.command("/imageroute")(self.on_imageroute)
+        # `/imageroute <word> ...` subcommands; features add theirs (health, bench).
+        self.subcommands["routes"] = self._routes
+        self.subcommands["stats"] = self._stats
+        self.subcommands["runs"] = self._runs
         for action in ("rerun", "try_route", "compare_all", "advice_compare"):
             app.action(action)(self.on_run_action)
 
@@ -146,7 +151,7 @@ class SlackBot:
         text = " ".join(str(body.get("text") or "").split())
         word = text.lower()
         if word in ("", "help") or (
-            " " not in word and word not in imageroute_cmd.SUBCOMMANDS and not advise(word).matched
+            " " not in word and word not in self.subcommands and not advise(word).matched
         ):
             # An unknown subcommand (or nothing) gets help, not an error.
             await ack(
@@ -159,30 +164,34 @@ class SlackBot:
         self.tasks.spawn(self._imageroute_reply(body, word, text), name="imageroute")
 
     async def _imageroute_reply(self, body: dict[str, Any], word: str, text: str) -> None:
-        runtime = self.runtime
         channel = str(body.get("channel_id"))
-        if word == "routes":
-            blocks, summary = imageroute_cmd.routes_blocks(runtime), "Configured routes"
-        elif word == "stats":
-            all_time = await asyncio.to_thread(runtime.runlog.route_stats)
-            week = await asyncio.to_thread(runtime.runlog.route_stats, imageroute_cmd.since_week())
-            blocks = imageroute_cmd.stats_blocks(all_time, week, runtime.route_ids)
-            summary = "Route stats"
-        elif word == "runs":
-            runs = await asyncio.to_thread(runtime.runlog.recent, 15)
-            links = await self._permalinks(runs)
-            blocks, summary = imageroute_cmd.runs_blocks(runs, links), "Recent runs"
-        elif word == "health":
-            blocks = [imageroute_cmd.section("Health probes are not configured in this version.")]
-            summary = "Health"
+        handler = self.subcommands.get(word.split(" ", 1)[0])
+        if handler is not None:
+            summary, blocks = await handler(body, text)
         else:
-            summary, blocks = await asyncio.to_thread(imageroute_cmd.answer, runtime, text)
+            summary, blocks = await asyncio.to_thread(imageroute_cmd.answer, self.runtime, text)
         try:
             await self.poster.post(channel, summary, blocks=blocks)
-        except Exception:
+        except NotInChannel:
             await self.poster.respond(
-                body.get("response_url"), summary + "\n" + _blocks_text(blocks)
+                body.get("response_url"), summary + "\n" + _blocks_text(blocks), public=True
             )
+
+    async def _routes(self, _body: dict[str, Any], _text: str) -> Reply:
+        return "Configured routes", imageroute_cmd.routes_blocks(self.runtime)
+
+    async def _stats(self, _body: dict[str, Any], _text: str) -> Reply:
+        runlog = self.runtime.runlog
+        all_time = await asyncio.to_thread(runlog.route_stats)
+        week = await asyncio.to_thread(runlog.route_stats, imageroute_cmd.since_week())
+        verdicts = await asyncio.to_thread(runlog.verdict_counts)
+        blocks = imageroute_cmd.stats_blocks(all_time, week, self.runtime.route_ids, verdicts)
+        return "Route stats", blocks
+
+    async def _runs(self, _body: dict[str, Any], _text: str) -> Reply:
+        runs = await asyncio.to_thread(self.runtime.runlog.recent, 15)
+        links = await self._permalinks(runs)
+        return "Recent runs", imageroute_cmd.runs_blocks(runs, links)
 
     async def _permalinks(self, runs: list[Any]) -> dict[int, str]:
         links: dict[int, str] = {}
@@ -293,4 +302,6 @@ def _blocks_text(blocks: list[dict[str, Any]]) -> str:
     return "\n".join(parts)
 
 
-Handler = Callable[..., Awaitable[None]]
+Reply = tuple[str, list[dict[str, Any]]]
+# (command body, full text) -> (fallback text, blocks) posted in the channel.
+SubcommandHandler = Callable[[dict[str, Any], str], Awaitable[Reply]]

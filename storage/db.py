@@ -56,7 +56,7 @@ def alembic_config() -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, revision: str = "heads") -> None:
     """Apply migrations up to `revision` (idempotent; safe to run at every start)."""
     cfg = alembic_config()
     try:
@@ -71,7 +71,8 @@ def current_revision(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        heads = MigrationContext.configure(connection).get_current_heads()
+    return ",".join(sorted(heads)) if heads else None
 
 
 def ping(engine: Engine) -> str:

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from storage.assets import StoredAsset
-from storage.tables import Run, RunAsset, RunAttempt, Worker, utcnow
+from storage.tables import Run, RunAsset, RunAttempt, Verdict, Worker, utcnow
 
 
 class DuplicateRequest(Exception):
@@ -173,9 +173,9 @@ class RunLog:
     def route_stats(self, since: datetime | None = None) -> dict[str, RouteStats]:
         """Runs, success rate, latency percentiles and cost per route (finished runs only)."""
         with Session(self.engine) as session:
-            query = select(
-                Run.route_id, Run.status, Run.latency_s, Run.cost_usd, Run.images
-            ).where(col(Run.status).in_(("succeeded", "failed")))
+            query = select(Run.route_id, Run.status, Run.latency_s, Run.cost_usd, Run.images).where(
+                col(Run.status).in_(("succeeded", "failed"))
+            )
             if since is not None:
                 query = query.where(Run.created_at >= since)
             rows = session.exec(query).all()
@@ -200,6 +200,49 @@ class RunLog:
             )
         return stats
 
+    # -- verdicts ------------------------------------------------------------------------------
+    def set_verdict(self, run_id: int, survives: bool, judged_by: str) -> Verdict:
+        """Record (or change) one person's verdict on a run; a second click does not double it."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            verdict = session.exec(
+                select(Verdict).where(Verdict.run_id == run_id, Verdict.judged_by == judged_by)
+            ).first()
+            if verdict is None:
+                verdict = Verdict(run_id=run_id, survives=survives, judged_by=judged_by)
+            else:
+                verdict.survives = survives
+                verdict.judged_at = utcnow()
+            session.add(verdict)
+            try:
+                session.commit()
+            except IntegrityError:  # the same person's concurrent click won the race
+                session.rollback()
+                return self.set_verdict(run_id, survives, judged_by)
+            session.refresh(verdict)
+            return verdict
+
+    def verdicts(self, run_id: int) -> list[Verdict]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return list(session.exec(select(Verdict).where(Verdict.run_id == run_id)).all())
+
+    def verdict_counts(
+        self, *, bench_id: str | None = None, since: datetime | None = None
+    ) -> dict[str, tuple[int, int]]:
+        """Per route: (survives, does not) over the runs selected."""
+        with Session(self.engine) as session:
+            query = select(Run.route_id, Verdict.survives).join(
+                Verdict, col(Verdict.run_id) == col(Run.id)
+            )
+            if bench_id:
+                query = query.where(Run.bench_id == bench_id)
+            if since is not None:
+                query = query.where(Verdict.judged_at >= since)
+            counts: dict[str, list[int]] = {}
+            for route_id, survives in session.exec(query).all():
+                pair = counts.setdefault(route_id, [0, 0])
+                pair[0 if survives else 1] += 1
+        return {k: (v[0], v[1]) for k, v in counts.items()}
+
     # -- crash recovery -----------------------------------------------------------------------
     def heartbeat(self, worker_id: str, role: str) -> None:
         with Session(self.engine) as session:
@@ -223,11 +266,7 @@ class RunLog:
         """
         cutoff = utcnow() - stale_after
         with Session(self.engine, expire_on_commit=False) as session:
-            live = set(
-                session.exec(
-                    select(Worker.id).where(col(Worker.seen_at) >= cutoff)
-                ).all()
-            )
+            live = set(session.exec(select(Worker.id).where(col(Worker.seen_at) >= cutoff)).all())
             live.add(live_worker)
             pending = session.exec(select(Run).where(Run.status == "pending")).all()
             orphans = [run for run in pending if run.worker_id not in live]

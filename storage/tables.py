@@ -128,3 +128,17 @@ class Worker(SQLModel, table=True):
     role: str = Field(max_length=16)
     started_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     seen_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class Verdict(SQLModel, table=True):
+    """A person's judgement of one run: does the output survive the next real step?"""
+
+    __tablename__ = "verdicts"
+    __table_args__ = (sa.UniqueConstraint("run_id", "judged_by", name="uq_verdict_run_user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="runs.id", index=True)
+    survives: bool
+    judged_by: str = Field(max_length=64)  # Slack user id, or "cli:<name>"
+    judged_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    note: str | None = Field(default=None, sa_type=sa.Text)
