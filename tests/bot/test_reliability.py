@@ -12,7 +12,6 @@ from pathlib import Path
 from storage.db import make_engine, upgrade
 from storage.runlog import RunLog
 from storage.tables import Run
-
 from tests.bot.conftest import CHANNEL, DEMO_CONFIG, wait_for
 
 
