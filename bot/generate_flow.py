@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from bot import messages
+from bot.guardrails import Guardrails
 from bot.montage import Tile, render_montage
 from bot.runs import RunOrigin, RunOutcome, RunService
 from bot.slack_client import INVITE_HINT, NotInChannel, SlackPoster
@@ -43,14 +44,26 @@ class FlowResult:
 
 
 class GenerateFlow:
-    def __init__(self, runs: RunService, poster: SlackPoster) -> None:
+    def __init__(
+        self, runs: RunService, poster: SlackPoster, guardrails: Guardrails | None = None
+    ) -> None:
         self.runs = runs
         self.poster = poster
+        self.guardrails = guardrails
 
     async def start(
         self, ask: SlackAsk, route_ids: Sequence[str], request: ImageRequest
     ) -> FlowResult:
         """Post the parent (or use the given thread), run every route, post as they finish."""
+        if self.guardrails is not None:
+            refusal = self.guardrails.check_channel(
+                route_ids, ask.channel
+            ) or await self.guardrails.check_after_ack(route_ids, ask.user, request.n)
+            if refusal:
+                # Nothing is sent to a provider; only the requester sees why.
+                if not await self.poster.ephemeral(ask.channel, ask.user, refusal):
+                    await self.poster.respond(ask.response_url, refusal)
+                return FlowResult(None, [])
         text = messages.parent_text(ask.user, request.prompt, route_ids)
         status = f"Running on {len(route_ids)} route(s)…"
         parent_ts = ask.thread_ts

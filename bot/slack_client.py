@@ -114,8 +114,8 @@ class SlackPoster:
             return False
         return True
 
-    async def ephemeral(self, channel: str, user: str | None, text: str) -> bool:
-        if not user:
+    async def ephemeral(self, channel: str | None, user: str | None, text: str) -> bool:
+        if not user or not channel:
             return False
         try:
             await self.client.chat_postEphemeral(channel=channel, user=user, text=self.redact(text))

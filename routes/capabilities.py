@@ -100,7 +100,9 @@ def _rows() -> tuple[dict[str, Any], ...]:
     return tuple(tomllib.loads(text)["model"])
 
 
-def capabilities_for(kind: str, model: str, overrides: dict[str, Any] | None = None) -> Capabilities:
+def capabilities_for(
+    kind: str, model: str, overrides: dict[str, Any] | None = None
+) -> Capabilities:
     """The capability row for a kind and model id, with optional per-route overrides."""
     for row in _rows():
         if row["kind"] == kind and fnmatch.fnmatchcase(model, row["model"]):
@@ -155,7 +157,8 @@ def resolve_size(size: str | None, caps: Capabilities) -> ResolvedSize:
     parsed = parse_size(size)
     if parsed is None:
         raise InvalidRequest(
-            f"size={size} is not a size: use WIDTHxHEIGHT such as 1024x1024, or a ratio such as 16:9."
+            f"size={size} is not a size: use WIDTHxHEIGHT such as 1024x1024, "
+            "or a ratio such as 16:9."
         )
     if caps.aspect_ratios:
         value = parsed[0] / parsed[1] if len(parsed) == 2 else _ratio_value(parsed[0])
@@ -184,7 +187,9 @@ def resolve_size(size: str | None, caps: Capabilities) -> ResolvedSize:
 def _check_free_size(size: str, w: int, h: int, caps: Capabilities) -> None:
     step = caps.size_multiple
     if step > 1 and (w % step or h % step):
-        raise InvalidRequest(f"size={size} is not valid here: both sides must be multiples of {step}.")
+        raise InvalidRequest(
+            f"size={size} is not valid here: both sides must be multiples of {step}."
+        )
     if min(w, h) < caps.min_side or max(w, h) > caps.max_side:
         raise InvalidRequest(
             f"size={size} is out of range here: each side must be between {caps.min_side} and "

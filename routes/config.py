@@ -105,7 +105,9 @@ class RouteConfigBase(_Strict):
             if isinstance(value, SecretStr):
                 found.append(value.get_secret_value())
             elif isinstance(value, dict):
-                found.extend(v.get_secret_value() for v in value.values() if isinstance(v, SecretStr))
+                found.extend(
+                    v.get_secret_value() for v in value.values() if isinstance(v, SecretStr)
+                )
         return [s for s in found if s]
 
 
@@ -145,21 +147,39 @@ class GatewayRoute(RouteConfigBase):
 
 
 class GoogleImagenRoute(RouteConfigBase):
+    """Imagen on Vertex AI: `api_key` (express mode) or `project` + `location` (application
+    default credentials). The extras are Imagen's own request parameters; unset = Google's
+    default."""
+
     kind: Literal["google-imagen"]
     api_key: SecretStr | None = None
     project: str | None = None
-    location: str | None = None
+    location: str | None = None  # default us-central1 with a project
     base_url: str | None = None
+    safety_filter_level: (
+        Literal["block_low_and_above", "block_medium_and_above", "block_only_high", "block_none"]
+        | None
+    ) = None
+    person_generation: Literal["dont_allow", "allow_adult", "allow_all"] | None = None
+    # Google's default is true; a seed only works with the watermark off, so a request with a
+    # seed turns it off unless this says true (then seeds are refused).
+    add_watermark: bool | None = None
+    image_size: Literal["1K", "2K"] | None = None
     default_model: ClassVar[str] = "imagen-4.0-ultra-generate-001"
     default_board: ClassVar[str | None] = "google"
 
 
 class GeminiImageRoute(RouteConfigBase):
+    """Gemini image output via generate_content: the Gemini API with `api_key`, or Vertex AI with
+    `project` + `location` (default credentials) or `api_key` + `vertexai = true` (express)."""
+
     kind: Literal["gemini-image"]
     api_key: SecretStr | None = None
     project: str | None = None
-    location: str | None = None
+    location: str | None = None  # default global with a project
     base_url: str | None = None
+    vertexai: bool | None = None  # None: Vertex AI when a project is set, else the Gemini API
+    image_size: Literal["1K", "2K", "4K"] | None = None
     default_model: ClassVar[str] = "gemini-2.5-flash-image"
     default_board: ClassVar[str | None] = "google"
 

@@ -64,9 +64,7 @@ def render_demo_image(
         column = Image.new("RGB", (1, 256))
         for y in range(256):
             t = y / 255
-            column.putpixel(
-                (0, y), tuple(int(top[i] * (1 - t) + bottom[i] * t) for i in range(3))
-            )
+            column.putpixel((0, y), tuple(int(top[i] * (1 - t) + bottom[i] * t) for i in range(3)))
         image = column.resize((width, height), Image.Resampling.BILINEAR)
     draw = ImageDraw.Draw(image)
     scale = max(min(width, height) / 1024, 0.1)
@@ -80,12 +78,12 @@ def render_demo_image(
         fill=(255, 210, 0, 255),
         font=banner_font,
     )
-    chars = max(int(width / max(text_font.size * 0.55, 1)), 10)
+    chars = max(int(width / max(_font_size(text_font) * 0.55, 1)), 10)
     lines = textwrap.wrap(prompt, width=chars)[:12] or ["(empty prompt)"]
     y = banner_h + int(40 * scale)
     for line in lines:
         draw.text((int(32 * scale), y), line, fill=(255, 255, 255, 255), font=text_font)
-        y += int(text_font.size * 1.3)
+        y += int(_font_size(text_font) * 1.3)
     label = f"variant {variant + 1}" + (f" - seed {seed}" if seed is not None else "")
     draw.text(
         (int(32 * scale), height - int(64 * scale)),
@@ -148,3 +146,7 @@ class DemoRoute(BaseRoute):
 
     async def check_auth(self) -> str | None:
         return None
+
+
+def _font_size(font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> float:
+    return float(getattr(font, "size", 11))

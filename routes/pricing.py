@@ -34,7 +34,7 @@ class Price:
         if basis not in ("tokens", "per_image"):
             raise ValueError(f"unknown price basis {basis!r}: use tokens or per_image")
         return cls(
-            basis=basis,
+            basis="tokens" if basis == "tokens" else "per_image",
             text_input_per_mtok=row.get("text_input_per_mtok"),
             image_input_per_mtok=row.get("image_input_per_mtok"),
             image_output_per_mtok=row.get("image_output_per_mtok"),

@@ -112,7 +112,9 @@ class S3AssetStore:
         try:
             self.client.put_object(Bucket=self.bucket, Key=full, Body=data, ContentType=mime)
         except (BotoCoreError, ClientError) as exc:
-            raise AssetStoreError(f"could not store {full} in bucket {self.bucket}: {exc}") from None
+            raise AssetStoreError(
+                f"could not store {full} in bucket {self.bucket}: {exc}"
+            ) from None
         return _describe(key, data, mime, f"s3://{self.bucket}/{full}")
 
     def get(self, path: str) -> bytes:

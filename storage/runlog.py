@@ -173,9 +173,9 @@ class RunLog:
     def route_stats(self, since: datetime | None = None) -> dict[str, RouteStats]:
         """Runs, success rate, latency percentiles and cost per route (finished runs only)."""
         with Session(self.engine) as session:
-            query = select(Run.route_id, Run.status, Run.latency_s, Run.cost_usd, Run.images).where(
-                col(Run.status).in_(("succeeded", "failed"))
-            )
+            query = select(  # type: ignore[call-overload]
+                Run.route_id, Run.status, Run.latency_s, Run.cost_usd, Run.images
+            ).where(col(Run.status).in_(("succeeded", "failed")))
             if since is not None:
                 query = query.where(Run.created_at >= since)
             rows = session.exec(query).all()
@@ -199,6 +199,31 @@ class RunLog:
                 spend_usd=round(sum(costs), 6),
             )
         return stats
+
+    def spend_since(
+        self, since: datetime, *, route_id: str | None = None, slack_user: str | None = None
+    ) -> float:
+        """USD spent on finished runs since `since` (unknown costs count as 0)."""
+        with Session(self.engine) as session:
+            query = select(sa.func.coalesce(sa.func.sum(Run.cost_usd), 0.0)).where(
+                Run.created_at >= since
+            )
+            if route_id:
+                query = query.where(Run.route_id == route_id)
+            if slack_user:
+                query = query.where(Run.slack_user == slack_user)
+            return float(session.exec(query).one() or 0.0)
+
+    def spend_by_owner(self, since: datetime) -> dict[str, float]:
+        """USD spent since `since` per billing owner (unknown owner grouped as 'unknown')."""
+        with Session(self.engine) as session:
+            query = (
+                select(Run.billing_owner, sa.func.coalesce(sa.func.sum(Run.cost_usd), 0.0))
+                .where(Run.created_at >= since)
+                .group_by(Run.billing_owner)
+            )
+            rows = session.exec(query).all()
+        return {(owner or "unknown"): float(total or 0.0) for owner, total in rows}
 
     # -- verdicts ------------------------------------------------------------------------------
     def set_verdict(self, run_id: int, survives: bool, judged_by: str) -> Verdict:

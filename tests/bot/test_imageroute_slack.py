@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from tests.bot.conftest import CHANNEL, USER
 
@@ -87,5 +88,34 @@ async def test_advice_compare_button_runs_routes(start_harness):
     response = await h.interact(payload)
     assert response.status_code == 200
     await h.settle()
-    ephemeral = h.slack.ephemerals()
-    assert ephemeral and "/imagegen route=slowdemo" in ephemeral[-1].text
+    # The button opens a modal asking for the prompt, listing the routes it will run on.
+    [opened] = [v for v in h.slack.views if v["method"] == "open"]
+    modal = opened["view"]
+    assert modal["callback_id"] == "compare_modal"
+    metadata = json.loads(modal["private_metadata"])
+    assert "slowdemo" in metadata["routes"]
+
+    def submission(prompt: str, view_id: str) -> dict[str, Any]:
+        return {
+            "type": "view_submission",
+            "user": {"id": USER},
+            "team": {"id": "T0TEAM"},
+            "view": {
+                **modal,
+                "id": view_id,
+                "hash": "h1",
+                "state": {"values": {"prompt": {"value": {"type": "x", "value": prompt}}}},
+            },
+        }
+
+    # An empty prompt is refused inside the modal, nothing runs.
+    refused = await h.interact(submission("   ", "V1"))
+    assert refused.json()["response_action"] == "errors"
+    assert "prompt" in refused.json()["errors"]
+    accepted = await h.interact(submission("a red kite over dunes", "V2"))
+    assert accepted.status_code == 200
+    await h.settle()
+    parents = h.slack.top_level(CHANNEL)
+    assert len(parents) == 2 and "a red kite over dunes" in parents[-1].text
+    runs = h.runtime.runlog.recent(10)
+    assert {r.route_id for r in runs} == set(metadata["routes"])

@@ -52,6 +52,7 @@ class SlackFake:
         self.completed: list[Upload] = []
         self.responses: list[dict[str, Any]] = []  # response_url posts
         self.views: list[dict[str, Any]] = []
+        self.usergroups: dict[str, list[str]] = {}
         self.failures: dict[str, list[tuple[str, int, dict[str, str]]]] = {}
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
@@ -277,6 +278,9 @@ class SlackFake:
                 {"method": "open", "trigger_id": args.get("trigger_id"), "view": view}
             )
         return {"ok": True, "view": {"id": "V2"}}
+
+    def _usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "users": self.usergroups.get(str(args.get("usergroup")), [])}
 
     def _users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "user": {"id": args.get("user"), "tz": "UTC", "name": "tester"}}

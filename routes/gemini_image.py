@@ -1,0 +1,247 @@
+"""kind = "gemini-image": Gemini image models through google-genai's generate_content."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from google.genai import types
+
+from routes.base import BaseRoute
+from routes.capabilities import resolve_size
+from routes.config import ConfigError
+from routes.config import GeminiImageRoute as GeminiConfig
+from routes.errors import EmptyResultError, ModerationError
+from routes.google_common import (
+    GOOGLE_CALL_ERRORS,
+    GoogleClient,
+    check_auth_keys,
+    image_from_bytes,
+    make_client,
+    map_google_error,
+    request_id_from,
+    seen_responses,
+)
+from routes.model import Cost, GeneratedImage, ImageRequest, ImageResult
+from routes.pricing import Price, per_image_cost, token_cost
+
+# Gemini image models are served from the global Vertex endpoint.
+DEFAULT_LOCATION = "global"
+# Finish reasons that mean a safety or policy system withheld the image (HTTP 200 all the same).
+MODERATION_FINISH = frozenset(
+    {
+        "SAFETY",
+        "IMAGE_SAFETY",
+        "PROHIBITED_CONTENT",
+        "IMAGE_PROHIBITED_CONTENT",
+        "BLOCKLIST",
+        "SPII",
+        "RECITATION",
+        "IMAGE_RECITATION",
+    }
+)
+_TEXT_SNIPPET = 300
+
+
+def _name(value: Any) -> str | None:
+    """An SDK enum or string as its plain name."""
+    if value is None:
+        return None
+    return str(getattr(value, "value", value))
+
+
+def _tokens_by_modality(details: list[types.ModalityTokenCount] | None) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in details or []:
+        modality = _name(item.modality) or "UNSPECIFIED"
+        counts[modality] = counts.get(modality, 0) + (item.token_count or 0)
+    return counts
+
+
+def gemini_cost(
+    price: Price | None,
+    usage: types.GenerateContentResponseUsageMetadata | None,
+    images: int,
+) -> Cost:
+    """Token price applied to usage_metadata when the table has token rates, else the list
+    price per image."""
+    if price is None:
+        return Cost.unknown("no price on file for this model")
+    if price.basis == "per_image" or usage is None or not usage.candidates_token_count:
+        if price.usd_per_image is not None:
+            return per_image_cost(price, images)
+        return Cost.unknown("the provider returned no token usage")
+    prompt = _tokens_by_modality(usage.prompt_tokens_details)
+    image_in = prompt.get("IMAGE", 0)
+    text_in = (usage.prompt_token_count or 0) - image_in
+    out = _tokens_by_modality(usage.candidates_tokens_details)
+    # Without a per-modality split every output token is taken as image output.
+    image_out = out.get("IMAGE", usage.candidates_token_count or 0)
+    unpriced = (usage.candidates_token_count or 0) - image_out + (usage.thoughts_token_count or 0)
+    cost = token_cost(
+        price,
+        {
+            "input_tokens": text_in + image_in,
+            "input_tokens_details": {"text_tokens": text_in, "image_tokens": image_in},
+            "output_tokens": image_out,
+        },
+    )
+    if unpriced > 0 and cost.usd is not None:
+        note = f"; {unpriced} text/thinking output tokens not priced (no rate on file)"
+        cost = dataclasses.replace(cost, detail=cost.detail + note)
+    return cost
+
+
+class GeminiImageRoute(BaseRoute):
+    """Generation and edits via POST .../models/{model}:generateContent with image output, on
+    the Gemini API (api_key) or Vertex AI (project + location, or api_key in express mode)."""
+
+    config: GeminiConfig
+
+    def __init__(self, config: GeminiConfig) -> None:
+        super().__init__(config)
+        key = config.api_key.get_secret_value() if config.api_key else None
+        check_auth_keys(config.id, api_key=key, project=config.project, location=config.location)
+        self.vertexai = config.vertexai if config.vertexai is not None else bool(config.project)
+        if config.project and not self.vertexai:
+            raise ConfigError(
+                f"route '{config.id}': project is a Vertex AI setting: drop vertexai = false, "
+                "or use an api_key for the Gemini API"
+            )
+        sizes = tuple(self._caps.extra.get("image_sizes", ()))
+        if config.image_size and config.image_size not in sizes:
+            accepted = ", ".join(sizes) if sizes else "none"
+            raise ConfigError(
+                f"route '{config.id}': image_size={config.image_size} is not offered by "
+                f"{self.model} (accepted: {accepted})"
+            )
+        self._client: GoogleClient | None = None
+
+    @property
+    def location(self) -> str | None:
+        """Vertex location with a project; express mode and the Gemini API have none."""
+        return (self.config.location or DEFAULT_LOCATION) if self.config.project else None
+
+    @property
+    def client(self) -> GoogleClient:
+        if self._client is None:
+            key = self.config.api_key.get_secret_value() if self.config.api_key else None
+            self._client = make_client(
+                vertexai=self.vertexai,
+                api_key=key,
+                project=self.config.project,
+                location=(self.config.location or DEFAULT_LOCATION)
+                if self.config.project
+                else None,
+                base_url=self.config.base_url,
+                timeout=self.config.timeout_seconds,
+            )
+        return self._client
+
+    def content_config(self, request: ImageRequest) -> types.GenerateContentConfig:
+        image: dict[str, Any] = {}
+        if request.size is not None:
+            # Only an explicit size is sent: left alone, edits keep the input's aspect ratio.
+            image["aspect_ratio"] = resolve_size(request.size, self._caps).aspect_ratio
+        if self.config.image_size:
+            image["image_size"] = self.config.image_size
+        return types.GenerateContentConfig(
+            # TEXT too, so a refusal comes back with the model's own explanation.
+            response_modalities=["TEXT", "IMAGE"],
+            image_config=types.ImageConfig(**image) if image else None,
+        )
+
+    @staticmethod
+    def contents(request: ImageRequest) -> types.Content:
+        parts = [types.Part.from_text(text=request.prompt)]
+        parts += [
+            types.Part.from_bytes(data=img.data, mime_type=img.mime) for img in request.input_images
+        ]
+        return types.Content(role="user", parts=parts)
+
+    async def generate(self, request: ImageRequest) -> ImageResult:
+        config = self.content_config(request)
+        client = self.client
+        t0 = time.perf_counter()
+        with seen_responses() as seen:
+            try:
+                response = await client.genai.aio.models.generate_content(
+                    model=self.model, contents=self.contents(request), config=config
+                )
+            except GOOGLE_CALL_ERRORS as exc:
+                raise map_google_error(exc, provider=client.provider) from None
+        latency = time.perf_counter() - t0
+        response_id = response.response_id or request_id_from(seen)
+
+        feedback = response.prompt_feedback
+        if feedback is not None and feedback.block_reason is not None:
+            reason = _name(feedback.block_reason)
+            text = f"Gemini blocked the prompt ({reason})"
+            if feedback.block_reason_message:
+                text += f": {feedback.block_reason_message}"
+            raise ModerationError(text, request_id=response_id)
+
+        candidate = response.candidates[0] if response.candidates else None
+        images: list[GeneratedImage] = []
+        texts: list[str] = []
+        thought_images = 0
+        for part in (candidate.content.parts if candidate and candidate.content else None) or []:
+            if part.thought:
+                # Thinking models draw interim images; only the final ones are the answer.
+                thought_images += 1 if part.inline_data else 0
+                continue
+            if part.inline_data is not None:
+                image = image_from_bytes(part.inline_data.data, part.inline_data.mime_type)
+                if image is not None:
+                    images.append(image)
+            elif part.text:
+                texts.append(part.text.strip())
+        reply = " ".join(t for t in texts if t)[:_TEXT_SNIPPET] or None
+        finish = _name(candidate.finish_reason) if candidate else None
+        if not images:
+            said = candidate.finish_message if candidate and candidate.finish_message else reply
+            detail = f": {said}" if said else ""
+            if finish in MODERATION_FINISH:
+                raise ModerationError(
+                    f"Gemini withheld the image (finish reason {finish}){detail}",
+                    request_id=response_id,
+                )
+            raise EmptyResultError(
+                f"Gemini answered without an image (finish reason {finish or 'none'}){detail}",
+                request_id=response_id,
+            )
+
+        usage = response.usage_metadata
+        metadata: dict[str, Any] = {"api": client.mode, "finish_reason": finish}
+        if config.image_config is not None:
+            metadata.update(config.image_config.model_dump(exclude_none=True))
+        if reply:
+            metadata["text"] = reply
+        if thought_images:
+            metadata["thought_images"] = thought_images
+        return ImageResult(
+            images=tuple(images),
+            requested_model=self.model,
+            model=response.model_version,
+            response_id=response_id,
+            latency_s=latency,
+            cost=gemini_cost(self.price, usage, len(images)),
+            usage=usage.model_dump(mode="json", exclude_none=True) if usage else None,
+            metadata=metadata,
+        )
+
+    async def check_auth(self) -> str | None:
+        """models.get: free, proves the key or credentials and that the model is visible."""
+        client = self.client
+        with seen_responses() as seen:
+            try:
+                await client.genai.aio.models.get(model=self.model)
+            except GOOGLE_CALL_ERRORS as exc:
+                raise map_google_error(exc, provider=client.provider) from None
+        return request_id_from(seen)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None

@@ -1,0 +1,301 @@
+"""What the Google routes share: google-genai client set-up, error mapping, request ids, images.
+
+Used by the google-imagen and gemini-image kinds, so Google's quirks (Vertex AI vs Gemini API
+auth, error bodies, hidden SDK retries) live here once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pydantic
+from google import genai
+from google.auth import exceptions as auth_errors
+from google.genai import errors as genai_errors
+from google.genai import types
+
+from routes.config import ConfigError
+from routes.errors import (
+    AuthError,
+    BadRequestError,
+    ModerationError,
+    ProviderDownError,
+    RateLimitError,
+    RouteError,
+    RouteTimeoutError,
+)
+from routes.model import GeneratedImage
+from routes.openai_common import sniff_mime
+
+# Google's front end promises no request-id header; proxies and gateways in front of it often
+# add one, and the error body may carry a google.rpc.RequestInfo.
+REQUEST_ID_HEADERS = ("x-request-id", "x-goog-request-id")
+_REQUEST_INFO = "type.googleapis.com/google.rpc.RequestInfo"
+_RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
+# Imagen refuses a prompt with HTTP 400 INVALID_ARGUMENT and wording like "The prompt could not
+# be submitted ... safety filter threshold prohibited ..." or "The response is blocked, as it may
+# violate our policies": a safety block, not a malformed request.
+_SAFETY_WORDING = re.compile(
+    r"safety filter|responsible ai|violate (our|google's) polic|prohibited|"
+    r"sensitive words|blocked by|content filter|support codes?:",
+    re.IGNORECASE,
+)
+_BAD_KEY = re.compile(r"api key not valid|api_key_invalid|invalid api key", re.IGNORECASE)
+
+# The httpx responses seen by the current task, so a call can read the headers of an answer the
+# SDK turned into a model object (generate_images drops them).
+_responses: ContextVar[list[httpx.Response] | None] = ContextVar("google_responses", default=None)
+
+
+@dataclass
+class GoogleClient:
+    """A genai.Client bound to our own httpx client (closed by us) and the mode it talks in."""
+
+    genai: genai.Client
+    http: httpx.AsyncClient
+    mode: str  # "gemini-api" | "vertex" | "vertex-express"
+
+    @property
+    def provider(self) -> str:
+        return "the Gemini API" if self.mode == "gemini-api" else "Vertex AI"
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        self.genai.close()
+
+
+def check_auth_keys(
+    route_id: str, *, api_key: str | None, project: str | None, location: str | None
+) -> None:
+    """Refuse configs the SDK would reject later, with a message naming the route's keys."""
+    prefix = f"route '{route_id}'"
+    if api_key and project:
+        raise ConfigError(
+            f"{prefix}: give either api_key (express mode) or project + location "
+            "(application default credentials), not both"
+        )
+    if not api_key and not project:
+        raise ConfigError(
+            f"{prefix}: missing credentials: set api_key, or project (+ location) to use "
+            "application default credentials"
+        )
+    if location and not project:
+        raise ConfigError(f"{prefix}: location needs a project (express mode has no location)")
+
+
+async def _remember(response: httpx.Response) -> None:
+    sink = _responses.get()
+    if sink is not None:
+        sink.append(response)
+
+
+def make_client(
+    *,
+    vertexai: bool,
+    api_key: str | None,
+    project: str | None,
+    location: str | None,
+    base_url: str | None,
+    timeout: float,
+) -> GoogleClient:
+    """A genai.Client that makes exactly one HTTP attempt per call.
+
+    google-genai retries nothing by default over httpx, but when aiohttp is installed it sends
+    async calls through aiohttp and silently re-sends after a dropped connection (after sleeping
+    1-10 s). Handing it our own httpx client keeps every call on httpx, once: the executor owns
+    retries, so each attempt is counted in the run record.
+    """
+    http = httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        event_hooks={"response": [_remember]},
+    )
+    options = types.HttpOptions(
+        base_url=base_url,
+        timeout=int(timeout * 1000),  # milliseconds, applied per request by the SDK
+        retry_options=types.HttpRetryOptions(attempts=1),
+        httpx_async_client=http,
+    )
+    if vertexai and api_key:
+        mode = "vertex-express"
+        client = genai.Client(vertexai=True, api_key=api_key, http_options=options)
+    elif vertexai:
+        mode = "vertex"
+        client = genai.Client(
+            vertexai=True, project=project, location=location, http_options=options
+        )
+    else:
+        mode = "gemini-api"
+        client = genai.Client(vertexai=False, api_key=api_key, http_options=options)
+    return GoogleClient(genai=client, http=http, mode=mode)
+
+
+@contextmanager
+def seen_responses() -> Iterator[list[httpx.Response]]:
+    """Collect the HTTP responses the SDK receives inside this block (same task only)."""
+    sink: list[httpx.Response] = []
+    token = _responses.set(sink)
+    try:
+        yield sink
+    finally:
+        _responses.reset(token)
+
+
+def request_id_from_headers(headers: Mapping[str, str] | None) -> str | None:
+    if headers is None:
+        return None
+    for name in REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value:
+            return str(value)
+    return None
+
+
+def request_id_from(responses: Sequence[httpx.Response]) -> str | None:
+    for response in reversed(responses):
+        found = request_id_from_headers(response.headers)
+        if found:
+            return found
+    return None
+
+
+def _detail_items(details: Any) -> list[Mapping[str, Any]]:
+    """The google.rpc detail objects of an error body ({"error": {"details": [...]}})."""
+    if isinstance(details, list) and len(details) == 1:
+        details = details[0]
+    if not isinstance(details, Mapping):
+        return []
+    inner = details.get("error", details)
+    items = inner.get("details") if isinstance(inner, Mapping) else None
+    return [item for item in items or [] if isinstance(item, Mapping)]
+
+
+def _retry_after(exc: genai_errors.APIError) -> float | None:
+    response = exc.response if isinstance(exc.response, httpx.Response) else None
+    if response is not None:
+        value = response.headers.get("retry-after")
+        if value is not None:
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    for item in _detail_items(exc.details):
+        if item.get("@type") == _RETRY_INFO:
+            match = _DURATION.match(str(item.get("retryDelay", "")))
+            if match:
+                return float(match.group(1))
+    return None
+
+
+def _error_request_id(exc: genai_errors.APIError) -> str | None:
+    response = exc.response if isinstance(exc.response, httpx.Response) else None
+    found = request_id_from_headers(response.headers if response is not None else None)
+    if found:
+        return found
+    for item in _detail_items(exc.details):
+        if item.get("@type") == _REQUEST_INFO and item.get("requestId"):
+            return str(item["requestId"])
+    return None
+
+
+def _api_error(exc: genai_errors.APIError, provider: str) -> RouteError:
+    status = int(exc.code) if isinstance(exc.code, int) else 0
+    status_name = str(exc.status or "")
+    message = str(exc.message or f"{provider} answered HTTP {status} {status_name}".strip())
+    common: dict[str, Any] = {"request_id": _error_request_id(exc), "status_code": status}
+    if status == 429 or status_name == "RESOURCE_EXHAUSTED":
+        if "limit: 0" in message:
+            # A quota of zero is not throttling: the project has no access to this model yet.
+            return AuthError(
+                message,
+                hint="This project has no quota for the model (free tier or billing not "
+                "enabled): enable billing or request quota, then try again",
+                **common,
+            )
+        return RateLimitError(message, retry_after=_retry_after(exc), **common)
+    if status in (401, 403) or status_name in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+        hint = (
+            "Check the route's api_key, or the application default credentials"
+            if status == 401
+            else "The credentials work but may not use this model here: enable the API on the "
+            "project, grant access to the model, or check the location"
+        )
+        return AuthError(message, hint=hint, **common)
+    if _BAD_KEY.search(message):
+        # The Gemini API answers a wrong key with 400 INVALID_ARGUMENT.
+        return AuthError(message, hint="Check the route's api_key", **common)
+    if status_name == "FAILED_PRECONDITION":
+        return AuthError(
+            message,
+            hint="An account or region precondition failed (billing, terms, or a location "
+            "the model is not offered in)",
+            **common,
+        )
+    if status == 400 and _SAFETY_WORDING.search(message):
+        return ModerationError(message, **common)
+    if status == 408 or status >= 500:
+        return ProviderDownError(message, **common)
+    if status == 404:
+        return BadRequestError(
+            message, hint="Check the route's model, location and base_url", **common
+        )
+    return BadRequestError(message, **common)
+
+
+def map_google_error(exc: BaseException, *, provider: str) -> RouteError:
+    """Map a google-genai, google-auth or httpx failure onto the route error taxonomy."""
+    if isinstance(exc, genai_errors.APIError):
+        return _api_error(exc, provider)
+    if isinstance(exc, httpx.TimeoutException):
+        return RouteTimeoutError(f"{provider} did not answer in time")
+    if isinstance(exc, httpx.TransportError):
+        return RouteTimeoutError(f"could not reach {provider} (connection failed or dropped)")
+    if isinstance(exc, auth_errors.DefaultCredentialsError):
+        return AuthError(
+            "no Google application default credentials were found",
+            hint="Run gcloud auth application-default login or set "
+            "GOOGLE_APPLICATION_CREDENTIALS on the bot's host, or use an api_key (express mode)",
+        )
+    if isinstance(exc, auth_errors.RefreshError):
+        return AuthError(
+            "Google refused to issue an access token for the configured credentials",
+            hint="The application default credentials are expired or revoked: log in again",
+        )
+    if isinstance(exc, auth_errors.TransportError):
+        return RouteTimeoutError("could not reach Google's token endpoint")
+    if isinstance(exc, json.JSONDecodeError | pydantic.ValidationError):
+        return ProviderDownError(f"{provider} sent an answer that could not be read")
+    if isinstance(exc, ValueError):
+        # The SDK checks some parameters itself and raises ValueError before sending.
+        return BadRequestError(str(exc))
+    return ProviderDownError(f"unexpected {type(exc).__name__} from {provider}")
+
+
+# What google-genai can raise during one call; anything else is an adapter bug and is left to
+# the executor, which logs it with its traceback.
+GOOGLE_CALL_ERRORS: tuple[type[BaseException], ...] = (
+    genai_errors.APIError,
+    httpx.HTTPError,
+    auth_errors.GoogleAuthError,
+    ValueError,  # includes json.JSONDecodeError and pydantic.ValidationError
+)
+
+
+def image_from_bytes(data: bytes | None, declared_mime: str | None) -> GeneratedImage | None:
+    """A GeneratedImage from returned bytes, or None when there are none; bytes that are not
+    an image make the whole answer unusable."""
+    if not data:
+        return None
+    mime = sniff_mime(data)
+    if mime is None:
+        raise ProviderDownError(
+            f"the provider sent image data that is not PNG, JPEG or WebP ({declared_mime})"
+        )
+    return GeneratedImage(data=data, mime=mime)

@@ -1,0 +1,182 @@
+"""kind = "google-imagen": Imagen 4 on Vertex AI through google-genai's generate_images."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+from google.genai import types
+
+from routes.base import BaseRoute
+from routes.capabilities import ResolvedSize, resolve_size
+from routes.config import ConfigError
+from routes.config import GoogleImagenRoute as ImagenConfig
+from routes.errors import EmptyResultError, ModerationError
+from routes.google_common import (
+    GOOGLE_CALL_ERRORS,
+    GoogleClient,
+    check_auth_keys,
+    image_from_bytes,
+    make_client,
+    map_google_error,
+    request_id_from,
+    seen_responses,
+)
+from routes.model import GeneratedImage, ImageRequest, ImageResult
+from routes.pricing import per_image_cost
+
+# Imagen's regional endpoints; us-central1 serves every Imagen 4 model.
+DEFAULT_LOCATION = "us-central1"
+_MIME = {"png": "image/png", "jpeg": "image/jpeg"}
+
+
+class GoogleImagenRoute(BaseRoute):
+    """Text-to-image via POST .../publishers/google/models/{model}:predict (Vertex AI only:
+    generate_images needs a Vertex-mode client)."""
+
+    config: ImagenConfig
+
+    def __init__(self, config: ImagenConfig) -> None:
+        super().__init__(config)
+        key = config.api_key.get_secret_value() if config.api_key else None
+        check_auth_keys(config.id, api_key=key, project=config.project, location=config.location)
+        if config.add_watermark is True and self._caps.seed:
+            # Imagen rejects a seed while the watermark is on: refuse seeds before any call.
+            self._caps = dataclasses.replace(self._caps, seed=False)
+        sizes = tuple(self._caps.extra.get("image_sizes", ()))
+        if config.image_size and config.image_size not in sizes:
+            accepted = ", ".join(sizes) if sizes else "none"
+            raise ConfigError(
+                f"route '{config.id}': image_size={config.image_size} is not offered by "
+                f"{self.model} (accepted: {accepted})"
+            )
+        self._client: GoogleClient | None = None
+
+    @property
+    def location(self) -> str | None:
+        """Vertex location with a project; express mode and the Gemini API have none."""
+        return (self.config.location or DEFAULT_LOCATION) if self.config.project else None
+
+    @property
+    def client(self) -> GoogleClient:
+        if self._client is None:
+            key = self.config.api_key.get_secret_value() if self.config.api_key else None
+            self._client = make_client(
+                vertexai=True,
+                api_key=key,
+                project=self.config.project,
+                location=(self.config.location or DEFAULT_LOCATION)
+                if self.config.project
+                else None,
+                base_url=self.config.base_url,
+                timeout=self.config.timeout_seconds,
+            )
+        return self._client
+
+    def images_config(
+        self, request: ImageRequest, size: ResolvedSize
+    ) -> types.GenerateImagesConfig:
+        """The generate_images settings for a request; unset fields keep Google's defaults."""
+        cfg = self.config
+        fields: dict[str, Any] = {
+            "number_of_images": request.n,
+            "aspect_ratio": size.aspect_ratio,
+            # Filtered images are dropped silently unless the reason is asked for.
+            "include_rai_reason": True,
+            "safety_filter_level": cfg.safety_filter_level,
+            "person_generation": cfg.person_generation,
+            "image_size": cfg.image_size,
+            "add_watermark": cfg.add_watermark,
+        }
+        if request.seed is not None:
+            fields["seed"] = request.seed
+            # Google's default watermark is on and a seed needs it off (a configured True has
+            # already removed the seed capability).
+            fields["add_watermark"] = False
+        if request.negative_prompt and self._caps.negative_prompt:
+            fields["negative_prompt"] = request.negative_prompt
+        if request.output_format:
+            fields["output_mime_type"] = _MIME.get(request.output_format)
+            if request.output_compression is not None and request.output_format == "jpeg":
+                fields["output_compression_quality"] = request.output_compression
+        return types.GenerateImagesConfig(**{k: v for k, v in fields.items() if v is not None})
+
+    async def generate(self, request: ImageRequest) -> ImageResult:
+        size = resolve_size(request.size, self._caps)
+        config = self.images_config(request, size)
+        client = self.client
+        t0 = time.perf_counter()
+        with seen_responses() as seen:
+            try:
+                response = await client.genai.aio.models.generate_images(
+                    model=self.model, prompt=request.prompt, config=config
+                )
+            except GOOGLE_CALL_ERRORS as exc:
+                raise map_google_error(exc, provider=client.provider) from None
+        latency = time.perf_counter() - t0
+        request_id = request_id_from(seen)
+
+        images: list[GeneratedImage] = []
+        reasons: list[str] = []
+        revised: str | None = None
+        for generated in response.generated_images or []:
+            picture = generated.image
+            image = image_from_bytes(
+                picture.image_bytes if picture else None, picture.mime_type if picture else None
+            )
+            if image is not None:
+                images.append(image)
+                revised = revised or generated.enhanced_prompt
+            if generated.rai_filtered_reason and generated.rai_filtered_reason not in reasons:
+                reasons.append(generated.rai_filtered_reason)
+        filtered = max(request.n - len(images), 0)
+        if not images:
+            if reasons:
+                raise ModerationError(
+                    "Imagen's safety filter removed every image: " + "; ".join(reasons),
+                    request_id=request_id,
+                )
+            raise EmptyResultError(
+                "Imagen answered without an image or a reason (usually its safety filter)",
+                request_id=request_id,
+            )
+
+        metadata: dict[str, Any] = {
+            "api": client.mode,
+            "aspect_ratio": config.aspect_ratio,
+            "requested_images": request.n,
+        }
+        for key in ("image_size", "safety_filter_level", "person_generation", "add_watermark"):
+            value = getattr(config, key)
+            if value is not None:
+                metadata[key] = value.value if hasattr(value, "value") else value
+        if filtered:
+            # Fewer images than asked: Imagen's filter dropped some; the run still succeeds.
+            metadata["filtered_images"] = filtered
+            metadata["filtered_reasons"] = reasons
+        return ImageResult(
+            images=tuple(images),
+            requested_model=self.model,
+            model=None,  # the predict answer does not name the model version
+            response_id=request_id,
+            latency_s=latency,
+            cost=per_image_cost(self.price, len(images)),
+            revised_prompt=revised,
+            metadata=metadata,
+        )
+
+    async def check_auth(self) -> str | None:
+        """GET publishers/google/models/{model}: free, proves the credentials and the model."""
+        client = self.client
+        with seen_responses() as seen:
+            try:
+                await client.genai.aio.models.get(model=self.model)
+            except GOOGLE_CALL_ERRORS as exc:
+                raise map_google_error(exc, provider=client.provider) from None
+        return request_id_from(seen)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
