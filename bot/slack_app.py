@@ -102,6 +102,7 @@ class SlackBot:
         self.subcommands: dict[str, SubcommandHandler] = {}
         self.health_provider: Callable[[], Awaitable[dict[str, str]]] | None = None
         self._clicks: dict[str, float] = {}
+        self.registered: dict[str, set[str]] = {}
         self._register()
 
     @classmethod
@@ -125,23 +126,36 @@ class SlackBot:
 
     # -- listeners -----------------------------------------------------------------------
     def _register(self) -> None:
-        app = self.app
-        app.command("/imagegen")(self.on_imagegen)
-        app.command("/imageroute")(self.on_imageroute)
+        # Every command, shortcut, action, view and event goes through `_listen`, which keeps a
+        # list that tests compare with bot/manifest.yml so the two cannot drift apart.
+        listen = self._listen
+        listen("command", "/imagegen", self.on_imagegen)
+        listen("command", "/imageroute", self.on_imageroute)
         # `/imageroute <word> ...` subcommands; features add theirs (health, bench).
         self.subcommands["routes"] = self._routes
         self.subcommands["stats"] = self._stats
         self.subcommands["runs"] = self._runs
         for action in ("rerun", "try_route", "compare_all"):
-            app.action(action)(self.on_run_action)
+            listen("action", action, self.on_run_action)
         for action in ("verdict_pass", "verdict_fail"):
-            app.action(action)(self.on_verdict)
-        app.action("advice_compare")(self.on_advice_compare)
-        app.view(COMPARE_MODAL)(self.on_compare_submit)
-        app.shortcut(edits.SHORTCUT_ID)(self.on_edit_shortcut)
-        app.view(edits.MODAL_ID)(self.on_edit_submit)
-        app.event("app_home_opened")(self.on_home_opened)
-        app.middleware(skip_event_retries)
+            listen("action", action, self.on_verdict)
+        listen("action", "advice_compare", self.on_advice_compare)
+        listen("view", COMPARE_MODAL, self.on_compare_submit)
+        listen("shortcut", edits.SHORTCUT_ID, self.on_edit_shortcut)
+        listen("view", edits.MODAL_ID, self.on_edit_submit)
+        listen("event", "app_home_opened", self.on_home_opened)
+        self.app.middleware(skip_event_retries)
+
+    def _listen(self, kind: str, name: str, handler: Callable[..., Awaitable[None]]) -> None:
+        register = {
+            "command": self.app.command,
+            "action": self.app.action,
+            "view": self.app.view,
+            "shortcut": self.app.shortcut,
+            "event": self.app.event,
+        }[kind]
+        register(name)(handler)
+        self.registered.setdefault(kind, set()).add(name)
 
     async def on_imagegen(self, ack: AsyncAck, body: dict[str, Any]) -> None:
         text = str(body.get("text") or "")

@@ -113,7 +113,7 @@ class GoogleImagenRoute(BaseRoute):
                     model=self.model, prompt=request.prompt, config=config
                 )
             except GOOGLE_CALL_ERRORS as exc:
-                raise map_google_error(exc, provider=client.provider) from None
+                raise map_google_error(exc, provider=client.provider)
         latency = time.perf_counter() - t0
         request_id = request_id_from(seen)
 
@@ -173,7 +173,7 @@ class GoogleImagenRoute(BaseRoute):
             try:
                 await client.genai.aio.models.get(model=self.model)
             except GOOGLE_CALL_ERRORS as exc:
-                raise map_google_error(exc, provider=client.provider) from None
+                raise map_google_error(exc, provider=client.provider)
         return request_id_from(seen)
 
     async def aclose(self) -> None:

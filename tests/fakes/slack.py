@@ -53,6 +53,7 @@ class SlackFake:
         self.responses: list[dict[str, Any]] = []  # response_url posts
         self.views: list[dict[str, Any]] = []
         self.usergroups: dict[str, list[str]] = {}
+        self.shared_files: dict[str, tuple[dict[str, Any], bytes]] = {}  # files users shared
         self.failures: dict[str, list[tuple[str, int, dict[str, str]]]] = {}
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
@@ -104,6 +105,24 @@ class SlackFake:
         with self._lock:
             return [m for m in self.messages if m.kind == "ephemeral"]
 
+    def share_file(
+        self, data: bytes, mimetype: str = "image/png", name: str = "photo.png", **meta: Any
+    ) -> dict[str, Any]:
+        """A file as a user upload: returns the message `files` entry; download needs the token."""
+        file_id = f"F0SHARED{next(self._file):03d}"
+        info = {
+            "id": file_id,
+            "name": name,
+            "mimetype": mimetype,
+            "size": len(data),
+            "url_private": f"{self.server.url}/files-pri/{file_id}",
+            "url_private_download": f"{self.server.url}/files-pri/{file_id}",
+            **meta,
+        }
+        with self._lock:
+            self.shared_files[file_id] = (info, data)
+        return dict(info)
+
     def calls(self, method: str) -> list[RecordedRequest]:
         return self.server.calls(f"/api/{method}")
 
@@ -114,6 +133,7 @@ class SlackFake:
         s.on("GET", "/api/{method}", self._api)
         s.on("POST", "/upload/{file_id}", self._upload)
         s.on("POST", "/response/{name}", self._response)
+        s.on("GET", "/files-pri/{file_id}", self._download)
 
     def _args(self, req: RecordedRequest) -> dict[str, Any]:
         ctype = req.headers.get("content-type", "")
@@ -278,6 +298,22 @@ class SlackFake:
                 {"method": "open", "trigger_id": args.get("trigger_id"), "view": view}
             )
         return {"ok": True, "view": {"id": "V2"}}
+
+    def _files_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            found = self.shared_files.get(str(args.get("file")))
+        if found is None:
+            return {"ok": False, "error": "file_not_found"}
+        return {"ok": True, "file": found[0]}
+
+    def _download(self, req: RecordedRequest) -> Reply:
+        with self._lock:
+            found = self.shared_files.get(req.path_params["file_id"])
+        if found is None:
+            return Reply(404, "not found")
+        if not req.headers.get("authorization", "").startswith("Bearer xoxb-"):
+            return Reply(302, "", headers={"location": "https://fake.slack.test/login"})
+        return Reply(200, found[1], content_type=found[0]["mimetype"])
 
     def _usergroups_users_list(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "users": self.usergroups.get(str(args.get("usergroup")), [])}
