@@ -18,6 +18,5 @@ RUN uv sync --frozen --no-dev && mkdir -p /app/data && chown imageroute /app/dat
 
 USER imageroute
 EXPOSE 3000
-HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import sys; sys.exit(0)"
 ENTRYPOINT ["/app/.venv/bin/imageroute"]
 CMD ["serve"]

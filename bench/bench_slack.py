@@ -1,0 +1,149 @@
+"""Slack path timings, printed as figures (not a test): ack latency, bot overhead around one run,
+and a comparison's wall time against its slowest route.
+
+    uv run python bench/bench_slack.py [--acks 200] [--rounds 5]
+
+Runs the real bot over HTTP on loopback against the fake Slack Web API from tests/fakes, with
+demo routes whose delay stands in for provider latency. Targets: ack well under Slack's 3 s;
+a comparison takes at most the slowest route's time plus 5%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bot.runtime import Runtime  # noqa: E402
+from bot.serve import build_http_app, start_bot  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+from tests.bot.conftest import BOT_TOKEN, CHANNEL, SIGNING_SECRET, BotHarness  # noqa: E402
+from tests.fakes.slack import SlackFake  # noqa: E402
+
+CONFIG = """
+[routes.instant]
+kind = "demo"
+
+[routes.fast]
+kind = "demo"
+delay_seconds = 0.5
+
+[routes.mid]
+kind = "demo"
+delay_seconds = 1.0
+
+[routes.slow]
+kind = "demo"
+delay_seconds = 2.0
+"""
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+async def start(
+    tmp: Path, fake: SlackFake
+) -> tuple[BotHarness, uvicorn.Server, asyncio.Task[None]]:
+    (tmp / "imageroute.toml").write_text(CONFIG, encoding="utf-8")
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        slack_bot_token=BOT_TOKEN,
+        slack_signing_secret=SIGNING_SECRET,
+        slack_api_url=fake.api_url,
+        imageroute_config=tmp / "imageroute.toml",
+        database_url=f"sqlite:///{tmp}/bench.db",
+        asset_store=f"file://{tmp}/assets",
+    )
+    runtime = await asyncio.to_thread(Runtime.open, settings, role="bot")
+    bot = await start_bot(settings, runtime)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(build_http_app(bot), log_level="warning", lifespan="off")
+    )
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.01)
+    url = f"http://127.0.0.1:{port}"
+    harness = BotHarness(url, bot, runtime, fake, httpx.AsyncClient(base_url=url, timeout=30))
+    return harness, server, task
+
+
+async def main(acks: int, rounds: int) -> None:
+    fake = SlackFake().start()
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        h, server, task = await start(Path(tmp_dir), fake)
+        try:
+            # 1. Ack latency: time until the HTTP answer to the slash command.
+            ack_times = []
+            for i in range(acks):
+                t0 = time.perf_counter()
+                response = await h.command("/imagegen", f'route=instant prompt="ack {i}"')
+                ack_times.append(time.perf_counter() - t0)
+                assert response.status_code == 200
+                if i % 20 == 19:
+                    await h.settle(60)
+            await h.settle(60)
+            print(
+                f"ack latency over {acks} /imagegen commands: "
+                f"p50 {pct(ack_times, 50) * 1000:.1f} ms, p99 {pct(ack_times, 99) * 1000:.1f} ms, "
+                f"max {max(ack_times) * 1000:.1f} ms (Slack's limit: 3000 ms)"
+            )
+
+            # 2. Bot overhead around one run: command -> parent marked done, minus provider time.
+            overheads = []
+            for i in range(rounds):
+                t0 = time.perf_counter()
+                await h.command("/imagegen", f'route=mid prompt="overhead {i}"')
+                await h.settle(60)
+                wall = time.perf_counter() - t0
+                run = h.runtime.runlog.recent(1)[0]
+                overheads.append(wall - (run.latency_s or 0))
+            print(
+                f"bot overhead around a 1.0 s route (post, store, upload, update), {rounds} runs: "
+                f"median {statistics.median(overheads) * 1000:.0f} ms, "
+                f"max {max(overheads) * 1000:.0f} ms"
+            )
+
+            # 3. Comparison wall time against the slowest route.
+            ratios = []
+            for i in range(rounds):
+                t0 = time.perf_counter()
+                await h.command("/imagegen", f'route=fast,mid,slow prompt="compare {i}"')
+                await h.settle(60)
+                wall = time.perf_counter() - t0
+                runs = h.runtime.runlog.recent(3)
+                slowest = max(r.latency_s or 0 for r in runs)
+                ratios.append(wall / slowest)
+            print(
+                f"comparison of 3 routes (0.5/1.0/2.0 s), {rounds} rounds: wall / slowest route = "
+                f"median {statistics.median(ratios):.3f}, max {max(ratios):.3f} (target <= 1.05)"
+            )
+        finally:
+            await h.bot.tasks.drain(10)
+            await h.client.aclose()
+            server.should_exit = True
+            await task
+            await h.runtime.aclose()
+            fake.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--acks", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    asyncio.run(main(args.acks, args.rounds))
