@@ -24,11 +24,11 @@ import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.runtime import Runtime  # noqa: E402
-from bot.serve import build_http_app, start_bot  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-from tests.bot.conftest import BOT_TOKEN, CHANNEL, SIGNING_SECRET, BotHarness  # noqa: E402
-from tests.fakes.slack import SlackFake  # noqa: E402
+from bot.runtime import Runtime
+from bot.serve import build_http_app, start_bot
+from bot.settings import Settings
+from tests.bot.conftest import BOT_TOKEN, SIGNING_SECRET, BotHarness
+from tests.fakes.slack import SlackFake
 
 CONFIG = """
 [routes.instant]
@@ -75,7 +75,7 @@ async def start(
         uvicorn.Config(build_http_app(bot), log_level="warning", lifespan="off")
     )
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
+    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
         await asyncio.sleep(0.01)
     url = f"http://127.0.0.1:{port}"
     harness = BotHarness(url, bot, runtime, fake, httpx.AsyncClient(base_url=url, timeout=30))
