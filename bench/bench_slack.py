@@ -87,35 +87,40 @@ async def main(acks: int, rounds: int) -> None:
     with tempfile.TemporaryDirectory() as tmp_dir:
         h, server, task = await start(Path(tmp_dir), fake)
         try:
-            # 1. Ack latency: time until the HTTP answer to the slash command.
-            ack_times = []
-            for i in range(acks):
+            # 1. Ack latency with 50 requests in flight while the route takes 2 s per image.
+            ack_times: list[float] = []
+
+            async def one(i: int) -> None:
                 t0 = time.perf_counter()
-                response = await h.command("/imagegen", f'route=instant prompt="ack {i}"')
+                response = await h.command("/imagegen", f'route=slow prompt="ack {i}"')
                 ack_times.append(time.perf_counter() - t0)
-                assert response.status_code == 200
-                if i % 20 == 19:
-                    await h.settle(60)
-            await h.settle(60)
+                assert response.status_code == 200, response.text
+
+            for batch in range(max(acks // 50, 1)):
+                await asyncio.gather(*(one(batch * 50 + i) for i in range(50)))
+                await h.settle(120)
             print(
-                f"ack latency over {acks} /imagegen commands: "
-                f"p50 {pct(ack_times, 50) * 1000:.1f} ms, p99 {pct(ack_times, 99) * 1000:.1f} ms, "
-                f"max {max(ack_times) * 1000:.1f} ms (Slack's limit: 3000 ms)"
+                f"ack latency, {len(ack_times)} /imagegen commands sent 50 at a time on a 2 s "
+                f"route: p50 {pct(ack_times, 50) * 1000:.1f} ms, "
+                f"p99 {pct(ack_times, 99) * 1000:.1f} ms, max {max(ack_times) * 1000:.1f} ms "
+                "(target p99 < 300 ms)"
             )
 
-            # 2. Bot overhead around one run: command -> parent marked done, minus provider time.
+            # 2. Bot overhead: provider answer (attempt start + latency) -> upload starts.
             overheads = []
-            for i in range(rounds):
-                t0 = time.perf_counter()
+            for i in range(rounds * 4):
                 await h.command("/imagegen", f'route=mid prompt="overhead {i}"')
                 await h.settle(60)
-                wall = time.perf_counter() - t0
                 run = h.runtime.runlog.recent(1)[0]
-                overheads.append(wall - (run.latency_s or 0))
+                assert run.id is not None
+                attempt = h.runtime.runlog.attempts(run.id)[-1]
+                answered = attempt.started_at.timestamp() + attempt.latency_s
+                upload = h.slack.calls("files.getUploadURLExternal")[-1].received_at
+                overheads.append(upload - answered)
             print(
-                f"bot overhead around a 1.0 s route (post, store, upload, update), {rounds} runs: "
-                f"median {statistics.median(overheads) * 1000:.0f} ms, "
-                f"max {max(overheads) * 1000:.0f} ms"
+                f"bot overhead from the provider's answer to the upload start, {len(overheads)} "
+                f"runs: median {statistics.median(overheads) * 1000:.1f} ms, "
+                f"max {max(overheads) * 1000:.1f} ms (target < 50 ms)"
             )
 
             # 3. Comparison wall time against the slowest route.

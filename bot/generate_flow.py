@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, replace
 
 from bot import messages
 from bot.guardrails import Guardrails
-from bot.montage import Tile, render_montage
+from bot.montage import Tile, fit_tile, render_montage
 from bot.runs import RunOrigin, RunOutcome, RunService
 from bot.slack_client import INVITE_HINT, NotInChannel, SlackPoster
 from routes.model import ImageRequest
@@ -98,23 +98,33 @@ class GenerateFlow:
             except DuplicateRequest as dup:
                 log.info("ignoring a repeated request (run #%s already exists)", dup.run_id)
                 return None
+            if len(route_ids) > 1:
+                # Decode and scale this route's montage tile while slower routes still run.
+                tiles[route_id] = asyncio.ensure_future(asyncio.to_thread(fit_tile, _tile(outcome)))
             await self.post_outcome(ask.channel, parent_ts, outcome, route_ids)
             return outcome
 
+        tiles: dict[str, asyncio.Future[Tile]] = {}
         results = await asyncio.gather(*(one(rid) for rid in route_ids))
         outcomes = [o for o in results if o is not None]
         if not outcomes:
             return FlowResult(parent_ts, [])
+        finishing: list[Awaitable[object]] = []
         if len(outcomes) > 1:
-            await self.post_comparison(ask.channel, parent_ts, outcomes)
+            ready = [await tiles[o.run.route_id] for o in outcomes if o.run.route_id in tiles]
+            finishing.append(self.post_comparison(ask.channel, parent_ts, outcomes, ready))
         if ask.thread_ts is None:
             ok = sum(1 for o in outcomes if o.ok)
             done = (
                 f"Done: {ok} of {len(outcomes)} route(s) returned an image. Results in the thread."
             )
-            await self.poster.update(
-                ask.channel, parent_ts, text, blocks=messages.parent_blocks(text, done)
+            finishing.append(
+                self.poster.update(
+                    ask.channel, parent_ts, text, blocks=messages.parent_blocks(text, done)
+                )
             )
+        # The summary and the parent's "Done" go out together: neither waits for the other.
+        await asyncio.gather(*finishing)
         return FlowResult(parent_ts, outcomes)
 
     async def post_outcome(
@@ -152,19 +162,19 @@ class GenerateFlow:
         )
 
     async def post_comparison(
-        self, channel: str, thread_ts: str, outcomes: Sequence[RunOutcome]
+        self,
+        channel: str,
+        thread_ts: str,
+        outcomes: Sequence[RunOutcome],
+        tiles: Sequence[Tile] | None = None,
     ) -> bytes:
         runs: list[Run] = [o.run for o in outcomes]
+        if tiles is None or len(tiles) != len(outcomes):
+            tiles = [_tile(o) for o in outcomes]
+        # Compose the montage while the summary table is being posted.
+        rendering = asyncio.ensure_future(asyncio.to_thread(render_montage, tiles))
         await self.poster.post(channel, messages.comparison_summary(runs), thread_ts=thread_ts)
-        tiles = [
-            Tile(
-                label=o.run.route_id,
-                image=o.images[0].data if o.images else None,
-                note=f"failed: {o.run.error_class}" if not o.images else "",
-            )
-            for o in outcomes
-        ]
-        montage = await asyncio.to_thread(render_montage, tiles)
+        montage = await rendering
         await self.poster.upload(
             channel,
             thread_ts,
@@ -172,6 +182,14 @@ class GenerateFlow:
             "Side by side: " + ", ".join(o.run.route_id for o in outcomes),
         )
         return montage
+
+
+def _tile(outcome: RunOutcome) -> Tile:
+    return Tile(
+        label=outcome.run.route_id,
+        image=outcome.images[0].data if outcome.images else None,
+        note=f"failed: {outcome.run.error_class}" if not outcome.images else "",
+    )
 
 
 def _ext(mime: str) -> str:

@@ -19,6 +19,16 @@ class Tile:
     label: str
     image: bytes | None  # None: the route returned no image (the tile says why)
     note: str = ""
+    # Already decoded and scaled (see fit_tile), so a comparison can prepare each tile while
+    # slower routes are still running and only compose at the end.
+    picture: Image.Image | None = None
+
+
+def fit_tile(tile: Tile) -> Tile:
+    """The tile with its image decoded and scaled to fit; cheap to compose later."""
+    if tile.picture is not None:
+        return tile
+    return Tile(tile.label, tile.image, tile.note, _fit(tile.image))
 
 
 def montage_size(tiles: int) -> tuple[int, int]:
@@ -48,7 +58,7 @@ def render_montage(tiles: Sequence[Tile]) -> bytes:
         col, row = index % columns, index // columns
         x = GAP + col * (TILE + GAP)
         y = GAP + row * (TILE + LABEL_H + GAP)
-        picture = _fit(tile.image)
+        picture = tile.picture if tile.picture is not None else _fit(tile.image)
         if picture is None:
             draw.rectangle((x, y, x + TILE - 1, y + TILE - 1), fill=(200, 200, 200))
             draw.text(
@@ -70,7 +80,7 @@ def render_montage(tiles: Sequence[Tile]) -> bytes:
             anchor="mm",
         )
     out = io.BytesIO()
-    canvas.save(out, format="PNG", optimize=False)
+    canvas.save(out, format="PNG", compress_level=3)
     return out.getvalue()
 
 
