@@ -215,6 +215,8 @@ class Matcher:
                 return [*self._words(_NOT_STEMS.get(stem, stem)), "not"]
             word = base if suffix in _DROPPED_SUFFIXES else base + suffix.replace("'", "")
         replacement = self._spelling.get(word)
+        if replacement is None:  # plurals of joined words: "datacenters", "finetunes"
+            replacement = self._spelling.get(_stem(word))
         if replacement is not None:
             return [_stem(part) for part in replacement.split()]
         return [_stem(word)]
@@ -331,6 +333,9 @@ def _apply_negation(
     detectors: list[Detector],
 ) -> None:
     live = _live_combos(hits, detectors)
+    # Requirement phrases that count either way ("may leave our network") end a chain of
+    # side-by-side phrases: what follows them is a separate fact, not more of the negated list.
+    either = frozenset(i for i, d in enumerate(detectors) if d.trigger.counts_when == "either")
     for hit in hits:
         hit.content = any(
             tag is Tag.DIRECT or (tag is Tag.GROUP and detector in live)
@@ -341,7 +346,7 @@ def _apply_negation(
         if not kinds & _CUES:
             continue
         cue_text = clean[tokens[cue.first].start : tokens[cue.last].end]
-        scope = _Scope(cue, cue_text, tokens, window, coordination)
+        scope = _Scope(cue, cue_text, tokens, window, coordination, either)
         if kinds & {Tag.NEG_BEFORE, Tag.NEG_FROM, Tag.NEG_BOTH}:
             scope.negate(hits[index + 1 :], forward=True, stop_at_from=Tag.NEG_FROM in kinds)
         if kinds & {Tag.NEG_AFTER, Tag.NEG_BOTH}:
@@ -359,6 +364,7 @@ class _Scope:
     tokens: list[Token]
     window: int
     coordination: frozenset[str]
+    either: frozenset[int] = frozenset()
 
     def negate(self, candidates: list[_Hit], *, forward: bool, stop_at_from: bool) -> None:
         tokens = self.tokens
@@ -385,6 +391,8 @@ class _Scope:
                     break
             if hit.negated_by is None:
                 hit.negated_by = self.cue_text
+            if any(detector in self.either for _, detector, _ in hit.tags):
+                break
             previous = hit
 
 

@@ -23,7 +23,9 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "advisor"
 # for a deliberate trade-off when the board is edited, not for regressions to go unnoticed.
 QUESTIONS_MIN_ACCURACY = 0.97
 # Holdout: 42 questions written before the rules existed. First run: 40/42 (95.2%); two
-# general fixes later it passes fully, so this bound is what we claim for unseen wording.
+# general fixes later it passes fully. 20 more written later, never seen by the rules: 19/20
+# on first run (a "no data may leave our datacenter" negation chain), fixed in general. This
+# bound is what we claim for unseen wording.
 HOLDOUT_MIN_ACCURACY = 0.90
 
 
@@ -86,7 +88,7 @@ def test_own_question_set_accuracy() -> None:
 
 def test_holdout_accuracy() -> None:
     cases = load("holdout.jsonl")
-    assert len(cases) >= 40
+    assert len(cases) >= 60
     score, failures = accuracy(cases)
     print(f"holdout accuracy: {score:.1%} of {len(cases)}")
     assert score >= HOLDOUT_MIN_ACCURACY, "\n".join(failures)
