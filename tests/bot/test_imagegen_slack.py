@@ -67,6 +67,10 @@ async def test_bad_input_gets_one_sentence_and_no_run(start_harness):
         "route=demo prompt=x quality=ultra": "not one of",
         "route=demo prompt=x colour=red": "is not an option",
         'route=demo prompt="x" format=jpeg background=transparent': "transparent background",
+        "route=demo size=512x512": "prompt",
+        "route=demo prompt=x size=huge": "is not a size",
+        "route=demo prompt=x size=4096x4096": "4096",
+        "route=demo prompt=" + "y" * 4100: "at most 4,000",
     }
     for text, expected in cases.items():
         response = await h.command("/imagegen", text)
@@ -129,6 +133,10 @@ async def test_bad_signature_is_rejected(start_harness):
     headers = h.sign(body)
     headers["X-Slack-Signature"] = "v0=" + "0" * 64
     response = await h.client.post("/slack/events", content=body, headers=headers)
+    assert response.status_code == 401
+    # A correctly signed request whose timestamp is older than five minutes is a replay.
+    stale = h.sign(body, timestamp=int(time.time()) - 600)
+    response = await h.client.post("/slack/events", content=body, headers=stale)
     assert response.status_code == 401
     assert h.runtime.runlog.recent(1) == []
 
