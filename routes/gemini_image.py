@@ -18,6 +18,7 @@ from routes.google_common import (
     GoogleClient,
     check_auth_keys,
     image_from_bytes,
+    image_size_to_send,
     make_client,
     map_google_error,
     request_id_from,
@@ -93,6 +94,18 @@ def gemini_cost(
     return cost
 
 
+def _flagged(candidate: types.Candidate | None) -> list[str]:
+    """Safety categories Gemini rated above negligible or blocked, e.g. 'HARM_CATEGORY_X:
+    MEDIUM' (empty for a clean answer)."""
+    out: list[str] = []
+    for rating in (candidate.safety_ratings if candidate else None) or []:
+        level = _name(rating.probability)
+        if rating.blocked or level not in (None, "NEGLIGIBLE", "HARM_PROBABILITY_UNSPECIFIED"):
+            label = f"{_name(rating.category)}: {level or 'unknown'}"
+            out.append(label + (" (blocked)" if rating.blocked else ""))
+    return out
+
+
 class GeminiImageRoute(BaseRoute):
     """Generation and edits via POST .../models/{model}:generateContent with image output, on
     the Gemini API (api_key) or Vertex AI (project + location, or api_key in express mode)."""
@@ -102,26 +115,26 @@ class GeminiImageRoute(BaseRoute):
     def __init__(self, config: GeminiConfig) -> None:
         super().__init__(config)
         key = config.api_key.get_secret_value() if config.api_key else None
-        check_auth_keys(config.id, api_key=key, project=config.project, location=config.location)
-        self.vertexai = config.vertexai if config.vertexai is not None else bool(config.project)
-        if config.project and not self.vertexai:
+        project = config.project or None  # "${GOOGLE_CLOUD_PROJECT:-}" may expand to ""
+        self.vertexai = config.vertexai if config.vertexai is not None else bool(project)
+        if self.vertexai:
+            check_auth_keys(config.id, api_key=key, project=project, location=config.location)
+        elif not key:
             raise ConfigError(
-                f"route '{config.id}': project is a Vertex AI setting: drop vertexai = false, "
-                "or use an api_key for the Gemini API"
+                f"route '{config.id}': missing api_key: the Gemini API needs one (or set "
+                "vertexai = true to use Vertex AI with project + location)"
             )
-        sizes = tuple(self._caps.extra.get("image_sizes", ()))
-        if config.image_size and config.image_size not in sizes:
-            accepted = ", ".join(sizes) if sizes else "none"
-            raise ConfigError(
-                f"route '{config.id}': image_size={config.image_size} is not offered by "
-                f"{self.model} (accepted: {accepted})"
-            )
+        # With vertexai = false, project and location are Vertex settings and are not used.
+        self.project = project if self.vertexai else None
+        self.image_size = image_size_to_send(
+            config.id, self.model, config.image_size, self._caps.extra.get("image_sizes", ())
+        )
         self._client: GoogleClient | None = None
 
     @property
     def location(self) -> str | None:
         """Vertex location with a project; express mode and the Gemini API have none."""
-        return (self.config.location or DEFAULT_LOCATION) if self.config.project else None
+        return (self.config.location or DEFAULT_LOCATION) if self.project else None
 
     @property
     def client(self) -> GoogleClient:
@@ -130,10 +143,8 @@ class GeminiImageRoute(BaseRoute):
             self._client = make_client(
                 vertexai=self.vertexai,
                 api_key=key,
-                project=self.config.project,
-                location=(self.config.location or DEFAULT_LOCATION)
-                if self.config.project
-                else None,
+                project=self.project,
+                location=self.location,
                 base_url=self.config.base_url,
                 timeout=self.config.timeout_seconds,
             )
@@ -144,8 +155,8 @@ class GeminiImageRoute(BaseRoute):
         if request.size is not None:
             # Only an explicit size is sent: left alone, edits keep the input's aspect ratio.
             image["aspect_ratio"] = resolve_size(request.size, self._caps).aspect_ratio
-        if self.config.image_size:
-            image["image_size"] = self.config.image_size
+        if self.image_size:
+            image["image_size"] = self.image_size
         return types.GenerateContentConfig(
             # TEXT too, so a refusal comes back with the model's own explanation.
             response_modalities=["TEXT", "IMAGE"],
@@ -172,7 +183,8 @@ class GeminiImageRoute(BaseRoute):
             except GOOGLE_CALL_ERRORS as exc:
                 raise map_google_error(exc, provider=client.provider) from None
         latency = time.perf_counter() - t0
-        response_id = response.response_id or request_id_from(seen)
+        header_id = request_id_from(seen)
+        response_id = response.response_id or header_id
 
         feedback = response.prompt_feedback
         if feedback is not None and feedback.block_reason is not None:
@@ -214,12 +226,21 @@ class GeminiImageRoute(BaseRoute):
 
         usage = response.usage_metadata
         metadata: dict[str, Any] = {"api": client.mode, "finish_reason": finish}
+        if self.location:
+            metadata["location"] = self.location
+        if header_id and header_id != response_id:
+            metadata["request_id"] = header_id
         if config.image_config is not None:
             metadata.update(config.image_config.model_dump(exclude_none=True))
+        if request.is_edit:
+            metadata["input_images"] = len(request.input_images)
         if reply:
             metadata["text"] = reply
         if thought_images:
             metadata["thought_images"] = thought_images
+        flagged = _flagged(candidate)
+        if flagged:
+            metadata["safety_flags"] = flagged
         return ImageResult(
             images=tuple(images),
             requested_model=self.model,

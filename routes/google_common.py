@@ -6,8 +6,10 @@ auth, error bodies, hidden SDK retries) live here once.
 
 from __future__ import annotations
 
+import email.utils
 import json
 import re
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -49,6 +51,8 @@ _SAFETY_WORDING = re.compile(
     re.IGNORECASE,
 )
 _BAD_KEY = re.compile(r"api key not valid|api_key_invalid|invalid api key", re.IGNORECASE)
+_TAGS = re.compile(r"<[^>]+>")
+_MESSAGE_LIMIT = 300
 
 # The httpx responses seen by the current task, so a call can read the headers of an answer the
 # SDK turned into a model object (generate_images drops them).
@@ -89,6 +93,24 @@ def check_auth_keys(
         )
     if location and not project:
         raise ConfigError(f"{prefix}: location needs a project (express mode has no location)")
+
+
+def image_size_to_send(
+    route_id: str, model: str, value: str | None, offered: Sequence[str]
+) -> str | None:
+    """The image_size to send for a configured value, or None to send nothing.
+
+    A model with a single output size takes no image_size; "1K" on it is what it makes anyway,
+    so it is accepted and left out of the request. Anything else it cannot make is refused.
+    """
+    if value is None or value in offered:
+        return value
+    if not offered and value == "1K":
+        return None
+    accepted = ", ".join(offered) if offered else "only its one default size (1K)"
+    raise ConfigError(
+        f"route '{route_id}': image_size={value} is not offered by {model} (accepted: {accepted})"
+    )
 
 
 async def _remember(response: httpx.Response) -> None:
@@ -177,15 +199,27 @@ def _detail_items(details: Any) -> list[Mapping[str, Any]]:
     return [item for item in items or [] if isinstance(item, Mapping)]
 
 
+def _header_delay(value: str) -> float | None:
+    """Retry-After as seconds: either a number or an HTTP date."""
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
 def _retry_after(exc: genai_errors.APIError) -> float | None:
+    """Retry-After header when a proxy sends one, else Google's google.rpc.RetryInfo delay."""
     response = exc.response if isinstance(exc.response, httpx.Response) else None
     if response is not None:
         value = response.headers.get("retry-after")
-        if value is not None:
-            try:
-                return float(value)
-            except ValueError:
-                pass
+        delay = _header_delay(value) if value is not None else None
+        if delay is not None:
+            return delay
     for item in _detail_items(exc.details):
         if item.get("@type") == _RETRY_INFO:
             match = _DURATION.match(str(item.get("retryDelay", "")))
@@ -205,10 +239,24 @@ def _error_request_id(exc: genai_errors.APIError) -> str | None:
     return None
 
 
+def _clean_message(raw: Any, fallback: str) -> str:
+    """The provider's message as one short line: an HTML error page or a huge body becomes
+    something a Slack user can read."""
+    text = _TAGS.sub(" ", str(raw or "")) if raw else ""
+    text = " ".join(text.split())
+    if not text:
+        return fallback
+    if len(text) > _MESSAGE_LIMIT:
+        text = text[: _MESSAGE_LIMIT - 1].rstrip() + "…"
+    return text
+
+
 def _api_error(exc: genai_errors.APIError, provider: str) -> RouteError:
     status = int(exc.code) if isinstance(exc.code, int) else 0
     status_name = str(exc.status or "")
-    message = str(exc.message or f"{provider} answered HTTP {status} {status_name}".strip())
+    message = _clean_message(
+        exc.message, f"{provider} answered HTTP {status} {status_name}".strip()
+    )
     common: dict[str, Any] = {"request_id": _error_request_id(exc), "status_code": status}
     if status == 429 or status_name == "RESOURCE_EXHAUSTED":
         if "limit: 0" in message:

@@ -10,7 +10,6 @@ from google.genai import types
 
 from routes.base import BaseRoute
 from routes.capabilities import ResolvedSize, resolve_size
-from routes.config import ConfigError
 from routes.config import GoogleImagenRoute as ImagenConfig
 from routes.errors import EmptyResultError, ModerationError
 from routes.google_common import (
@@ -18,6 +17,7 @@ from routes.google_common import (
     GoogleClient,
     check_auth_keys,
     image_from_bytes,
+    image_size_to_send,
     make_client,
     map_google_error,
     request_id_from,
@@ -40,23 +40,20 @@ class GoogleImagenRoute(BaseRoute):
     def __init__(self, config: ImagenConfig) -> None:
         super().__init__(config)
         key = config.api_key.get_secret_value() if config.api_key else None
-        check_auth_keys(config.id, api_key=key, project=config.project, location=config.location)
+        self.project = config.project or None  # "${GOOGLE_CLOUD_PROJECT:-}" may expand to ""
+        check_auth_keys(config.id, api_key=key, project=self.project, location=config.location)
         if config.add_watermark is True and self._caps.seed:
             # Imagen rejects a seed while the watermark is on: refuse seeds before any call.
             self._caps = dataclasses.replace(self._caps, seed=False)
-        sizes = tuple(self._caps.extra.get("image_sizes", ()))
-        if config.image_size and config.image_size not in sizes:
-            accepted = ", ".join(sizes) if sizes else "none"
-            raise ConfigError(
-                f"route '{config.id}': image_size={config.image_size} is not offered by "
-                f"{self.model} (accepted: {accepted})"
-            )
+        self.image_size = image_size_to_send(
+            config.id, self.model, config.image_size, self._caps.extra.get("image_sizes", ())
+        )
         self._client: GoogleClient | None = None
 
     @property
     def location(self) -> str | None:
-        """Vertex location with a project; express mode and the Gemini API have none."""
-        return (self.config.location or DEFAULT_LOCATION) if self.config.project else None
+        """Vertex location with a project; express mode (api_key) has none."""
+        return (self.config.location or DEFAULT_LOCATION) if self.project else None
 
     @property
     def client(self) -> GoogleClient:
@@ -65,10 +62,8 @@ class GoogleImagenRoute(BaseRoute):
             self._client = make_client(
                 vertexai=True,
                 api_key=key,
-                project=self.config.project,
-                location=(self.config.location or DEFAULT_LOCATION)
-                if self.config.project
-                else None,
+                project=self.project,
+                location=self.location,
                 base_url=self.config.base_url,
                 timeout=self.config.timeout_seconds,
             )
@@ -86,7 +81,7 @@ class GoogleImagenRoute(BaseRoute):
             "include_rai_reason": True,
             "safety_filter_level": cfg.safety_filter_level,
             "person_generation": cfg.person_generation,
-            "image_size": cfg.image_size,
+            "image_size": self.image_size,
             "add_watermark": cfg.add_watermark,
         }
         if request.seed is not None:
@@ -113,23 +108,13 @@ class GoogleImagenRoute(BaseRoute):
                     model=self.model, prompt=request.prompt, config=config
                 )
             except GOOGLE_CALL_ERRORS as exc:
-                raise map_google_error(exc, provider=client.provider)
+                raise map_google_error(exc, provider=client.provider) from None
         latency = time.perf_counter() - t0
         request_id = request_id_from(seen)
 
-        images: list[GeneratedImage] = []
-        reasons: list[str] = []
-        revised: str | None = None
-        for generated in response.generated_images or []:
-            picture = generated.image
-            image = image_from_bytes(
-                picture.image_bytes if picture else None, picture.mime_type if picture else None
-            )
-            if image is not None:
-                images.append(image)
-                revised = revised or generated.enhanced_prompt
-            if generated.rai_filtered_reason and generated.rai_filtered_reason not in reasons:
-                reasons.append(generated.rai_filtered_reason)
+        images, reasons, revised = _collect(response)
+        # Imagen drops a filtered image from the answer (with include_rai_reason it leaves a
+        # reason in its place); either way fewer images than asked means filtered ones.
         filtered = max(request.n - len(images), 0)
         if not images:
             if reasons:
@@ -141,30 +126,49 @@ class GoogleImagenRoute(BaseRoute):
                 "Imagen answered without an image or a reason (usually its safety filter)",
                 request_id=request_id,
             )
-
-        metadata: dict[str, Any] = {
-            "api": client.mode,
-            "aspect_ratio": config.aspect_ratio,
-            "requested_images": request.n,
-        }
-        for key in ("image_size", "safety_filter_level", "person_generation", "add_watermark"):
-            value = getattr(config, key)
-            if value is not None:
-                metadata[key] = value.value if hasattr(value, "value") else value
-        if filtered:
-            # Fewer images than asked: Imagen's filter dropped some; the run still succeeds.
-            metadata["filtered_images"] = filtered
-            metadata["filtered_reasons"] = reasons
         return ImageResult(
             images=tuple(images),
             requested_model=self.model,
             model=None,  # the predict answer does not name the model version
             response_id=request_id,
             latency_s=latency,
+            # Filtered images are not billed: the price applies to the images returned.
             cost=per_image_cost(self.price, len(images)),
             revised_prompt=revised,
-            metadata=metadata,
+            metadata=self._metadata(request, config, filtered, reasons),
         )
+
+    def _metadata(
+        self,
+        request: ImageRequest,
+        config: types.GenerateImagesConfig,
+        filtered: int,
+        reasons: list[str],
+    ) -> dict[str, Any]:
+        """What the run log keeps: the settings sent and what the filter removed."""
+        metadata: dict[str, Any] = {
+            "api": self.client.mode,
+            "aspect_ratio": config.aspect_ratio,
+            "requested_images": request.n,
+            "filtered_images": filtered,
+        }
+        if self.location:
+            metadata["location"] = self.location
+        for key in (
+            "image_size",
+            "safety_filter_level",
+            "person_generation",
+            "add_watermark",
+            "seed",
+            "output_mime_type",
+            "output_compression_quality",
+        ):
+            value = getattr(config, key)
+            if value is not None:
+                metadata[key] = value.value if hasattr(value, "value") else value
+        if reasons:
+            metadata["filtered_reasons"] = reasons
+        return metadata
 
     async def check_auth(self) -> str | None:
         """GET publishers/google/models/{model}: free, proves the credentials and the model."""
@@ -173,10 +177,31 @@ class GoogleImagenRoute(BaseRoute):
             try:
                 await client.genai.aio.models.get(model=self.model)
             except GOOGLE_CALL_ERRORS as exc:
-                raise map_google_error(exc, provider=client.provider)
+                raise map_google_error(exc, provider=client.provider) from None
         return request_id_from(seen)
 
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+
+def _collect(
+    response: types.GenerateImagesResponse,
+) -> tuple[list[GeneratedImage], list[str], str | None]:
+    """(images, distinct filter reasons, enhanced prompt) from a generate_images answer."""
+    images: list[GeneratedImage] = []
+    reasons: list[str] = []
+    revised: str | None = None
+    for generated in response.generated_images or []:
+        picture = generated.image
+        image = image_from_bytes(
+            picture.image_bytes if picture else None, picture.mime_type if picture else None
+        )
+        if image is not None:
+            images.append(image)
+            revised = revised or generated.enhanced_prompt
+        reason = generated.rai_filtered_reason
+        if reason and reason not in reasons:
+            reasons.append(reason)
+    return images, reasons, revised
