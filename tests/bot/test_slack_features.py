@@ -310,3 +310,18 @@ async def test_app_home_shows_routes_runs_spend_and_a_retry_is_not_redone(start_
     await wait_for(lambda: len([v for v in h.slack.views if v["method"] == "publish"]) >= 2)
     assert [v["user_id"] for v in h.slack.views if v["method"] == "publish"] == [USER, OTHER_USER]
     assert len([v for v in h.slack.views if v["method"] == "publish"]) == 2
+
+
+async def test_long_prompt_is_trimmed_for_display_and_kept_whole_in_the_log(start_harness):
+    h = await start_harness()
+    prompt = "a very detailed scene " + " ".join(f"detail{i}" for i in range(400))
+    assert 3000 < len(prompt) <= 4000
+    await h.command("/imagegen", f'route=demo prompt="{prompt}"')
+    await h.settle()
+    parent = h.slack.top_level(CHANNEL)[-1]
+    for block in parent.blocks or []:
+        text = (block.get("text") or {}).get("text", "")
+        assert len(text) <= 3000  # Block Kit section limit
+    assert len(parent.text) <= 40000 and "…" in json.dumps(parent.blocks, ensure_ascii=False)
+    run = h.runtime.runlog.recent(1)[0]
+    assert run.prompt == prompt and run.status == "succeeded"
