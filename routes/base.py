@@ -74,6 +74,12 @@ class BaseRoute:
     async def generate(self, request: ImageRequest) -> ImageResult:
         raise NotImplementedError
 
+    def warm(self) -> None:
+        """Import the SDK and build the client before the first call (run in a thread), so
+        neither counts against the route's timeout nor the latency it measures. Adapters keep
+        their client behind a lazy `client` property; touching it is enough."""
+        getattr(self, "client", None)
+
     async def check_auth(self) -> str | None:
         """A free call proving credentials and model access; returns a request id if any.
 

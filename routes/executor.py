@@ -54,12 +54,24 @@ class RouteExecutor:
         self._semaphore = asyncio.Semaphore(route.config.max_concurrency)
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self._warmed = False
 
     @property
     def id(self) -> str:
         return self.route.id
 
+    async def _warm(self) -> None:
+        """First use: load the adapter's SDK and client outside the timeout (an import of a
+        provider SDK can take a second on a busy machine, which is not the provider's fault)."""
+        if self._warmed:
+            return
+        warm = getattr(self.route, "warm", None)
+        if warm is not None:
+            await asyncio.to_thread(warm)
+        self._warmed = True
+
     async def _attempt(self, request: ImageRequest) -> ImageResult:
+        await self._warm()
         async with self._semaphore:
             try:
                 async with asyncio.timeout(self.timeout):
@@ -132,6 +144,7 @@ class RouteExecutor:
     async def probe(self, mode: ProbeKind) -> ProbeResult:
         """One probe under the route's timeout and concurrency limit (no retries: a probe
         that needs retries is reporting exactly what it exists to report)."""
+        await self._warm()
         async with self._semaphore:
             started = time.time()
             try:

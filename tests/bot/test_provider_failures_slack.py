@@ -121,7 +121,9 @@ async def test_provider_failure_is_one_sentence_in_the_thread(
     calls = openai_fake.calls("/v1/images/generations")
     assert len(calls) == (1 if error_class == "auth" else 2)
     attempts = h.runtime.runlog.attempts(run.id)
-    assert [(a.number, a.ok) for a in attempts] == [(i + 1, False) for i in range(len(calls))]
+    assert [(a.number, a.ok) for a in attempts] == [(i + 1, False) for i in range(len(calls))], [
+        (a.error_class, a.status_code, a.message) for a in attempts
+    ]
     assert calls[0].headers["authorization"] == f"Bearer {API_KEY}"
 
 
