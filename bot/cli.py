@@ -83,6 +83,9 @@ def serve(
     http: Annotated[bool, typer.Option("--http", help="Serve HTTP (POST /slack/events).")] = False,
     port: Annotated[int, typer.Option(help="HTTP port.")] = 3000,
     host: Annotated[str, typer.Option(help="HTTP bind address.")] = "0.0.0.0",  # noqa: S104
+    probes: Annotated[
+        bool, typer.Option("--probes/--no-probes", help="Run scheduled health probes here.")
+    ] = True,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run the Slack bot (Socket Mode by default, --http for the Events API over HTTP)."""
@@ -94,7 +97,59 @@ def serve(
         from bot.redaction import Redactor, install
 
         install(Redactor(s.secrets()))
-        asyncio.run(run_serve(s, http=http, port=port, host=host))
+        asyncio.run(run_serve(s, http=http, port=port, host=host, probes=probes))
+
+
+@app.command()
+def probe(
+    route: Annotated[
+        str | None, typer.Option("--route", "-r", help="Only this route (default: all).")
+    ] = None,
+) -> None:
+    """Run each route's health probe once, record it and print the result."""
+    setup_logging()
+    with user_errors():
+        runtime = open_runtime("cli")
+        if route is not None and route not in runtime.executors:
+            fail(f"There is no route `{route}` (configured: {', '.join(runtime.route_ids)}).")
+        monitor = runtime.monitor(None)
+        ids = [route] if route else None
+
+        async def once() -> list[Any]:
+            try:
+                return await monitor.probe(ids)
+            finally:
+                await runtime.aclose()
+
+        checks = asyncio.run(once())
+        if not checks:
+            typer.echo('No route has probes enabled (probe = "off").')
+        for c in checks:
+            status = "ok" if c.ok else f"FAILED ({c.error_class}): {c.error_message}"
+            extra = f" · request id {c.request_id}" if c.request_id else ""
+            cost = f" · ${c.cost_usd:.4f}" if c.cost_usd else ""
+            typer.echo(
+                f"{c.route_id}: {c.probe_kind} probe {status} · "
+                f"{c.latency_s or 0:.2f} s{cost}{extra}"
+            )
+        if any(not c.ok for c in checks):
+            raise typer.Exit(1)
+
+
+@app.command()
+def prober(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run only the scheduled health probes (for deployments with several bot replicas)."""
+    setup_logging(verbose, logging.INFO)
+    with user_errors():
+        from bot.serve import run_prober
+
+        s = settings()
+        from bot.redaction import Redactor, install
+
+        install(Redactor(s.secrets()))
+        asyncio.run(run_prober(s))
 
 
 @app.command()

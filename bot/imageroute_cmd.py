@@ -182,9 +182,11 @@ def since_week() -> Any:
     return utcnow() - timedelta(days=7)
 
 
-def answer(runtime: Runtime, text: str) -> tuple[str, list[dict[str, Any]]]:
+def answer(
+    runtime: Runtime, text: str, health: dict[str, str] | None = None
+) -> tuple[str, list[dict[str, Any]]]:
     """Advice for a question (the subcommands are handled by the caller)."""
-    advice = advise(text, workspace_routes(runtime))
+    advice = advise(text, workspace_routes(runtime, health))
     blocks = advice_blocks(text, advice, runtime.board_rows)
     summary = f"First route to benchmark: {advice.route or 'none fits as asked'}"
     return summary, blocks

@@ -21,8 +21,9 @@ from routes.errors import InvalidRequest, RouteError
 from routes.executor import RouteExecutor
 from routes.model import GeneratedImage, ImageRequest, ImageResult
 from storage.assets import AssetStore, StoredAsset, extension_for
+from storage.health import PASSIVE_ERROR_CLASSES, HealthLog
 from storage.runlog import RunLog
-from storage.tables import Run, utcnow
+from storage.tables import HealthCheck, Run, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,10 @@ class RunService:
         executors: dict[str, RouteExecutor],
         redactor: Redactor,
         worker_id: str,
+        *,
+        health: HealthLog | None = None,
     ) -> None:
+        self.health = health
         self.runlog = runlog
         self.assets = assets
         self.executors = executors
@@ -202,6 +206,18 @@ class RunService:
             error_request_id=exc.request_id,
             attempts=len(exc.attempts),
         )
+        if self.health is not None:
+            # A real run's failure feeds the route's health like a probe (passive check).
+            check = HealthCheck(
+                route_id=row.route_id,
+                source="run",
+                ok=False,
+                error_class=exc.error_class,
+                error_message=self.redact(exc.message),
+                request_id=exc.request_id,
+            )
+            if exc.error_class in PASSIVE_ERROR_CLASSES:
+                await asyncio.to_thread(self.health.record, check)
         return RunOutcome(run=row, error=exc)
 
     async def _succeeded(self, run_id: int, route: Route, result: ImageResult) -> RunOutcome:

@@ -14,6 +14,7 @@ import socket
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
@@ -26,8 +27,13 @@ from routes.executor import RouteExecutor
 from routes.registry import build_route
 from storage.assets import AssetStore, open_asset_store
 from storage.db import make_engine, upgrade
+from storage.health import HealthLog
 from storage.runlog import RunLog
 from storage.tables import Run
+
+if TYPE_CHECKING:
+    from bot.health import HealthMonitor
+    from bot.slack_client import SlackPoster
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +53,7 @@ class Runtime:
     executors: dict[str, RouteExecutor]
     redactor: Redactor
     runs: RunService
+    health: HealthLog
     worker_id: str
     role: str
     _heartbeat: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -63,7 +70,8 @@ class Runtime:
         routes = {rid: build_route(rc) for rid, rc in config.enabled_routes.items()}
         executors = {rid: RouteExecutor(route) for rid, route in routes.items()}
         worker_id = f"{role}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        runs = RunService(runlog, assets, executors, redactor, worker_id)
+        health = HealthLog(engine)
+        runs = RunService(runlog, assets, executors, redactor, worker_id, health=health)
         return cls(
             settings=settings,
             config=config,
@@ -74,8 +82,21 @@ class Runtime:
             executors=executors,
             redactor=redactor,
             runs=runs,
+            health=health,
             worker_id=worker_id,
             role=role,
+        )
+
+    def monitor(self, poster: SlackPoster | None) -> HealthMonitor:
+        """The health monitor over this process's routes (alerts go through `poster`)."""
+        from bot.health import HealthMonitor
+
+        return HealthMonitor(
+            self.health,
+            self.executors,
+            self.config.probes,
+            poster,
+            self.settings.alert_channel,
         )
 
     @property

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as HttpRoute
 
+from bot.prober import Leadership, Prober
 from bot.runtime import Runtime
 from bot.settings import Settings
 from bot.slack_app import SlackBot
@@ -64,7 +65,14 @@ async def start_bot(settings: Settings, runtime: Runtime) -> SlackBot:
     return bot
 
 
-async def serve(settings: Settings, *, http: bool, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104
+async def serve(
+    settings: Settings,
+    *,
+    http: bool,
+    port: int,
+    host: str = "0.0.0.0",  # noqa: S104
+    probes: bool = True,
+) -> None:
     settings.require("slack_bot_token", why="to serve Slack")
     if http:
         settings.require("slack_signing_secret", why="for `serve --http`")
@@ -72,6 +80,9 @@ async def serve(settings: Settings, *, http: bool, port: int, host: str = "0.0.0
         settings.require("slack_app_token", why="for Socket Mode (or use `serve --http`)")
     runtime = await asyncio.to_thread(Runtime.open, settings, role="bot")
     bot = await start_bot(settings, runtime)
+    prober = Prober(bot.monitor, Leadership(runtime.engine)) if probes else None
+    if prober is not None:
+        prober.start()
     try:
         if http:
             import uvicorn
@@ -99,6 +110,33 @@ async def serve(settings: Settings, *, http: bool, port: int, host: str = "0.0.0
             await stop.wait()
             await handler.close_async()  # type: ignore[no-untyped-call]
     finally:
+        if prober is not None:
+            await prober.stop()
         log.info("finishing %d run(s) in flight before exit", len(bot.tasks))
         await bot.tasks.drain(DRAIN_SECONDS)
+        await runtime.aclose()
+
+
+async def run_prober(settings: Settings) -> None:
+    """`imageroute prober`: probes and alerts only; one active per database (advisory lock)."""
+    runtime = await asyncio.to_thread(Runtime.open, settings, role="prober")
+    poster = None
+    if settings.slack_bot_token is not None:
+        from bot.slack_client import SlackPoster
+
+        client = make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+        poster = SlackPoster(client, runtime.redactor)
+    else:
+        log.warning("SLACK_BOT_TOKEN is not set: health alerts are only logged")
+    await runtime.start_worker()
+    prober = Prober(runtime.monitor(poster), Leadership(runtime.engine))
+    prober.start(first_in=1.0)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await prober.stop()
         await runtime.aclose()

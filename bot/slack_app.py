@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime
 import json
 import logging
 import time
@@ -27,11 +28,13 @@ from bot import app_home, edits, imageroute_cmd, messages
 from bot.commands import build_request, parse_generate
 from bot.generate_flow import GenerateFlow, SlackAsk
 from bot.guardrails import Guardrails
+from bot.health import health_blocks
 from bot.imageroute_cmd import section
 from bot.replay import request_from_run
 from bot.runtime import Runtime
 from bot.slack_client import NotInChannel, SlackPoster
 from routes.errors import InvalidRequest
+from storage.tables import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +95,8 @@ class SlackBot:
         self.poster = SlackPoster(client, runtime.redactor)
         self.guardrails = Guardrails(runtime, client)
         self.flow = GenerateFlow(runtime.runs, self.poster, self.guardrails)
+        # Health alerts go through this bot's Slack client; `serve` schedules its rounds.
+        self.monitor = runtime.monitor(self.poster)
         self.app = AsyncApp(
             client=client,
             signing_secret=signing_secret or "",
@@ -100,7 +105,7 @@ class SlackBot:
             raise_error_for_unhandled_request=False,
         )
         self.subcommands: dict[str, SubcommandHandler] = {}
-        self.health_provider: Callable[[], Awaitable[dict[str, str]]] | None = None
+        self.health_provider: Callable[[], Awaitable[dict[str, str]]] | None = self.monitor.states
         self._clicks: dict[str, float] = {}
         self.registered: dict[str, set[str]] = {}
         self._register()
@@ -135,6 +140,7 @@ class SlackBot:
         self.subcommands["routes"] = self._routes
         self.subcommands["stats"] = self._stats
         self.subcommands["runs"] = self._runs
+        self.subcommands["health"] = self._health
         for action in ("rerun", "try_route", "compare_all"):
             listen("action", action, self.on_run_action)
         for action in ("verdict_pass", "verdict_fail"):
@@ -210,7 +216,10 @@ class SlackBot:
         if handler is not None:
             summary, blocks = await handler(body, text)
         else:
-            summary, blocks = await asyncio.to_thread(imageroute_cmd.answer, self.runtime, text)
+            health = await self.health_states()
+            summary, blocks = await asyncio.to_thread(
+                imageroute_cmd.answer, self.runtime, text, health
+            )
         try:
             await self.poster.post(channel, summary, blocks=blocks)
         except NotInChannel:
@@ -228,6 +237,14 @@ class SlackBot:
         verdicts = await asyncio.to_thread(runlog.verdict_counts)
         blocks = imageroute_cmd.stats_blocks(all_time, week, self.runtime.route_ids, verdicts)
         return "Route stats", blocks
+
+    async def _health(self, _body: dict[str, Any], _text: str) -> Reply:
+        report = await self.monitor.report()
+        now = utcnow()
+        spend = await asyncio.to_thread(
+            self.runtime.health.probe_spend, now - datetime.timedelta(days=7)
+        )
+        return "Route health", health_blocks(report, spend, now)
 
     async def _runs(self, _body: dict[str, Any], _text: str) -> Reply:
         runs = await asyncio.to_thread(self.runtime.runlog.recent, 15)

@@ -142,3 +142,45 @@ class Verdict(SQLModel, table=True):
     judged_by: str = Field(max_length=64)  # Slack user id, or "cli:<name>"
     judged_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     note: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class HealthCheck(SQLModel, table=True):
+    """One health observation of a route: a scheduled probe, or a real run (passive check)."""
+
+    __tablename__ = "health_checks"
+    __table_args__ = (sa.Index("ix_health_checks_route_time", "route_id", "checked_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    route_id: str = Field(index=True, max_length=64)
+    checked_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    source: str = Field(default="probe", max_length=8)  # probe | run
+    probe_kind: str | None = Field(default=None, max_length=16)  # auth | generate
+    ok: bool
+    latency_s: float | None = None
+    error_class: str | None = Field(default=None, max_length=32)
+    error_message: str | None = Field(default=None, sa_type=sa.Text)
+    request_id: str | None = Field(default=None, max_length=200)
+    cost_usd: float | None = None  # generate probes: probe spend
+
+
+class Incident(SQLModel, table=True):
+    """A route that went failing or degraded, from its opening to its recovery.
+
+    Several routes failing in one round share one alert message (same alert_ts)."""
+
+    __tablename__ = "incidents"
+
+    id: int | None = Field(default=None, primary_key=True)
+    route_id: str = Field(index=True, max_length=64)
+    kind: str = Field(max_length=16)  # failing | degraded
+    opened_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    resolved_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    first_error: str | None = Field(default=None, sa_type=sa.Text)
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    error_class: str | None = Field(default=None, max_length=32)
+    request_id: str | None = Field(default=None, max_length=200)
+    alert_channel: str | None = Field(default=None, max_length=32)
+    alert_ts: str | None = Field(default=None, max_length=32)
+    alerted_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    reminded_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    recovery_posted: bool = False

@@ -1,0 +1,109 @@
+"""Health checks and incidents: what the prober and real runs observed, and what was alerted."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from storage.runlog import as_utc, percentile
+from storage.tables import HealthCheck, Incident
+
+# Errors of a real run that say something about the route, not about the request.
+PASSIVE_ERROR_CLASSES = frozenset({"auth", "rate_limit", "timeout", "provider_down"})
+
+
+class HealthLog:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- checks --------------------------------------------------------------------------
+    def record(self, check: HealthCheck) -> HealthCheck:
+        with Session(self.engine, expire_on_commit=False) as session:
+            session.add(check)
+            session.commit()
+            return check
+
+    def recent(self, route_id: str, limit: int = 20) -> list[HealthCheck]:
+        """Newest first."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            query = (
+                select(HealthCheck)
+                .where(HealthCheck.route_id == route_id)
+                .order_by(col(HealthCheck.checked_at).desc(), col(HealthCheck.id).desc())
+                .limit(limit)
+            )
+            return list(session.exec(query).all())
+
+    def last_success(self, route_id: str) -> datetime | None:
+        with Session(self.engine) as session:
+            query = select(sa.func.max(HealthCheck.checked_at)).where(
+                HealthCheck.route_id == route_id, col(HealthCheck.ok).is_(True)
+            )
+            value = session.exec(query).one()
+            return as_utc(value) if value is not None else None
+
+    def window(self, route_id: str, since: datetime) -> tuple[float | None, list[float]]:
+        """Uptime (share of successful probes) and probe latencies since `since`."""
+        with Session(self.engine) as session:
+            query = select(HealthCheck.ok, HealthCheck.latency_s).where(
+                HealthCheck.route_id == route_id,
+                HealthCheck.source == "probe",
+                HealthCheck.checked_at >= since,
+            )
+            rows = session.exec(query).all()
+        if not rows:
+            return None, []
+        ok = sum(1 for good, _ in rows if good)
+        latencies = [lat for good, lat in rows if good and lat is not None]
+        return ok / len(rows), latencies
+
+    def probe_spend(self, since: datetime) -> float:
+        with Session(self.engine) as session:
+            query = select(sa.func.coalesce(sa.func.sum(HealthCheck.cost_usd), 0.0)).where(
+                HealthCheck.checked_at >= since
+            )
+            return float(session.exec(query).one() or 0.0)
+
+    # -- incidents -----------------------------------------------------------------------
+    def open_incidents(self) -> list[Incident]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            query = (
+                select(Incident)
+                .where(col(Incident.resolved_at).is_(None))
+                .order_by(col(Incident.id))
+            )
+            return list(session.exec(query).all())
+
+    def unannounced_recoveries(self) -> list[Incident]:
+        with Session(self.engine, expire_on_commit=False) as session:
+            query = select(Incident).where(
+                col(Incident.resolved_at).is_not(None),
+                col(Incident.recovery_posted).is_(False),
+            )
+            return list(session.exec(query).all())
+
+    def latest_resolved(self, route_id: str) -> Incident | None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            query = (
+                select(Incident)
+                .where(Incident.route_id == route_id, col(Incident.resolved_at).is_not(None))
+                .order_by(col(Incident.resolved_at).desc())
+                .limit(1)
+            )
+            return session.exec(query).first()
+
+    def save(self, incidents: Sequence[Incident]) -> None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            for incident in incidents:
+                session.add(incident)
+            session.commit()
+            for incident in incidents:
+                session.refresh(incident)
+
+
+def latency_percentiles(latencies: Sequence[float]) -> tuple[float | None, float | None]:
+    return percentile(latencies, 50), percentile(latencies, 95)
