@@ -22,6 +22,10 @@ if TYPE_CHECKING:
     import openai
 
 
+# Headers OpenAI-compatible gateways use to say which model served a request.
+SERVED_MODEL_HEADERS = ("x-model", "x-litellm-model", "x-litellm-model-id", "x-portkey-model")
+
+
 def images_api_params(request: ImageRequest, size_label: str) -> dict[str, Any]:
     """The Images API body fields for a request (model and prompt added by the caller)."""
     params: dict[str, Any] = {"n": request.n}
@@ -94,6 +98,7 @@ class OpenAIImagesRoute(BaseRoute):
         usage = usage_dict(body.usage)
         extra_fields = body.model_extra or {}
         reported = extra_fields.get("model") or raw.headers.get("openai-model")
+        served = next((raw.headers[h] for h in SERVED_MODEL_HEADERS if raw.headers.get(h)), None)
         return ImageResult(
             images=images,
             requested_model=self.model,
@@ -110,6 +115,7 @@ class OpenAIImagesRoute(BaseRoute):
                     ("quality", body.quality),
                     ("background", body.background),
                     ("output_format", body.output_format),
+                    ("served_model", served),
                 )
                 if value is not None
             },

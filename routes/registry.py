@@ -13,7 +13,7 @@ ADAPTERS: dict[str, str] = {
     "demo": "routes.demo:DemoRoute",
     "openai": "routes.openai_images:OpenAIImagesRoute",
     "openai-responses": "routes.openai_responses:OpenAIResponsesRoute",
-    "gateway": "routes.gateway:GatewayRoute",
+    "gateway": "routes.gateway:GatewayImagesRoute",
     "google-imagen": "routes.google_imagen:GoogleImagenRoute",
     "gemini-image": "routes.gemini_image:GeminiImageRoute",
     "bfl": "routes.bfl:BflRoute",

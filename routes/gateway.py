@@ -1,0 +1,52 @@
+"""kind = "gateway": any OpenAI-compatible images endpoint (an LLM/image gateway or proxy).
+
+The run log keeps both the gateway route and the model behind it: from the response when the
+gateway reports one (body `model`, or a header such as x-model / x-litellm-model-id), else from
+the route's `underlying_model`. Cost comes from the route's own `pricing` or stays unknown:
+a gateway's markup is not the provider's list price.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from routes.config import GatewayRoute as GatewayConfig
+from routes.model import ImageRequest, ImageResult
+from routes.openai_common import make_client
+from routes.openai_images import OpenAIImagesRoute
+
+if TYPE_CHECKING:
+    import openai
+
+class GatewayImagesRoute(OpenAIImagesRoute):
+    config: GatewayConfig  # type: ignore[assignment]
+    provider_name = "the gateway"
+
+    def __init__(self, config: GatewayConfig) -> None:
+        super().__init__(config)  # type: ignore[arg-type]
+
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        if self._client is None:
+            key = self.config.api_key.get_secret_value() if self.config.api_key else None
+            self._client = make_client(
+                api_key=key,
+                base_url=self.config.base_url,
+                timeout=self.config.timeout_seconds,
+                headers={k: v.get_secret_value() for k, v in self.config.headers.items()},
+            )
+        return self._client
+
+    async def generate(self, request: ImageRequest) -> ImageResult:
+        result = await super().generate(request)
+        underlying = (
+            result.model
+            or result.metadata.get("served_model")
+            or self.config.underlying_model
+        )
+        return dataclasses.replace(
+            result,
+            underlying_model=str(underlying) if underlying else None,
+            metadata={**result.metadata, "gateway": self.config.base_url},
+        )

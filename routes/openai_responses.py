@@ -1,0 +1,173 @@
+"""kind = "openai-responses": a text model on the Responses API with the hosted
+`image_generation` tool, for assistant-style requests where the model plans, then draws.
+
+The run log keeps the response id, the tool's revised prompt and the image settings the tool
+reports. Cost: the text model's tokens are priced only when a row exists for that model; the
+image tool is priced from the image model's per-token rate when the response reports the tool's
+usage. Anything not on file leaves the cost unknown rather than guessed.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from typing import TYPE_CHECKING, Any
+
+from routes.base import BaseRoute
+from routes.capabilities import resolve_size
+from routes.config import OpenAIResponsesRoute as ResponsesConfig
+from routes.errors import ProviderDownError
+from routes.model import Cost, GeneratedImage, ImageRequest, ImageResult
+from routes.openai_common import (
+    make_client,
+    map_openai_error,
+    require_images,
+    sniff_mime,
+    usage_dict,
+)
+from routes.pricing import price_for, token_cost
+
+if TYPE_CHECKING:
+    import openai
+
+TOOL_SETTINGS = ("size", "quality", "background", "output_format", "moderation")
+
+
+def tool_definition(request: ImageRequest, image_model: str, size: str) -> dict[str, Any]:
+    tool: dict[str, Any] = {"type": "image_generation", "model": image_model}
+    if size != "auto":
+        tool["size"] = size
+    for key, value in (
+        ("quality", request.quality),
+        ("background", request.background),
+        ("output_format", request.output_format),
+        ("output_compression", request.output_compression),
+        ("moderation", request.moderation),
+    ):
+        if value is not None:
+            tool[key] = value
+    return tool
+
+
+def request_input(request: ImageRequest) -> list[dict[str, Any]]:
+    content: list[dict[str, Any]] = [{"type": "input_text", "text": request.prompt}]
+    for image in request.input_images:
+        data = base64.b64encode(image.data).decode()
+        content.append({"type": "input_image", "image_url": f"data:{image.mime};base64,{data}"})
+    return [{"role": "user", "content": content}]
+
+
+class OpenAIResponsesRoute(BaseRoute):
+    config: ResponsesConfig
+    provider_name = "OpenAI"
+
+    def __init__(self, config: ResponsesConfig) -> None:
+        super().__init__(config)
+        self._client: openai.AsyncOpenAI | None = None
+        self._image_price = price_for("openai", config.image_model)
+
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        if self._client is None:
+            key = self.config.api_key.get_secret_value() if self.config.api_key else None
+            self._client = make_client(
+                api_key=key,
+                base_url=self.config.base_url,
+                organization=self.config.organization,
+                timeout=self.config.timeout_seconds,
+            )
+        return self._client
+
+    async def generate(self, request: ImageRequest) -> ImageResult:
+        import openai
+
+        size = resolve_size(request.size, self._caps).label
+        tool = tool_definition(request, self.config.image_model, size)
+        t0 = time.perf_counter()
+        try:
+            create: Any = self.client.responses.with_raw_response.create
+            raw = await create(
+                model=self.model,
+                input=request_input(request),
+                tools=[tool],
+                tool_choice={"type": "image_generation"},
+            )
+            latency = time.perf_counter() - t0
+            body = raw.parse()
+        except openai.OpenAIError as exc:
+            raise map_openai_error(exc, provider=self.provider_name) from None
+        request_id = raw.headers.get("x-request-id")
+        dumped: dict[str, Any] = body.model_dump(exclude_none=True)
+        calls = [o for o in dumped.get("output", []) if o.get("type") == "image_generation_call"]
+        images = tuple(_decode(call) for call in calls if call.get("result"))
+        require_images(images, request_id)
+        first = calls[0]
+        settings = {k: first[k] for k in TOOL_SETTINGS if first.get(k) is not None}
+        usage = usage_dict(body.usage)
+        text = "".join(
+            part.get("text", "")
+            for item in dumped.get("output", [])
+            if item.get("type") == "message"
+            for part in item.get("content", [])
+            if part.get("type") == "output_text"
+        )
+        return ImageResult(
+            images=images,
+            requested_model=self.model,
+            model=dumped.get("model"),
+            response_id=dumped.get("id") or request_id,
+            latency_s=latency,
+            cost=self._cost(usage, dumped.get("tool_usage")),
+            usage=usage,
+            underlying_model=self.config.image_model,
+            revised_prompt=first.get("revised_prompt"),
+            metadata={
+                "endpoint": "responses",
+                "request_id": request_id,
+                "image_call_id": first.get("id"),
+                "tool_settings": settings,
+                "assistant_text": text[:2000] or None,
+            },
+        )
+
+    def _cost(self, usage: dict[str, Any] | None, tool_usage: Any) -> Cost:
+        text = token_cost(self.price, usage)
+        image_usage = None
+        if isinstance(tool_usage, dict):
+            image_usage = tool_usage.get("image_gen") or tool_usage.get("image_generation")
+        image = token_cost(self._image_price, image_usage) if image_usage else None
+        if text.usd is None or image is None or image.usd is None:
+            return Cost.unknown(
+                "text model tokens and image tool usage are not both priced on file "
+                f"({self.model}: {text.detail})"
+            )
+        return Cost(
+            usd=round(text.usd + image.usd, 6),
+            basis="tokens",
+            detail=f"text: {text.detail}; image tool: {image.detail}",
+        )
+
+    async def check_auth(self) -> str | None:
+        import openai
+
+        try:
+            raw = await self.client.models.with_raw_response.retrieve(self.model)
+        except openai.OpenAIError as exc:
+            raise map_openai_error(exc, provider=self.provider_name) from None
+        request_id: str | None = raw.headers.get("x-request-id")
+        return request_id
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+
+def _decode(call: dict[str, Any]) -> GeneratedImage:
+    try:
+        data = base64.b64decode(call["result"], validate=True)
+    except (binascii.Error, ValueError):
+        raise ProviderDownError("the image tool sent an image that is not valid base64") from None
+    mime = sniff_mime(data) or "image/png"
+    return GeneratedImage(data=data, mime=mime)
