@@ -130,3 +130,48 @@ def looks_like_org_verification(text: str) -> bool:
     """True when a provider message is about OpenAI organization verification."""
     lowered = text.lower()
     return "verif" in lowered and "organization" in lowered
+
+
+def error_for_status(
+    status: int,
+    message: str,
+    *,
+    provider: str,
+    request_id: str | None = None,
+    retry_after: float | None = None,
+) -> RouteError:
+    """The taxonomy for a plain HTTP API (adapters without an SDK of their own)."""
+    text = " ".join(message.split())[:300] or f"HTTP {status}"
+    if status == 429:
+        return RateLimitError(
+            text, request_id=request_id, status_code=status, retry_after=retry_after
+        )
+    if status in (401, 403):
+        hint = None
+        if looks_like_org_verification(text):
+            hint = "This is an account-readiness step (verification), not a reason to switch routes"
+        return AuthError(text, request_id=request_id, status_code=status, hint=hint)
+    if status == 402:
+        return AuthError(
+            f"{provider} says the account is out of credits ({text})",
+            request_id=request_id,
+            status_code=status,
+            hint="Top up the account of the route's billing owner",
+        )
+    if status in (408, 504):
+        return RouteTimeoutError(text, request_id=request_id, status_code=status)
+    if status >= 500:
+        return ProviderDownError(
+            text, request_id=request_id, status_code=status, retry_after=retry_after
+        )
+    return BadRequestError(text, request_id=request_id, status_code=status)
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After in seconds (numbers only; an HTTP date is ignored: backoff applies)."""
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return None

@@ -1,0 +1,213 @@
+"""kind = "bfl": Black Forest Labs FLUX over httpx: submit, poll the returned polling URL,
+download the result at once (its signed URL expires after about ten minutes).
+
+Every submit is billed, so once a task is accepted nothing resubmits it: failures while polling
+are re-polled here until the route's timeout, and errors after the submit are final for the
+executor's retry loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+
+from routes.base import BaseRoute
+from routes.capabilities import resolve_size
+from routes.config import BflRoute as BflConfig
+from routes.errors import (
+    BadRequestError,
+    ModerationError,
+    ProviderDownError,
+    RouteError,
+    RouteTimeoutError,
+    error_for_status,
+    retry_after_seconds,
+)
+from routes.model import GeneratedImage, ImageRequest, ImageResult
+from routes.openai_common import sniff_mime
+from routes.pricing import per_image_cost
+
+MAX_DOWNLOAD_BYTES = 40 * 1024 * 1024
+POLL_CAP_SECONDS = 4.0
+PROVIDER = "Black Forest Labs"
+
+
+def submit_body(request: ImageRequest, model: str, size_label: str) -> dict[str, Any]:
+    body: dict[str, Any] = {"prompt": request.prompt}
+    if ":" in size_label:
+        body["aspect_ratio"] = size_label
+    elif "x" in size_label:
+        width, height = size_label.split("x")
+        body["width"], body["height"] = int(width), int(height)
+    if request.seed is not None:
+        body["seed"] = request.seed
+    if request.output_format:
+        body["output_format"] = request.output_format
+    if request.input_images:
+        body["input_image"] = base64.b64encode(request.input_images[0].data).decode()
+    return body
+
+
+class BflRoute(BaseRoute):
+    config: BflConfig
+
+    def __init__(self, config: BflConfig) -> None:
+        super().__init__(config)
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            key = self.config.api_key.get_secret_value() if self.config.api_key else ""
+            self._client = httpx.AsyncClient(
+                base_url=self.config.base_url.rstrip("/"),
+                headers={"x-key": key, "accept": "application/json"},
+                timeout=httpx.Timeout(self.config.timeout_seconds, connect=10.0),
+            )
+        return self._client
+
+    async def generate(self, request: ImageRequest) -> ImageResult:
+        size = resolve_size(request.size, self._caps).label
+        t0 = time.perf_counter()
+        task_id, polling_url = await self._submit(submit_body(request, self.model, size))
+        try:
+            result = await self._poll(
+                task_id, polling_url, deadline=t0 + self.config.timeout_seconds
+            )
+            data = await self._download(str(result.get("sample") or ""), task_id)
+        except RouteError as exc:
+            exc.retryable = False  # the task was accepted (and billed): never resubmit
+            raise
+        latency = time.perf_counter() - t0
+        mime = sniff_mime(data) or "image/jpeg"
+        return ImageResult(
+            images=(GeneratedImage(data=data, mime=mime),),
+            requested_model=self.model,
+            model=self.model,
+            response_id=task_id,
+            latency_s=latency,
+            cost=per_image_cost(self.price, 1),
+            metadata={
+                "task_id": task_id,
+                "seed": result.get("seed"),
+                "endpoint": f"/v1/{self.model}",
+            },
+        )
+
+    async def _submit(self, body: dict[str, Any]) -> tuple[str, str]:
+        try:
+            response = await self.client.post(f"/v1/{self.model}", json=body)
+        except httpx.TimeoutException:
+            raise RouteTimeoutError("the submit request timed out") from None
+        except httpx.TransportError as exc:
+            raise ProviderDownError(f"could not reach {PROVIDER}: {type(exc).__name__}") from None
+        if response.status_code != 200:
+            raise self._http_error(response)
+        answer = response.json()
+        task_id, polling_url = answer.get("id"), answer.get("polling_url")
+        if not task_id:
+            raise ProviderDownError(f"{PROVIDER} accepted the request but sent no task id")
+        if not polling_url:
+            polling_url = f"{self.config.base_url.rstrip('/')}/v1/get_result?id={task_id}"
+        if urlparse(str(polling_url)).scheme not in ("https", "http"):
+            raise ProviderDownError(f"{PROVIDER} sent a polling URL that is not http(s)")
+        return str(task_id), str(polling_url)
+
+    async def _poll(self, task_id: str, url: str, *, deadline: float) -> dict[str, Any]:
+        delay = self.config.poll_interval_seconds
+        while True:
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, POLL_CAP_SECONDS)
+            if time.perf_counter() > deadline:
+                raise RouteTimeoutError(
+                    f"task {task_id} not ready within {self.config.timeout_seconds:g} s",
+                    request_id=task_id,
+                )
+            try:
+                response = await self.client.get(url)
+            except httpx.TransportError:
+                continue  # a lost poll is polled again, never resubmitted
+            if response.status_code == 429 or response.status_code >= 500:
+                continue
+            if response.status_code != 200:
+                raise self._http_error(response, task_id)
+            answer = response.json()
+            status = str(answer.get("status", ""))
+            if status in ("Pending", "Processing", "Queued", ""):
+                continue
+            if status == "Ready":
+                result: dict[str, Any] = answer.get("result") or {}
+                return result
+            if status in ("Request Moderated", "Content Moderated"):
+                where = "prompt or input" if status.startswith("Request") else "generated image"
+                raise ModerationError(
+                    f"{PROVIDER} moderated the {where} ({status})", request_id=task_id
+                )
+            if status == "Task not found":
+                raise ProviderDownError(f"{PROVIDER} lost task {task_id}", request_id=task_id)
+            detail = answer.get("details") or answer.get("error") or status
+            raise ProviderDownError(f"{PROVIDER} failed the task: {detail}", request_id=task_id)
+
+    async def _download(self, url: str, task_id: str) -> bytes:
+        if urlparse(url).scheme not in ("https", "http"):
+            raise ProviderDownError("the result has no image URL", request_id=task_id)
+        data = bytearray()
+        # The signed URL needs no key: do not send ours to the delivery host.
+        async with (
+            httpx.AsyncClient(timeout=60) as plain,
+            plain.stream("GET", url) as response,
+        ):
+            if response.status_code != 200:
+                raise ProviderDownError(
+                    f"the result download failed (HTTP {response.status_code}); "
+                    "result URLs expire after about ten minutes",
+                    request_id=task_id,
+                )
+            async for chunk in response.aiter_bytes():
+                data.extend(chunk)
+                if len(data) > MAX_DOWNLOAD_BYTES:
+                    raise ProviderDownError("the result image is too large", request_id=task_id)
+        if not sniff_mime(bytes(data)):
+            raise ProviderDownError("the result is not an image", request_id=task_id)
+        return bytes(data)
+
+    def _http_error(self, response: httpx.Response, task_id: str | None = None) -> RouteError:
+        try:
+            body = response.json()
+            detail = body.get("detail") if isinstance(body, dict) else body
+        except ValueError:
+            detail = response.text
+        message = detail if isinstance(detail, str) else str(detail)
+        if response.status_code == 422:
+            return BadRequestError(
+                f"{PROVIDER} rejected the request: {message[:300]}",
+                request_id=task_id,
+                status_code=422,
+            )
+        return error_for_status(
+            response.status_code,
+            message,
+            provider=PROVIDER,
+            request_id=task_id,
+            retry_after=retry_after_seconds(response.headers.get("retry-after")),
+        )
+
+    async def check_auth(self) -> str | None:
+        """GET /v1/credits: free, proves the key works."""
+        try:
+            response = await self.client.get("/v1/credits")
+        except httpx.TransportError as exc:
+            raise ProviderDownError(f"could not reach {PROVIDER}: {type(exc).__name__}") from None
+        if response.status_code != 200:
+            raise self._http_error(response)
+        return None
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None

@@ -1,0 +1,213 @@
+"""Black Forest Labs FLUX: submit, poll the returned URL, download, every status, over httpx
+against a loopback fake."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from routes.config import parse_config
+from routes.errors import (
+    AuthError,
+    BadRequestError,
+    ModerationError,
+    ProviderDownError,
+    RateLimitError,
+)
+from routes.executor import RouteExecutor
+from routes.model import ImageRequest, InputImage
+from routes.registry import build_route
+from tests.fakes.server import FakeServer, RecordedRequest, Reply
+
+
+def jpeg() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 24), "purple").save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+class Bfl:
+    """Fake BFL API: /v1/{model} submit, a region-style polling path, a delivery host path."""
+
+    def __init__(self) -> None:
+        self.server = FakeServer("bfl").start()
+        self.statuses: list[str] = ["Pending", "Pending", "Ready"]
+        self.submit_reply: Reply | None = None
+        self.delivery_status = 200
+        self.server.on("POST", "/v1/{model}", self._submit)
+        self.server.on("GET", "/us1/v1/get_result", self._poll)
+        self.server.on("GET", "/delivery/{name}", self._deliver)
+        self.server.on("GET", "/v1/credits", Reply(200, {"credits": 12.5}))
+
+    def _submit(self, req: RecordedRequest) -> Reply:
+        if self.submit_reply is not None:
+            return self.submit_reply
+        task = f"task-{len(self.server.calls(method='POST'))}"
+        return Reply(
+            200, {"id": task, "polling_url": f"{self.server.url}/us1/v1/get_result?id={task}"}
+        )
+
+    def _poll(self, req: RecordedRequest) -> Reply:
+        task = req.query["id"][0]
+        status = self.statuses.pop(0) if self.statuses else "Ready"
+        body: dict[str, Any] = {"id": task, "status": status}
+        if status == "Ready":
+            body["result"] = {"sample": f"{self.server.url}/delivery/{task}.jpg", "seed": 42}
+        if status == "ServerError":
+            return Reply(502, "bad gateway")
+        return Reply(200, body)
+
+    def _deliver(self, req: RecordedRequest) -> Reply:
+        if self.delivery_status != 200:
+            return Reply(self.delivery_status, "<Error>Request has expired</Error>")
+        return Reply(200, jpeg(), content_type="image/jpeg")
+
+
+@pytest.fixture
+def bfl() -> Iterator[Bfl]:
+    fake = Bfl()
+    yield fake
+    fake.server.stop()
+
+
+def make(bfl: Bfl, model: str = "flux-pro-1.1", extra: str = "") -> Any:
+    text = (
+        f'[routes.flux]\nkind = "bfl"\nmodel = "{model}"\napi_key = "bfl-key-123"\n'
+        f'base_url = "{bfl.server.url}"\npoll_interval_seconds = 0.01\ntimeout_seconds = 5\n{extra}'
+    )
+    config = parse_config(text, "t.toml")
+    return build_route(config.routes["flux"])
+
+
+async def test_submit_poll_and_download(bfl: Bfl) -> None:
+    route = make(bfl)
+    result = await route.generate(
+        ImageRequest(prompt="a fox in snow", size="1024x768", seed=7, output_format="jpeg")
+    )
+    [submit] = bfl.server.calls("/v1/flux-pro-1.1")
+    assert submit.headers["x-key"] == "bfl-key-123"
+    assert submit.json() == {
+        "prompt": "a fox in snow",
+        "width": 1024,
+        "height": 768,
+        "seed": 7,
+        "output_format": "jpeg",
+    }
+    polls = bfl.server.calls("/us1/v1/get_result")
+    assert len(polls) == 3 and all(p.headers["x-key"] == "bfl-key-123" for p in polls)
+    [download] = bfl.server.calls("/delivery/task-1.jpg")
+    assert "x-key" not in download.headers  # the key never goes to the delivery host
+    assert result.images[0].mime == "image/jpeg" and result.images[0].data == jpeg()
+    assert result.response_id == "task-1"
+    assert result.metadata["seed"] == 42
+    assert result.cost.usd == pytest.approx(0.04) and result.cost.basis == "list_price"
+    await route.aclose()
+
+
+async def test_kontext_edit_sends_the_input_image_and_aspect_ratio(bfl: Bfl) -> None:
+    route = make(bfl, "flux-kontext-pro")
+    source = jpeg()
+    await route.generate(
+        ImageRequest(
+            prompt="make it night", size="16:9", input_images=(InputImage(source, "image/jpeg"),)
+        )
+    )
+    body = bfl.server.calls("/v1/flux-kontext-pro")[0].json()
+    assert body["aspect_ratio"] == "16:9" and "width" not in body
+    import base64
+
+    assert base64.b64decode(body["input_image"]) == source
+    await route.aclose()
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        ("Request Moderated", ModerationError),
+        ("Content Moderated", ModerationError),
+        ("Error", ProviderDownError),
+        ("Task not found", ProviderDownError),
+    ],
+)
+async def test_every_final_status_is_mapped_and_never_resubmitted(
+    bfl: Bfl, status: str, error: type
+) -> None:
+    bfl.statuses = ["Pending", status]
+    executor = RouteExecutor(make(bfl, extra="retries = 3\n"))
+    with pytest.raises(error) as info:
+        await executor.generate(ImageRequest(prompt="x"))
+    assert info.value.request_id == "task-1"
+    assert len(bfl.server.calls("/v1/flux-pro-1.1")) == 1  # billed once, submitted once
+    await executor.route.aclose()
+
+
+async def test_lost_polls_are_polled_again(bfl: Bfl) -> None:
+    bfl.statuses = ["Pending", "ServerError", "ServerError", "Ready"]
+    route = make(bfl)
+    result = await route.generate(ImageRequest(prompt="x"))
+    assert result.images and len(bfl.server.calls("/v1/flux-pro-1.1")) == 1
+    await route.aclose()
+
+
+async def test_expired_result_url_is_a_clear_final_error(bfl: Bfl) -> None:
+    bfl.delivery_status = 403
+    executor = RouteExecutor(make(bfl, extra="retries = 2\n"))
+    with pytest.raises(ProviderDownError, match="expire"):
+        await executor.generate(ImageRequest(prompt="x"))
+    assert len(bfl.server.calls("/v1/flux-pro-1.1")) == 1
+    await executor.route.aclose()
+
+
+@pytest.mark.parametrize(
+    ("reply", "error", "retried"),
+    [
+        (
+            Reply(429, {"detail": "Too many active tasks"}, headers={"retry-after": "0"}),
+            RateLimitError,
+            True,
+        ),
+        (Reply(402, {"detail": "Insufficient credits"}), AuthError, False),
+        (Reply(401, {"detail": "Invalid key"}), AuthError, False),
+        (
+            Reply(422, {"detail": [{"loc": ["body", "width"], "msg": "must be multiple of 16"}]}),
+            BadRequestError,
+            False,
+        ),
+        (Reply(503, "unavailable"), ProviderDownError, True),
+    ],
+)
+async def test_submit_errors(bfl: Bfl, reply: Reply, error: type, retried: bool) -> None:
+    bfl.submit_reply = reply
+
+    async def no_sleep(_s: float) -> None:
+        return None
+
+    executor = RouteExecutor(make(bfl, extra="retries = 1\n"), sleep=no_sleep)
+    with pytest.raises(error) as info:
+        await executor.generate(ImageRequest(prompt="x"))
+    assert len(bfl.server.calls("/v1/flux-pro-1.1")) == (2 if retried else 1)
+    assert "bfl-key-123" not in str(info.value.sentence())
+    if reply.status == 402:
+        assert "credits" in info.value.sentence()
+    await executor.route.aclose()
+
+
+async def test_polling_timeout(bfl: Bfl) -> None:
+    bfl.statuses = ["Pending"] * 1000
+    route = make(bfl, extra="")
+    route.config = route.config.model_copy(update={"timeout_seconds": 0.2})
+    with pytest.raises(Exception, match="not ready"):
+        await route.generate(ImageRequest(prompt="x"))
+    await route.aclose()
+
+
+async def test_auth_probe_uses_the_free_credits_call(bfl: Bfl) -> None:
+    route = make(bfl)
+    probe = await route.probe("auth")
+    assert probe.ok and bfl.server.calls("/v1/credits")
+    assert not bfl.server.calls("/v1/flux-pro-1.1")
+    await route.aclose()
