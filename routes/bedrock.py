@@ -1,0 +1,199 @@
+"""kind = "bedrock": Amazon Bedrock `invoke_model` (boto3 bedrock-runtime) for Amazon Nova Canvas,
+Titan Image and Stability models, each family with its own body and answer format.
+
+Region and credentials come from the usual AWS chain (env, profile, instance role); boto3's own
+retries are off so each attempt is counted once by the executor. Safety blocks can arrive as
+HTTP 200 (`finish_reasons`, `error`), so answers are checked, not only status codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import time
+from typing import Any
+
+from routes.base import BaseRoute
+from routes.capabilities import resolve_size
+from routes.config import BedrockRoute as BedrockConfig
+from routes.errors import (
+    AuthError,
+    BadRequestError,
+    ModerationError,
+    ProviderDownError,
+    RateLimitError,
+    RouteError,
+    RouteTimeoutError,
+)
+from routes.model import GeneratedImage, ImageRequest, ImageResult
+from routes.openai_common import sniff_mime
+from routes.pricing import per_image_cost
+
+ACCESS_HINT = "Request access to this model in the Bedrock console for the route's region"
+
+
+def family(model: str) -> str:
+    if model.startswith(("amazon.nova-canvas", "amazon.titan-image")):
+        return "amazon"
+    if model.startswith("stability."):
+        return "stability"
+    raise BadRequestError(f"imageroute does not know the request format of Bedrock model {model}")
+
+
+def request_body(model: str, request: ImageRequest, size_label: str) -> dict[str, Any]:
+    if family(model) == "stability":
+        body: dict[str, Any] = {
+            "prompt": request.prompt,
+            "output_format": request.output_format or "png",
+        }
+        if ":" in size_label:
+            body["aspect_ratio"] = size_label
+        if request.negative_prompt:
+            body["negative_prompt"] = request.negative_prompt
+        if request.seed is not None:
+            body["seed"] = request.seed
+        if request.input_images:
+            body["image"] = base64.b64encode(request.input_images[0].data).decode()
+            body["mode"] = "image-to-image"
+            body["strength"] = 0.7
+        return body
+    width, height = (int(v) for v in size_label.split("x"))
+    config: dict[str, Any] = {"numberOfImages": request.n, "width": width, "height": height}
+    if request.seed is not None:
+        config["seed"] = request.seed
+    if request.quality in ("standard", "premium"):
+        config["quality"] = request.quality
+    if request.input_images:
+        params: dict[str, Any] = {
+            "text": request.prompt,
+            "images": [base64.b64encode(request.input_images[0].data).decode()],
+        }
+        if request.negative_prompt:
+            params["negativeText"] = request.negative_prompt
+        return {
+            "taskType": "IMAGE_VARIATION",
+            "imageVariationParams": params,
+            "imageGenerationConfig": config,
+        }
+    text: dict[str, Any] = {"text": request.prompt}
+    if request.negative_prompt:
+        text["negativeText"] = request.negative_prompt
+    return {"taskType": "TEXT_IMAGE", "textToImageParams": text, "imageGenerationConfig": config}
+
+
+def parse_answer(answer: dict[str, Any], request_id: str | None) -> tuple[GeneratedImage, ...]:
+    if answer.get("error"):
+        raise ModerationError(str(answer["error"]), request_id=request_id)
+    reasons = [r for r in answer.get("finish_reasons") or [] if r]
+    if reasons:
+        raise ModerationError(f"Bedrock filtered the output: {reasons[0]}", request_id=request_id)
+    images = []
+    for b64 in answer.get("images") or []:
+        try:
+            data = base64.b64decode(b64, validate=True)
+        except (binascii.Error, ValueError):
+            raise ProviderDownError("Bedrock sent an image that is not valid base64") from None
+        images.append(GeneratedImage(data=data, mime=sniff_mime(data) or "image/png"))
+    if not images:
+        raise ProviderDownError(
+            "Bedrock answered without an image", request_id=request_id, retryable=False
+        )
+    return tuple(images)
+
+
+def map_client_error(exc: Any) -> RouteError:
+    """botocore ClientError -> the taxonomy (code from the error, request id from metadata)."""
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", ""))
+    message = str(error.get("Message", "")) or code
+    meta = exc.response.get("ResponseMetadata", {})
+    request_id = meta.get("RequestId")
+    status = meta.get("HTTPStatusCode")
+    if code == "ThrottlingException" or code == "ServiceQuotaExceededException":
+        return RateLimitError(message, request_id=request_id, status_code=status)
+    if code in ("AccessDeniedException", "UnrecognizedClientException", "ExpiredTokenException"):
+        hint = (
+            ACCESS_HINT if "model" in message.lower() or code == "AccessDeniedException" else None
+        )
+        return AuthError(message, request_id=request_id, status_code=status, hint=hint)
+    if code == "ValidationException":
+        if any(w in message.lower() for w in ("content filter", "blocked", "moderat")):
+            return ModerationError(message, request_id=request_id, status_code=status)
+        return BadRequestError(message, request_id=request_id, status_code=status)
+    if code == "ModelTimeoutException":
+        return RouteTimeoutError(message, request_id=request_id, status_code=status)
+    if code == "ResourceNotFoundException":
+        return BadRequestError(message, request_id=request_id, status_code=status)
+    return ProviderDownError(f"{code}: {message}", request_id=request_id, status_code=status)
+
+
+class BedrockRoute(BaseRoute):
+    config: BedrockConfig
+
+    def __init__(self, config: BedrockConfig) -> None:
+        super().__init__(config)
+        family(self.model)  # an unknown model family is a config error, found at start
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import boto3
+            from botocore.config import Config
+
+            session = boto3.Session(profile_name=self.config.profile or None)
+            self._client = session.client(
+                "bedrock-runtime",
+                region_name=self.config.region,
+                endpoint_url=self.config.endpoint_url or self.config.base_url or None,
+                config=Config(
+                    retries={"total_max_attempts": 1, "mode": "standard"},
+                    read_timeout=self.config.timeout_seconds,
+                    connect_timeout=10,
+                ),
+            )
+        return self._client
+
+    def _invoke(self, body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        from botocore.exceptions import BotoCoreError, ClientError, ReadTimeoutError
+
+        try:
+            response = self.client.invoke_model(
+                modelId=self.model,
+                body=json.dumps(body),
+                contentType="application/json",
+                accept="application/json",
+            )
+        except ClientError as exc:
+            raise map_client_error(exc) from None
+        except ReadTimeoutError:
+            raise RouteTimeoutError("Bedrock did not answer in time") from None
+        except BotoCoreError as exc:
+            raise ProviderDownError(f"could not call Bedrock: {type(exc).__name__}") from None
+        request_id = response.get("ResponseMetadata", {}).get("RequestId")
+        answer = json.loads(response["body"].read())
+        return answer, request_id
+
+    async def generate(self, request: ImageRequest) -> ImageResult:
+        size = resolve_size(request.size, self._caps).label
+        body = request_body(self.model, request, size)
+        t0 = time.perf_counter()
+        answer, request_id = await asyncio.to_thread(self._invoke, body)
+        latency = time.perf_counter() - t0
+        images = parse_answer(answer, request_id)
+        return ImageResult(
+            images=images,
+            requested_model=self.model,
+            model=self.model,
+            response_id=request_id,
+            latency_s=latency,
+            cost=per_image_cost(self.price, len(images)),
+            metadata={"task": body.get("taskType", "stability"), "seeds": answer.get("seeds")},
+        )
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
