@@ -338,6 +338,80 @@ def advise(
         typer.echo(answer.to_text())
 
 
+@app.command()
+def bench(
+    routes: Annotated[
+        str | None, typer.Option("--routes", help="Route ids a,b (default: every route).")
+    ] = None,
+    families: Annotated[
+        str | None,
+        typer.Option(help="product,poster,edit,assistant,edge (default: all five)."),
+    ] = None,
+    repeat: Annotated[int, typer.Option(help="Runs of each prompt per route.")] = 1,
+    max_cost: Annotated[
+        float | None, typer.Option("--max-cost", help="Stop calling once this USD is spent.")
+    ] = None,
+    resume: Annotated[
+        str | None, typer.Option(help="Continue this benchmark id without redoing outputs.")
+    ] = None,
+    prompts: Annotated[
+        Path | None, typer.Option(help="Your own prompt set (TOML, see docs/benchmark.md).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Report folder (default ./bench-reports/<id>).")
+    ] = None,
+) -> None:
+    """Run the five-family benchmark on routes; every output is logged; writes a report."""
+    setup_logging()
+    with user_errors():
+        from bot.benchmark import BenchError, BenchRunner, load_prompts
+        from bot.benchmark_report import build_report, write_report
+
+        runtime = open_runtime("bench")
+        route_ids = (
+            [r.strip() for r in routes.split(",") if r.strip()] if routes else runtime.route_ids
+        )
+        try:
+            prompt_set = load_prompts(prompts)
+            runner = BenchRunner(runtime)
+            items = runner.plan(
+                prompt_set,
+                route_ids,
+                [f.strip() for f in families.split(",")] if families else None,
+                repeat,
+            )
+        except BenchError as exc:
+            fail(str(exc))
+        bench_id = resume or None
+
+        async def go() -> Any:
+            with typer.progressbar(length=len(items), label="benchmark", file=sys.stderr) as bar:
+                last = [0]
+
+                def advance(progress: Any, _item: Any, _run: Any) -> None:
+                    bar.update(progress.done - last[0])
+                    last[0] = progress.done
+
+                try:
+                    return await runner.run(
+                        items, bench_id=bench_id, max_cost=max_cost, on_progress=advance
+                    )
+                finally:
+                    await runtime.aclose()
+
+        progress = asyncio.run(go())
+        report = build_report(progress, runtime.runlog, runtime.assets, route_ids)
+        folder = out or Path("bench-reports") / progress.bench_id
+        write_report(report, folder)
+        ok = sum(1 for _, run in progress.outcomes if run.status == "succeeded")
+        typer.echo(
+            f"benchmark {progress.bench_id}: {ok} of {len(progress.outcomes)} outputs succeeded, "
+            f"{len(progress.skipped)} skipped, ${progress.spent_usd:.2f} spent"
+        )
+        typer.echo(f"report: {folder / 'summary.md'}")
+        typer.echo(f"resume with: imageroute bench --resume {progress.bench_id} (same options)")
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply database migrations (also done at every start)."""

@@ -141,6 +141,7 @@ class SlackBot:
         self.subcommands["stats"] = self._stats
         self.subcommands["runs"] = self._runs
         self.subcommands["health"] = self._health
+        self.subcommands["bench"] = self._bench
         for action in ("rerun", "try_route", "compare_all"):
             listen("action", action, self.on_run_action)
         for action in ("verdict_pass", "verdict_fail"):
@@ -214,7 +215,10 @@ class SlackBot:
         channel = str(body.get("channel_id"))
         handler = self.subcommands.get(word.split(" ", 1)[0])
         if handler is not None:
-            summary, blocks = await handler(body, text)
+            reply = await handler(body, text)
+            if reply is None:
+                return
+            summary, blocks = reply
         else:
             health = await self.health_states()
             summary, blocks = await asyncio.to_thread(
@@ -237,6 +241,12 @@ class SlackBot:
         verdicts = await asyncio.to_thread(runlog.verdict_counts)
         blocks = imageroute_cmd.stats_blocks(all_time, week, self.runtime.route_ids, verdicts)
         return "Route stats", blocks
+
+    async def _bench(self, body: dict[str, Any], text: str) -> Reply | None:
+        from bot.benchmark_slack import run_in_slack
+
+        await run_in_slack(self, body, text)
+        return None  # the benchmark posts its own parent message and thread
 
     async def _health(self, _body: dict[str, Any], _text: str) -> Reply:
         report = await self.monitor.report()
@@ -579,4 +589,4 @@ def _blocks_text(blocks: list[dict[str, Any]]) -> str:
 
 Reply = tuple[str, list[dict[str, Any]]]
 # (command body, full text) -> (fallback text, blocks) posted in the channel.
-SubcommandHandler = Callable[[dict[str, Any], str], Awaitable[Reply]]
+SubcommandHandler = Callable[[dict[str, Any], str], Awaitable[Reply | None]]

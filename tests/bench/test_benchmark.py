@@ -1,0 +1,248 @@
+"""The route benchmark against a demo route and fake OpenAI routes: every family logged with its
+fields, the budget cap, resuming without duplicates, the report files, the CLI and Slack paths."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from bot.benchmark import FAMILIES, BenchError, BenchRunner, load_prompts
+from bot.benchmark_report import SHEET_LABEL, SHEET_TILE, build_report, write_report
+from bot.cli import app as cli_app
+from bot.runtime import Runtime
+from bot.settings import Settings
+from tests.fakes.server import FakeServer, RecordedRequest, Reply
+
+
+def png() -> str:
+    buf = io.BytesIO()
+    Image.new("RGB", (24, 24), "navy").save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+class OpenAIFake:
+    def __init__(self) -> None:
+        self.server = FakeServer("openai").start()
+        self.server.on("POST", "/v1/images/generations", self._images)
+        self.server.on("POST", "/v1/images/edits", self._images)
+        self.server.on("POST", "/v1/responses", self._responses)
+
+    def _images(self, req: RecordedRequest) -> Reply:
+        return Reply(
+            200, {"created": 1, "data": [{"b64_json": png()}]}, headers={"x-request-id": "req_img"}
+        )
+
+    def _responses(self, req: RecordedRequest) -> Reply:
+        return Reply(
+            200,
+            {
+                "id": "resp_bench",
+                "object": "response",
+                "created_at": 1,
+                "model": "gpt-5",
+                "status": "completed",
+                "tool_choice": "auto",
+                "tools": [],
+                "parallel_tool_calls": True,
+                "output": [
+                    {
+                        "id": "ig",
+                        "type": "image_generation_call",
+                        "status": "completed",
+                        "result": png(),
+                        "revised_prompt": "a plan, then an image",
+                    }
+                ],
+            },
+        )
+
+
+@pytest.fixture
+def openai_fake() -> Iterator[OpenAIFake]:
+    fake = OpenAIFake()
+    yield fake
+    fake.server.stop()
+
+
+def config(fake: OpenAIFake, slow: float = 0.0) -> str:
+    return f"""
+[routes.demo]
+kind = "demo"
+delay_seconds = {slow}
+billing_owner = "Demo team"
+route_owner = "built-in demo"
+
+[routes.assistant]
+kind = "openai-responses"
+api_key = "sk-bench"
+base_url = "{fake.server.url}/v1"
+billing_owner = "Acme OpenAI org"
+route_owner = "OpenAI Responses"
+
+[routes.paid]
+kind = "openai"
+api_key = "sk-bench"
+base_url = "{fake.server.url}/v1"
+billing_owner = "Acme OpenAI org"
+pricing = {{ basis = "per_image", usd_per_image = 0.04 }}
+"""
+
+
+@pytest.fixture
+async def open_runtime(tmp_path: Path) -> AsyncIterator[Callable[[str], Runtime]]:
+    opened: list[Runtime] = []
+
+    def make(text: str) -> Runtime:
+        (tmp_path / "imageroute.toml").write_text(text, encoding="utf-8")
+        runtime = Runtime.open(
+            Settings(
+                _env_file=None,  # type: ignore[call-arg]
+                imageroute_config=tmp_path / "imageroute.toml",
+                database_url=f"sqlite:///{tmp_path}/bench.db",
+                asset_store=f"file://{tmp_path}/assets",
+            ),
+            role="bench",
+        )
+        opened.append(runtime)
+        return runtime
+
+    yield make
+    for runtime in opened:
+        await runtime.aclose()
+
+
+async def test_two_routes_every_family_logged_with_all_fields(openai_fake, open_runtime, tmp_path):
+    runtime = open_runtime(config(openai_fake))
+    runner = BenchRunner(runtime)
+    items = runner.plan(load_prompts(), ["demo", "assistant"], None, 1)
+    state = await runner.run(items)
+    runs = list(runtime.runlog.iter_all(bench_id=state.bench_id))
+    assert {r.bench_family for r in runs} == set(FAMILIES)
+    # The assistant family runs on the Responses route only; the demo's is recorded as skipped.
+    assert {(i.route_id, i.prompt.family) for i, _ in state.skipped} == {("demo", "assistant")}
+    assert len(runs) + len(state.skipped) == len(items) == 2 * 9
+    for run in runs:
+        assert run.status in ("succeeded", "failed") and run.finished_at is not None
+        assert run.bench_id == state.bench_id and run.source == "bench"
+        assert run.route_owner and run.billing_owner and run.model_requested and run.prompt
+        assert run.created_at is not None
+        if run.status == "succeeded":
+            assert run.response_id and run.latency_s is not None and run.size
+            assert runtime.runlog.assets(run.id, role="output")
+    edits = [r for r in runs if r.bench_family == "edit" and r.route_id == "demo"]
+    assert edits[0].input_assets and len(edits[0].input_assets) == 2  # source image + mask
+    oversized = [r for r in runs if r.prompt == "A highly detailed city map"]
+    assert all(r.error_class == "unsupported" and "8192" in r.error_message for r in oversized)
+    planner = next(r for r in runs if r.bench_family == "assistant")
+    assert planner.route_id == "assistant" and planner.revised_prompt == "a plan, then an image"
+    assert openai_fake.server.calls("/v1/responses")
+
+    report = build_report(state, runtime.runlog, runtime.assets, ["demo", "assistant"])
+    written = write_report(report, tmp_path / "report")
+    names = {p.name for p in written}
+    assert {"summary.md", "chart.png", "contact-product.png", "contact-edge.png"} <= names
+    sheet = Image.open(tmp_path / "report" / "contact-poster.png")
+    assert sheet.size == (2 * SHEET_TILE, SHEET_LABEL + 2 * (SHEET_TILE + SHEET_LABEL))
+    summary = (tmp_path / "report" / "summary.md").read_text()
+    assert "| demo | product | 2 | 100% |" in summary and "assistant requests run on" in summary
+
+
+async def test_max_cost_is_checked_before_each_call(openai_fake, open_runtime):
+    runtime = open_runtime(config(openai_fake))
+    runner = BenchRunner(runtime, per_route_concurrency=1)
+    items = runner.plan(load_prompts(), ["paid"], ["product", "poster"], 2)  # 8 paid outputs
+    state = await runner.run(items, max_cost=0.10)
+    runs = list(runtime.runlog.iter_all(bench_id=state.bench_id))
+    spent = sum(r.cost_usd or 0 for r in runs)
+    assert len(runs) == 2 and spent == pytest.approx(0.08) and spent <= 0.10
+    assert len(openai_fake.server.calls("/v1/images/generations")) == 2
+    assert len(state.skipped) == 6 and all("budget" in why for _, why in state.skipped)
+
+
+async def test_resume_after_interruption_repeats_nothing_finished(openai_fake, open_runtime):
+    runtime = open_runtime(config(openai_fake, slow=0.15))
+    runner = BenchRunner(runtime, per_route_concurrency=1)
+    items = runner.plan(load_prompts(), ["demo"], ["product", "poster"], 1)
+    done: list[str] = []
+    task = asyncio.create_task(
+        runner.run(items, bench_id="bresume", on_progress=lambda s, i, r: done.append(i.key))
+    )
+    while len(done) < 2:
+        await asyncio.sleep(0.02)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    first = list(runtime.runlog.iter_all(bench_id="bresume"))
+    # Cut off mid-run: the in-flight item is interrupted (or still pending, as after a crash).
+    assert {r.status for r in first} <= {"succeeded", "interrupted", "pending"}
+    finished_before = {r.request_key for r in first if r.status == "succeeded"}
+    assert 2 <= len(finished_before) < len(items)
+
+    state = await runner.run(items, bench_id="bresume")
+    assert state.resumed == len(finished_before)
+    runs = list(runtime.runlog.iter_all(bench_id="bresume"))
+    succeeded: dict[str, int] = {}
+    for r in runs:
+        if r.status == "succeeded":
+            key = r.request_key.split("#")[0]
+            succeeded[key] = succeeded.get(key, 0) + 1
+    assert len(succeeded) == len(items) and set(succeeded.values()) == {1}
+
+
+def test_bad_prompt_files_and_options(tmp_path, openai_fake, open_runtime):
+    bad = tmp_path / "p.toml"
+    bad.write_text('[[prompt]]\nid = "a"\nfamily = "cats"\nprompt = "x"\n')
+    with pytest.raises(BenchError, match="family must be one of"):
+        load_prompts(bad)
+    bad.write_text('[[prompt]]\nid = "a"\nfamily = "edit"\nprompt = "x"\ninput = "missing.png"\n')
+    with pytest.raises(BenchError, match=r"missing\.png not found"):
+        load_prompts(bad)
+    runner = BenchRunner(open_runtime(config(openai_fake)))
+    with pytest.raises(BenchError, match="no route `nope`"):
+        runner.plan(load_prompts(), ["nope"], None, 1)
+
+
+def test_cli_bench_writes_the_report(openai_fake, tmp_path, monkeypatch):
+    (tmp_path / "imageroute.toml").write_text(config(openai_fake))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/cli.db")
+    monkeypatch.setenv("ASSET_STORE", f"file://{tmp_path}/assets")
+    result = CliRunner().invoke(
+        cli_app,
+        [
+            "bench",
+            "--routes",
+            "demo,paid",
+            "--families",
+            "product,edge",
+            "--max-cost",
+            "0.05",
+            "--out",
+            "rep",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "report: rep/summary.md" in result.output
+    assert (tmp_path / "rep" / "contact-product.png").exists()
+    exported = CliRunner().invoke(
+        cli_app,
+        [
+            "export",
+            "--format",
+            "jsonl",
+            "--bench",
+            result.output.split("benchmark ")[1].split(":")[0],
+        ],
+    )
+    rows = [json.loads(line) for line in exported.output.splitlines() if line.startswith("{")]
+    assert rows and all(r["bench_id"] for r in rows)
+    bad = CliRunner().invoke(cli_app, ["bench", "--families", "cats"])
+    assert bad.exit_code == 2 and "unknown family cats" in bad.output
