@@ -19,6 +19,7 @@ from routes.openai_images import OpenAIImagesRoute
 if TYPE_CHECKING:
     import openai
 
+
 class GatewayImagesRoute(OpenAIImagesRoute):
     config: GatewayConfig  # type: ignore[assignment]
     provider_name = "the gateway"
@@ -41,9 +42,7 @@ class GatewayImagesRoute(OpenAIImagesRoute):
     async def generate(self, request: ImageRequest) -> ImageResult:
         result = await super().generate(request)
         underlying = (
-            result.model
-            or result.metadata.get("served_model")
-            or self.config.underlying_model
+            result.model or result.metadata.get("served_model") or self.config.underlying_model
         )
         return dataclasses.replace(
             result,
