@@ -65,6 +65,19 @@ async def start_bot(settings: Settings, runtime: Runtime) -> SlackBot:
     return bot
 
 
+async def connect_socket_mode(bot: SlackBot, settings: Settings) -> Any:
+    """Connect the bot to Slack over Socket Mode (apps.connections.open on SLACK_API_URL)."""
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    assert settings.slack_app_token is not None
+    handler = AsyncSocketModeHandler(
+        bot.app, settings.slack_app_token.get_secret_value(), web_client=bot.client
+    )
+    await handler.connect_async()  # type: ignore[no-untyped-call]
+    log.info("connected to Slack in Socket Mode")
+    return handler
+
+
 async def serve(
     settings: Settings,
     *,
@@ -95,20 +108,13 @@ async def serve(
             )
             await uvicorn.Server(config).serve()
         else:
-            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-            assert settings.slack_app_token is not None
-            handler = AsyncSocketModeHandler(
-                bot.app, settings.slack_app_token.get_secret_value(), web_client=bot.client
-            )
+            handler = await connect_socket_mode(bot, settings)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            await handler.connect_async()  # type: ignore[no-untyped-call]
-            log.info("connected to Slack in Socket Mode")
             await stop.wait()
-            await handler.close_async()  # type: ignore[no-untyped-call]
+            await handler.close_async()
     finally:
         if prober is not None:
             await prober.stop()

@@ -54,6 +54,7 @@ class SlackFake:
         self.views: list[dict[str, Any]] = []
         self.usergroups: dict[str, list[str]] = {}
         self.shared_files: dict[str, tuple[dict[str, Any], bytes]] = {}  # files users shared
+        self.socket_url: str | None = None  # a SocketModeFake's ws:// URL
         self.failures: dict[str, list[tuple[str, int, dict[str, str]]]] = {}
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
@@ -298,6 +299,11 @@ class SlackFake:
                 {"method": "open", "trigger_id": args.get("trigger_id"), "view": view}
             )
         return {"ok": True, "view": {"id": "V2"}}
+
+    def _apps_connections_open(self, _args: dict[str, Any]) -> dict[str, Any]:
+        if self.socket_url is None:
+            return {"ok": False, "error": "socket_mode_not_enabled"}
+        return {"ok": True, "url": self.socket_url}
 
     def _files_info(self, args: dict[str, Any]) -> dict[str, Any]:
         with self._lock:

@@ -1,0 +1,180 @@
+"""Socket Mode, the default transport of `imageroute serve`: the same commands, actions, views
+and events as HTTP mode, over a loopback WebSocket with a fake apps.connections.open."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.runtime import Runtime
+from bot.serve import connect_socket_mode, start_bot
+from bot.settings import Settings
+from bot.slack_app import SlackBot
+from tests.bot.conftest import BOT_TOKEN, CHANNEL, DEMO_CONFIG, USER, wait_for, write_config
+from tests.fakes.slack import Message, SlackFake, Upload
+from tests.fakes.socket_mode import SocketModeFake
+
+
+@pytest.fixture
+async def socket_bot(
+    tmp_path: Path, slack_fake: SlackFake
+) -> AsyncIterator[tuple[SlackBot, SocketModeFake]]:
+    ws = await SocketModeFake().start()
+    slack_fake.socket_url = ws.url
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        slack_bot_token=BOT_TOKEN,
+        slack_app_token="xapp-1-A0APP-test-token",
+        slack_api_url=slack_fake.api_url,
+        imageroute_config=write_config(tmp_path, DEMO_CONFIG),
+        database_url=f"sqlite:///{tmp_path}/socket.db",
+        asset_store=f"file://{tmp_path}/assets",
+    )
+    runtime = await asyncio.to_thread(Runtime.open, settings, role="bot")
+    bot = await start_bot(settings, runtime)
+    handler = await connect_socket_mode(bot, settings)
+    await ws.connected()
+    yield bot, ws
+    await bot.tasks.drain(10)
+    await handler.close_async()
+    await ws.stop()
+    await runtime.aclose()
+
+
+def envelope(kind: str, eid: str, payload: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {
+        "envelope_id": eid,
+        "type": kind,
+        "accepts_response_payload": kind != "events_api",
+        "payload": payload,
+        **extra,
+    }
+
+
+def command(text: str, trigger: str) -> dict[str, Any]:
+    return {
+        "token": "legacy",
+        "team_id": "T0TEAM",
+        "channel_id": CHANNEL,
+        "user_id": USER,
+        "command": "/imagegen",
+        "text": text,
+        "api_app_id": "A0APP",
+        "trigger_id": trigger,
+        "response_url": "http://127.0.0.1:9/unused",
+    }
+
+
+async def settle(bot: SlackBot) -> None:
+    await wait_for(lambda: len(bot.tasks) == 0, timeout=20)
+
+
+async def test_commands_actions_views_and_events_over_socket_mode(
+    socket_bot, slack_fake: SlackFake
+):
+    bot, ws = socket_bot
+    # A bad command: the ack carries the one-sentence answer, nothing runs.
+    await ws.send(envelope("slash_commands", "e-bad", command('route=nope prompt="x"', "t1")))
+    bad = await ws.ack_for("e-bad")
+    assert "no route `nope`" in json.dumps(bad["payload"])
+
+    # A good command: empty ack at once, then the image in a thread.
+    await ws.send(
+        envelope("slash_commands", "e-ok", command('route=demo prompt="a paper boat"', "t2"))
+    )
+    ok = await ws.ack_for("e-ok")
+    assert not ok.get("payload")
+    await asyncio.sleep(0.05)
+    await settle(bot)
+    [parent] = slack_fake.top_level(CHANNEL)
+    thread = slack_fake.thread(CHANNEL, parent.ts)
+    assert [m for m in thread if isinstance(m, Upload)]
+    run = bot.runtime.runlog.recent(1)[0]
+    assert run.status == "succeeded" and run.slack_thread_ts == parent.ts
+
+    # A verdict button.
+    actions = next(m for m in thread if isinstance(m, Message) and m.blocks)
+    button = next(
+        e
+        for b in actions.blocks
+        for e in b.get("elements", [])
+        if e.get("action_id") == "verdict_pass"
+    )
+    click = {
+        "type": "block_actions",
+        "user": {"id": USER},
+        "team": {"id": "T0TEAM"},
+        "channel": {"id": CHANNEL},
+        "container": {"type": "message", "message_ts": actions.ts, "channel_id": CHANNEL},
+        "message": {"ts": actions.ts, "thread_ts": parent.ts},
+        "trigger_id": "t3",
+        "actions": [{**button, "action_ts": "1.2", "block_id": "b"}],
+    }
+    await ws.send(envelope("interactive", "e-click", click))
+    await ws.ack_for("e-click")
+    await wait_for(lambda: bot.runtime.runlog.verdicts(run.id))
+    assert bot.runtime.runlog.verdicts(run.id)[0].survives is True
+
+    # The edit shortcut opens its modal; an empty instruction comes back as view errors.
+    shared = slack_fake.share_file(
+        open(bot.runtime.runlog.assets(run.id, "output")[0].path, "rb").read()
+    )
+    shortcut = {
+        "type": "message_action",
+        "callback_id": "edit_image",
+        "trigger_id": "t4",
+        "user": {"id": USER},
+        "team": {"id": "T0TEAM"},
+        "channel": {"id": CHANNEL},
+        "message_ts": parent.ts,
+        "message": {"ts": parent.ts, "files": [shared]},
+    }
+    await ws.send(envelope("interactive", "e-short", shortcut))
+    await ws.ack_for("e-short")
+    await wait_for(lambda: [v for v in slack_fake.views if v["method"] == "open"])
+    modal = slack_fake.views[-1]["view"]
+    submission = {
+        "type": "view_submission",
+        "user": {"id": USER},
+        "team": {"id": "T0TEAM"},
+        "view": {
+            **modal,
+            "id": "V1",
+            "hash": "h",
+            "state": {
+                "values": {
+                    "route": {"value": {"selected_option": {"value": "demo"}}},
+                    "instruction": {"value": {"value": ""}},
+                    "mask": {"value": {"files": []}},
+                }
+            },
+        },
+    }
+    await ws.send(envelope("interactive", "e-view", submission))
+    ack = await ws.ack_for("e-view")
+    assert (
+        ack["payload"]["response_action"] == "errors" and "instruction" in ack["payload"]["errors"]
+    )
+
+    # App Home, and the same event re-delivered (retry_attempt) is not handled twice.
+    event = {
+        "type": "event_callback",
+        "team_id": "T0TEAM",
+        "api_app_id": "A0APP",
+        "event_id": "Ev1",
+        "event": {"type": "app_home_opened", "user": USER, "tab": "home"},
+    }
+    await ws.send(envelope("events_api", "e-home", event))
+    await ws.ack_for("e-home")
+    await wait_for(lambda: [v for v in slack_fake.views if v["method"] == "publish"])
+    await ws.send(
+        envelope("events_api", "e-home-2", event, retry_attempt=1, retry_reason="timeout")
+    )
+    await ws.ack_for("e-home-2")
+    await asyncio.sleep(0.3)
+    assert len([v for v in slack_fake.views if v["method"] == "publish"]) == 1
