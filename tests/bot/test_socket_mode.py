@@ -121,9 +121,8 @@ async def test_commands_actions_views_and_events_over_socket_mode(
     assert bot.runtime.runlog.verdicts(run.id)[0].survives is True
 
     # The edit shortcut opens its modal; an empty instruction comes back as view errors.
-    shared = slack_fake.share_file(
-        open(bot.runtime.runlog.assets(run.id, "output")[0].path, "rb").read()
-    )
+    output = bot.runtime.runlog.assets(run.id, "output")[0].path
+    shared = slack_fake.share_file(Path(output).read_bytes())
     shortcut = {
         "type": "message_action",
         "callback_id": "edit_image",
