@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from routes.config import parse_config
-from routes.errors import AuthError, RateLimitError
+from routes.errors import AuthError, RateLimitError, RouteError
 from routes.executor import RouteExecutor
 from routes.model import ImageRequest, InputImage
 from routes.registry import build_route
@@ -262,4 +262,37 @@ async def test_gateway_errors_are_mapped_and_retried(fake: FakeServer) -> None:
     with pytest.raises(AuthError) as info:
         await executor.generate(ImageRequest(prompt="a lamp"))
     assert len(info.value.attempts) == 1  # never retried
+    await executor.route.aclose()
+
+
+async def test_500_twice_then_success_and_a_malformed_body(fake: FakeServer) -> None:
+    replies = iter(
+        [
+            Reply(500, {"error": {"message": "boom"}}, headers={"x-request-id": "r500a"}),
+            Reply(502, "<html>bad gateway</html>"),
+            Reply(200, {"created": 1, "data": [{"b64_json": B64}]}, headers={"x-request-id": "ok"}),
+        ]
+    )
+    fake.on("POST", "/v1/images/generations", lambda _req: next(replies))
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    text = '[routes.o]\nkind = "openai"\napi_key = "${KEY}"\nbase_url = "URL/v1"\nretries = 2\n'
+    executor = RouteExecutor(route(fake, text), sleep=sleep)
+    result = await executor.generate(ImageRequest(prompt="a lamp"))
+    assert [a.ok for a in result.attempts] == [False, False, True]
+    assert result.attempts[0].request_id == "r500a" and result.response_id == "ok"
+    assert len(waits) == 2 and 0 < waits[0] <= waits[1] * 2  # exponential backoff with jitter
+
+    fake.on(
+        "POST",
+        "/v1/images/generations",
+        Reply(200, "this is not json", content_type="application/json"),
+    )
+    with pytest.raises(RouteError) as info:
+        await executor.generate(ImageRequest(prompt="a lamp"))
+    assert info.value.error_class == "provider_down"
+    assert len(info.value.attempts) == 1  # an unreadable answer is not retried blindly
     await executor.route.aclose()
