@@ -262,41 +262,18 @@ class BenchRunner:
         runs = self.runtime.runs
         try:
             request = item.prompt.request()
+        except InvalidRequest as exc:
+            # Options no route could take (checked before any route): logged on this route.
+            bare = ImageRequest(prompt=item.prompt.prompt)
+            return await asyncio.to_thread(
+                runs.record_refusal, item.route_id, bare, origin, str(exc)
+            )
+        try:
             runs.check([item.route_id], request)
         except InvalidRequest as exc:
             # The edge family's point: how each route refuses. Logged as a run, nothing sent.
-            return await asyncio.to_thread(self._refusal, item, origin, str(exc))
+            return await asyncio.to_thread(
+                runs.record_refusal, item.route_id, request, origin, str(exc)
+            )
         outcome: RunOutcome = await runs.run(item.route_id, request, origin)
         return outcome.run
-
-    def _refusal(self, item: BenchItem, origin: RunOrigin, sentence: str) -> Run:
-        route = self.runtime.executors[item.route_id].route
-        config = route.config
-        row = self.runtime.runlog.start(
-            Run(
-                source="bench",
-                route_id=route.id,
-                route_kind=route.kind,
-                board=config.board_row,
-                route_owner=config.route_owner,
-                billing_owner=config.billing_owner,
-                model_requested=route.model,
-                prompt=item.prompt.prompt,
-                size=item.prompt.options.get("size"),
-                quality=item.prompt.options.get("quality"),
-                params=dict(item.prompt.options),
-                bench_id=origin.bench_id,
-                bench_family=origin.bench_family,
-                request_key=origin.request_key,
-                worker_id=self.runtime.worker_id,
-            )
-        )
-        assert row.id is not None
-        return self.runtime.runlog.finish(
-            row.id,
-            "failed",
-            error_class="unsupported",
-            error_message=self.runtime.redactor(sentence),
-            cost_usd=0.0,
-            cost_basis="free",
-        )

@@ -182,6 +182,23 @@ class RunService:
             worker_id=self.worker_id,
         )
 
+    def record_refusal(
+        self, route_id: str, request: ImageRequest, origin: RunOrigin, sentence: str
+    ) -> Run:
+        """Log a request refused before any provider call (a benchmark's edge prompts), as a
+        failed run with error class `unsupported` and no cost."""
+        route = self.route(route_id)
+        row = self.runlog.start(self._pending_row(route, request, origin))
+        assert row.id is not None
+        return self.runlog.finish(
+            row.id,
+            "failed",
+            error_class="unsupported",
+            error_message=self.redact(sentence),
+            cost_usd=0.0,
+            cost_basis="free",
+        )
+
     def _store_inputs(self, run_id: int, request: ImageRequest) -> list[str]:
         paths: list[str] = []
         items = [("input", i, img) for i, img in enumerate(request.input_images)]

@@ -12,24 +12,15 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from routes.base import BaseRoute
 from routes.capabilities import resolve_size
 from routes.config import OpenAIResponsesRoute as ResponsesConfig
 from routes.errors import ProviderDownError
 from routes.model import Cost, GeneratedImage, ImageRequest, ImageResult
-from routes.openai_common import (
-    make_client,
-    map_openai_error,
-    require_images,
-    sniff_mime,
-    usage_dict,
-)
+from routes.openai_common import map_openai_error, require_images, sniff_mime, usage_dict
+from routes.openai_images import OpenAIImagesRoute
 from routes.pricing import price_for, token_cost
-
-if TYPE_CHECKING:
-    import openai
 
 TOOL_SETTINGS = ("size", "quality", "background", "output_format", "moderation")
 
@@ -58,26 +49,15 @@ def request_input(request: ImageRequest) -> list[dict[str, Any]]:
     return [{"role": "user", "content": content}]
 
 
-class OpenAIResponsesRoute(BaseRoute):
-    config: ResponsesConfig
-    provider_name = "OpenAI"
+class OpenAIResponsesRoute(OpenAIImagesRoute):
+    """Same client, auth probe and error mapping as the Images API route; only the call and
+    the answer differ."""
+
+    config: ResponsesConfig  # type: ignore[assignment]
 
     def __init__(self, config: ResponsesConfig) -> None:
-        super().__init__(config)
-        self._client: openai.AsyncOpenAI | None = None
+        super().__init__(config)  # type: ignore[arg-type]
         self._image_price = price_for("openai", config.image_model)
-
-    @property
-    def client(self) -> openai.AsyncOpenAI:
-        if self._client is None:
-            key = self.config.api_key.get_secret_value() if self.config.api_key else None
-            self._client = make_client(
-                api_key=key,
-                base_url=self.config.base_url,
-                organization=self.config.organization,
-                timeout=self.config.timeout_seconds,
-            )
-        return self._client
 
     async def generate(self, request: ImageRequest) -> ImageResult:
         import openai
@@ -147,21 +127,6 @@ class OpenAIResponsesRoute(BaseRoute):
             basis="tokens",
             detail=f"text: {text.detail}; image tool: {image.detail}",
         )
-
-    async def check_auth(self) -> str | None:
-        import openai
-
-        try:
-            raw = await self.client.models.with_raw_response.retrieve(self.model)
-        except openai.OpenAIError as exc:
-            raise map_openai_error(exc, provider=self.provider_name) from None
-        request_id: str | None = raw.headers.get("x-request-id")
-        return request_id
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
 
 
 def _decode(call: dict[str, Any]) -> GeneratedImage:
