@@ -66,7 +66,7 @@ class Provider:
         failure = self._reply(route)
         if failure is not None:
             return failure
-        delay = 0.25 if self.mode.get(route) == "slow" else 0.0
+        delay = 1.0 if self.mode.get(route) == "slow" else 0.0
         return Reply(
             200,
             {"id": req.path_params["model"], "object": "model", "owned_by": "openai"},
@@ -85,7 +85,7 @@ interval_seconds = 0.2
 failure_threshold = {failure_threshold}
 success_threshold = 1
 repeat_alert_minutes = 60
-latency_slo_seconds = 0.2
+latency_slo_seconds = 0.5
 jitter_seconds = 0
 """
         for rid, probe in routes.items():
