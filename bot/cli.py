@@ -67,6 +67,16 @@ def settings() -> Settings:
     return load_settings()
 
 
+def redacted_settings() -> Settings:
+    """Settings for a long-running role, with its Slack secrets redacted from every log line
+    from here on (route secrets are added when the runtime opens)."""
+    from bot.redaction import Redactor, install
+
+    s = settings()
+    install(Redactor(s.secrets()))
+    return s
+
+
 def open_runtime(role: str = "cli") -> Runtime:
     from bot.runtime import Runtime
 
@@ -93,10 +103,7 @@ def serve(
     with user_errors():
         from bot.serve import serve as run_serve
 
-        s = settings()
-        from bot.redaction import Redactor, install
-
-        install(Redactor(s.secrets()))
+        s = redacted_settings()
         asyncio.run(run_serve(s, http=http, port=port, host=host, probes=probes))
 
 
@@ -145,11 +152,7 @@ def prober(
     with user_errors():
         from bot.serve import run_prober
 
-        s = settings()
-        from bot.redaction import Redactor, install
-
-        install(Redactor(s.secrets()))
-        asyncio.run(run_prober(s))
+        asyncio.run(run_prober(redacted_settings()))
 
 
 @app.command()

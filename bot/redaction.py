@@ -72,5 +72,9 @@ def install(redactor: Redactor) -> None:
     """Attach the filter to every root handler, so library logs are covered too."""
     root = logging.getLogger()
     for handler in root.handlers:
-        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+        existing = [f for f in handler.filters if isinstance(f, RedactingFilter)]
+        if existing:
+            for f in existing:  # a later install knows more secrets (the routes' keys)
+                f.redactor = redactor
+        else:
             handler.addFilter(RedactingFilter(redactor))

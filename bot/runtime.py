@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
-from bot.redaction import Redactor
+from bot.redaction import Redactor, install
 from bot.runs import RunService
 from bot.settings import Settings
 from routes.base import Route
@@ -63,6 +63,7 @@ class Runtime:
         """Load the routes file, migrate the database and build every enabled route."""
         config = load_config(settings.imageroute_config)
         redactor = Redactor([*settings.secrets(), *config.secrets()])
+        install(redactor)  # every role: no token or route key in any log line
         engine = make_engine(settings.database_url)
         upgrade(engine)
         runlog = RunLog(engine)
