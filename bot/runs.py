@@ -107,11 +107,12 @@ class RunService:
                         for p in find_unsupported(request, ex.route.capabilities())
                     )
                 ]
-                hint = (
-                    f" Routes that support it: {', '.join(f'`{r}`' for r in others)}."
-                    if others
-                    else " No configured route supports it."
-                )
+                if others:
+                    hint = f" Routes that support it: {', '.join(f'`{r}`' for r in others)}."
+                elif len(self.executors) > len(route_ids):
+                    hint = " No other configured route supports it."
+                else:
+                    hint = ""
                 raise InvalidRequest(f"Route `{route_id}`: {_sentence(first.sentence)}{hint}")
 
     # -- running -------------------------------------------------------------------------
