@@ -6,7 +6,8 @@ from __future__ import annotations
 import importlib
 
 from routes.base import Route
-from routes.config import RouteConfigBase
+from routes.config import ConfigError, RouteConfigBase
+from routes.errors import RouteError
 
 # kind -> "module:Class"; adding a provider = one adapter file + one line here.
 ADAPTERS: dict[str, str] = {
@@ -29,5 +30,11 @@ def build_route(config: RouteConfigBase) -> Route:
         raise ValueError(f"no adapter for route kind {config.kind!r}")
     module_name, class_name = target.split(":")
     cls = getattr(importlib.import_module(module_name), class_name)
-    route: Route = cls(config)
+    try:
+        route: Route = cls(config)
+    except (RouteError, ValueError, OSError) as exc:
+        # A route that cannot be built (unknown model family, unreadable workflow...) is a
+        # configuration problem: one line naming the route, at start-up.
+        message = exc.message if isinstance(exc, RouteError) else str(exc)
+        raise ConfigError(f"route '{config.id}': {message}") from None
     return route

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from routes.config import parse_config
+from routes.config import ConfigError, parse_config
 from routes.errors import AuthError, BadRequestError, ModerationError, RateLimitError
 from routes.executor import RouteExecutor
 from routes.model import ImageRequest, InputImage
@@ -175,5 +175,5 @@ async def test_errors_are_mapped(
 
 
 def test_unknown_model_family_is_refused_at_start(bedrock: FakeServer) -> None:
-    with pytest.raises(BadRequestError, match="request format"):
+    with pytest.raises(ConfigError, match="route 'b': .*request format"):
         make(bedrock, "meta.some-image-model")

@@ -16,7 +16,7 @@ from PIL import Image
 from bot.runs import RunOrigin
 from bot.runtime import Runtime
 from bot.settings import Settings
-from routes.config import parse_config
+from routes.config import ConfigError, parse_config
 from routes.errors import AuthError, BadRequestError, ProviderDownError
 from routes.model import ImageRequest, InputImage
 from routes.registry import build_route
@@ -285,3 +285,8 @@ async def test_run_log_keeps_the_deployment_facts(server: FakeServer, tmp_path: 
         assert run.billing_owner == "ML platform"
     finally:
         await runtime.aclose()
+
+
+def test_unreadable_workflow_is_a_config_error(server: FakeServer) -> None:
+    with pytest.raises(ConfigError, match="route 'gpu': cannot read ComfyUI workflow"):
+        make(server, "comfyui", 'workflow = "/nonexistent/flow.json"\n')
