@@ -175,5 +175,5 @@ async def test_errors_are_mapped(
 
 
 def test_unknown_model_family_is_refused_at_start(bedrock: FakeServer) -> None:
-    with pytest.raises(ConfigError, match="route 'b': .*request format"):
+    with pytest.raises(ConfigError, match=r"route 'b': .*request format"):
         make(bedrock, "meta.some-image-model")
