@@ -8,18 +8,16 @@ from typing import Any
 
 from google.genai import types
 
-from routes.base import BaseRoute
 from routes.capabilities import resolve_size
 from routes.config import ConfigError
 from routes.config import GeminiImageRoute as GeminiConfig
 from routes.errors import EmptyResultError, ModerationError
 from routes.google_common import (
     GOOGLE_CALL_ERRORS,
-    GoogleClient,
+    GoogleRoute,
     check_auth_keys,
     image_from_bytes,
     image_size_to_send,
-    make_client,
     map_google_error,
     request_id_from,
     seen_responses,
@@ -27,8 +25,6 @@ from routes.google_common import (
 from routes.model import Cost, GeneratedImage, ImageRequest, ImageResult
 from routes.pricing import Price, per_image_cost, token_cost
 
-# Gemini image models are served from the global Vertex endpoint.
-DEFAULT_LOCATION = "global"
 # Finish reasons that mean a safety or policy system withheld the image (HTTP 200 all the same).
 MODERATION_FINISH = frozenset(
     {
@@ -106,11 +102,12 @@ def _flagged(candidate: types.Candidate | None) -> list[str]:
     return out
 
 
-class GeminiImageRoute(BaseRoute):
+class GeminiImageRoute(GoogleRoute):
     """Generation and edits via POST .../models/{model}:generateContent with image output, on
     the Gemini API (api_key) or Vertex AI (project + location, or api_key in express mode)."""
 
     config: GeminiConfig
+    default_location = "global"  # Gemini image models are served from the global endpoint
 
     def __init__(self, config: GeminiConfig) -> None:
         super().__init__(config)
@@ -129,26 +126,7 @@ class GeminiImageRoute(BaseRoute):
         self.image_size = image_size_to_send(
             config.id, self.model, config.image_size, self._caps.extra.get("image_sizes", ())
         )
-        self._client: GoogleClient | None = None
-
-    @property
-    def location(self) -> str | None:
-        """Vertex location with a project; express mode and the Gemini API have none."""
-        return (self.config.location or DEFAULT_LOCATION) if self.project else None
-
-    @property
-    def client(self) -> GoogleClient:
-        if self._client is None:
-            key = self.config.api_key.get_secret_value() if self.config.api_key else None
-            self._client = make_client(
-                vertexai=self.vertexai,
-                api_key=key,
-                project=self.project,
-                location=self.location,
-                base_url=self.config.base_url,
-                timeout=self.config.timeout_seconds,
-            )
-        return self._client
+        self._client = None
 
     def content_config(self, request: ImageRequest) -> types.GenerateContentConfig:
         image: dict[str, Any] = {}
@@ -251,18 +229,3 @@ class GeminiImageRoute(BaseRoute):
             usage=usage.model_dump(mode="json", exclude_none=True) if usage else None,
             metadata=metadata,
         )
-
-    async def check_auth(self) -> str | None:
-        """models.get: free, proves the key or credentials and that the model is visible."""
-        client = self.client
-        with seen_responses() as seen:
-            try:
-                await client.genai.aio.models.get(model=self.model)
-            except GOOGLE_CALL_ERRORS as exc:
-                raise map_google_error(exc, provider=client.provider) from None
-        return request_id_from(seen)
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pydantic
@@ -23,7 +23,10 @@ from google.auth import exceptions as auth_errors
 from google.genai import errors as genai_errors
 from google.genai import types
 
+from routes.base import BaseRoute
 from routes.config import ConfigError
+from routes.config import GeminiImageRoute as GeminiConfig
+from routes.config import GoogleImagenRoute as GoogleImagenConfig
 from routes.errors import (
     AuthError,
     BadRequestError,
@@ -347,3 +350,49 @@ def image_from_bytes(data: bytes | None, declared_mime: str | None) -> Generated
             f"the provider sent image data that is not PNG, JPEG or WebP ({declared_mime})"
         )
     return GeneratedImage(data=data, mime=mime)
+
+
+class GoogleRoute(BaseRoute):
+    """What both Google kinds share: the client (Vertex or Gemini API), its location, the free
+    `models.get` auth probe and closing. Subclasses set `vertexai`, `project` and the default
+    location of their service."""
+
+    config: GoogleImagenConfig | GeminiConfig
+    default_location: ClassVar[str] = "us-central1"
+    vertexai: bool = True
+    project: str | None = None
+    _client: GoogleClient | None = None
+
+    @property
+    def location(self) -> str | None:
+        """Vertex location with a project; express mode and the Gemini API have none."""
+        return (self.config.location or self.default_location) if self.project else None
+
+    @property
+    def client(self) -> GoogleClient:
+        if self._client is None:
+            key = self.config.api_key.get_secret_value() if self.config.api_key else None
+            self._client = make_client(
+                vertexai=self.vertexai,
+                api_key=key,
+                project=self.project,
+                location=self.location,
+                base_url=self.config.base_url,
+                timeout=self.config.timeout_seconds,
+            )
+        return self._client
+
+    async def check_auth(self) -> str | None:
+        """models.get: free, proves the credentials and that the model is reachable."""
+        client = self.client
+        with seen_responses() as seen:
+            try:
+                await client.genai.aio.models.get(model=self.model)
+            except GOOGLE_CALL_ERRORS as exc:
+                raise map_google_error(exc, provider=client.provider) from None
+        return request_id_from(seen)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None

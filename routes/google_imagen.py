@@ -8,17 +8,15 @@ from typing import Any
 
 from google.genai import types
 
-from routes.base import BaseRoute
 from routes.capabilities import ResolvedSize, resolve_size
 from routes.config import GoogleImagenRoute as ImagenConfig
 from routes.errors import EmptyResultError, ModerationError
 from routes.google_common import (
     GOOGLE_CALL_ERRORS,
-    GoogleClient,
+    GoogleRoute,
     check_auth_keys,
     image_from_bytes,
     image_size_to_send,
-    make_client,
     map_google_error,
     request_id_from,
     seen_responses,
@@ -26,16 +24,15 @@ from routes.google_common import (
 from routes.model import GeneratedImage, ImageRequest, ImageResult
 from routes.pricing import per_image_cost
 
-# Imagen's regional endpoints; us-central1 serves every Imagen 4 model.
-DEFAULT_LOCATION = "us-central1"
 _MIME = {"png": "image/png", "jpeg": "image/jpeg"}
 
 
-class GoogleImagenRoute(BaseRoute):
+class GoogleImagenRoute(GoogleRoute):
     """Text-to-image via POST .../publishers/google/models/{model}:predict (Vertex AI only:
     generate_images needs a Vertex-mode client)."""
 
     config: ImagenConfig
+    default_location = "us-central1"  # serves every Imagen 4 model
 
     def __init__(self, config: ImagenConfig) -> None:
         super().__init__(config)
@@ -48,26 +45,7 @@ class GoogleImagenRoute(BaseRoute):
         self.image_size = image_size_to_send(
             config.id, self.model, config.image_size, self._caps.extra.get("image_sizes", ())
         )
-        self._client: GoogleClient | None = None
-
-    @property
-    def location(self) -> str | None:
-        """Vertex location with a project; express mode (api_key) has none."""
-        return (self.config.location or DEFAULT_LOCATION) if self.project else None
-
-    @property
-    def client(self) -> GoogleClient:
-        if self._client is None:
-            key = self.config.api_key.get_secret_value() if self.config.api_key else None
-            self._client = make_client(
-                vertexai=True,
-                api_key=key,
-                project=self.project,
-                location=self.location,
-                base_url=self.config.base_url,
-                timeout=self.config.timeout_seconds,
-            )
-        return self._client
+        self._client = None
 
     def images_config(
         self, request: ImageRequest, size: ResolvedSize
@@ -169,21 +147,6 @@ class GoogleImagenRoute(BaseRoute):
         if reasons:
             metadata["filtered_reasons"] = reasons
         return metadata
-
-    async def check_auth(self) -> str | None:
-        """GET publishers/google/models/{model}: free, proves the credentials and the model."""
-        client = self.client
-        with seen_responses() as seen:
-            try:
-                await client.genai.aio.models.get(model=self.model)
-            except GOOGLE_CALL_ERRORS as exc:
-                raise map_google_error(exc, provider=client.provider) from None
-        return request_id_from(seen)
-
-    async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
 
 
 def _collect(
