@@ -19,26 +19,17 @@ from routes.config import OpenAIResponsesRoute as ResponsesConfig
 from routes.errors import ProviderDownError
 from routes.model import Cost, GeneratedImage, ImageRequest, ImageResult
 from routes.openai_common import map_openai_error, require_images, sniff_mime, usage_dict
-from routes.openai_images import OpenAIImagesRoute
+from routes.openai_images import OpenAIImagesRoute, images_api_params
 from routes.pricing import price_for, token_cost
 
 TOOL_SETTINGS = ("size", "quality", "background", "output_format", "moderation")
 
 
 def tool_definition(request: ImageRequest, image_model: str, size: str) -> dict[str, Any]:
-    tool: dict[str, Any] = {"type": "image_generation", "model": image_model}
-    if size != "auto":
-        tool["size"] = size
-    for key, value in (
-        ("quality", request.quality),
-        ("background", request.background),
-        ("output_format", request.output_format),
-        ("output_compression", request.output_compression),
-        ("moderation", request.moderation),
-    ):
-        if value is not None:
-            tool[key] = value
-    return tool
+    """The hosted tool's settings: the Images API fields, minus `n` (one image per call)."""
+    params = images_api_params(request, size)
+    params.pop("n", None)
+    return {"type": "image_generation", "model": image_model, **params}
 
 
 def request_input(request: ImageRequest) -> list[dict[str, Any]]:
