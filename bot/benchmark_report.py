@@ -3,6 +3,7 @@ a contact sheet per family, a latency/cost chart, and a Markdown summary in a fo
 
 from __future__ import annotations
 
+import html
 import io
 import itertools
 import logging
@@ -36,6 +37,7 @@ class Cell:
     consistency: float | None  # 1 = identical outputs across repeats, None = no repeats
     survives: int
     fails: int
+    unknown_cost: int = 0  # succeeded runs whose cost is unknown (no price on file)
 
     @property
     def success_rate(self) -> float | None:
@@ -107,6 +109,7 @@ def build_cells(
                 consistency=statistics.fmean(scores) if scores else None,
                 survives=good,
                 fails=bad,
+                unknown_cost=sum(1 for r in ok if r.cost_usd is None),
             )
         )
     return cells, images
@@ -117,6 +120,22 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
         return ImageFont.load_default(size=size)
     except TypeError:
         return ImageFont.load_default()
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """RGB for the sheet; a transparent output goes on a checkerboard so its transparency shows
+    (plain RGB conversion would turn it black)."""
+    if image.mode not in ("RGBA", "LA", "PA") and "transparency" not in image.info:
+        return image.convert("RGB")
+    rgba = image.convert("RGBA")
+    board = Image.new("RGB", rgba.size, (255, 255, 255))
+    draw = ImageDraw.Draw(board)
+    step = max(8, min(rgba.size) // 16)
+    for y in range(0, rgba.height, step):
+        for x in range((y // step) % 2 * step, rgba.width, 2 * step):
+            draw.rectangle((x, y, x + step - 1, y + step - 1), fill=(204, 204, 204))
+    board.paste(rgba, mask=rgba.getchannel("A"))
+    return board
 
 
 def contact_sheet(
@@ -158,7 +177,7 @@ def contact_sheet(
             if data:
                 try:
                     with Image.open(io.BytesIO(data)) as image:
-                        picture = image.convert("RGB")
+                        picture = _flatten(image)
                         picture.thumbnail((SHEET_TILE - 8, SHEET_TILE - 8))
                 except OSError:
                     picture = None
@@ -184,8 +203,8 @@ def contact_sheet(
     return out.getvalue()
 
 
-def chart(cells: Sequence[Cell]) -> bytes:
-    """Per route: median latency (blue) and cost per image (orange) bars, each scaled to its max."""
+def _route_stats(cells: Sequence[Cell]) -> list[tuple[str, float | None, float | None]]:
+    """Per route: median of the families' p50 latencies and mean cost per image (None: unknown)."""
     routes: dict[str, list[Cell]] = {}
     for cell in cells:
         routes.setdefault(cell.route_id, []).append(cell)
@@ -196,12 +215,19 @@ def chart(cells: Sequence[Cell]) -> bytes:
         stats.append(
             (
                 rid,
-                statistics.median(lats) if lats else 0.0,
-                statistics.fmean(costs) if costs else 0.0,
+                statistics.median(lats) if lats else None,
+                statistics.fmean(costs) if costs else None,
             )
         )
+    return stats
+
+
+def chart(cells: Sequence[Cell]) -> bytes:
+    """Per route: p50 latency (blue) and cost per image (orange) bars, each scaled to its max.
+    A route without a price says "cost unknown" instead of drawing a $0 bar."""
+    stats = _route_stats(cells)
     width, bar_h, gap, left = 720, 18, 14, 160
-    height = 50 + len(stats) * (2 * bar_h + gap)
+    height = 50 + max(len(stats), 1) * (2 * bar_h + gap)
     image = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(image)
     font = _font(13)
@@ -211,27 +237,30 @@ def chart(cells: Sequence[Cell]) -> bytes:
         fill="black",
         font=font,
     )
-    max_lat = max((s[1] for s in stats), default=0.0) or 1.0
-    max_cost = max((s[2] for s in stats), default=0.0) or 1.0
-    span = width - left - 90
+    max_lat = max((s[1] or 0.0 for s in stats), default=0.0) or 1.0
+    max_cost = max((s[2] or 0.0 for s in stats), default=0.0) or 1.0
+    span = width - left - 110
+
+    def bar(
+        y: int, value: float | None, top: float, colour: tuple[int, int, int], label: str
+    ) -> None:
+        if value is None:
+            draw.text((left, y + 2), label, fill=(120, 120, 120), font=font)
+            return
+        end = left + int(span * value / top)
+        draw.rectangle((left, y, max(end, left + 1), y + bar_h - 2), fill=colour)
+        draw.text((end + 6, y + 2), label, fill="black", font=font)
+
     for i, (rid, lat, cost) in enumerate(stats):
         y = 40 + i * (2 * bar_h + gap)
         draw.text((10, y + bar_h // 2), rid[:22], fill="black", font=font)
-        draw.rectangle(
-            (left, y, left + int(span * lat / max_lat), y + bar_h - 2), fill=(52, 101, 164)
-        )
-        draw.text(
-            (left + int(span * lat / max_lat) + 6, y + 2), f"{lat:.2f}s", fill="black", font=font
-        )
-        y2 = y + bar_h
-        draw.rectangle(
-            (left, y2, left + int(span * cost / max_cost), y2 + bar_h - 2), fill=(230, 140, 40)
-        )
-        draw.text(
-            (left + int(span * cost / max_cost) + 6, y2 + 2),
-            f"${cost:.3f}",
-            fill="black",
-            font=font,
+        bar(y, lat, max_lat, (52, 101, 164), "no latency" if lat is None else f"{lat:.2f}s")
+        bar(
+            y + bar_h,
+            cost,
+            max_cost,
+            (230, 140, 40),
+            "cost unknown" if cost is None else f"${cost:.3f}",
         )
     out = io.BytesIO()
     image.save(out, format="PNG")
@@ -249,6 +278,49 @@ def _fmt(value: float | None, kind: str) -> str:
     }[kind]
 
 
+def _cost(cell: Cell) -> str:
+    if cell.cost_per_image is None:
+        return "unknown" if cell.unknown_cost else "—"
+    text = _fmt(cell.cost_per_image, "usd")
+    return f"{text} ({cell.unknown_cost} unknown)" if cell.unknown_cost else text
+
+
+TABLE_HEADER = (
+    "| route | family | runs | success | p50 | p95 | cost/image | consistency | verdicts ✓/✗ |",
+    "|---|---|---|---|---|---|---|---|---|",
+)
+
+
+def table_lines(cells: Sequence[Cell]) -> list[str]:
+    """The per route and family table (Markdown), also posted in the Slack thread."""
+    lines = list(TABLE_HEADER)
+    for c in cells:
+        lines.append(
+            f"| {c.route_id} | {c.family} | {c.runs} | {_fmt(c.success_rate, 'pct')} | "
+            f"{_fmt(c.p50_s, 's')} | {_fmt(c.p95_s, 's')} | {_cost(c)} | "
+            f"{_fmt(c.consistency, 'ratio')} | {c.survives}/{c.fails} |"
+        )
+    return lines
+
+
+def budget_lines(progress: BenchProgress) -> list[str]:
+    """What the cap was, and which routes it could not see coming (priced after the call)."""
+    lines = []
+    if progress.max_cost is not None:
+        lines.append(
+            f"Budget: ${progress.spent_usd:.2f} of ${progress.max_cost:.2f} spent "
+            "(checked before each call with the route's per-image list price)."
+        )
+    if progress.unpriced:
+        names = ", ".join(f"`{r}`" for r in sorted(progress.unpriced))
+        lines.append(
+            f"No per-image list price on file for {names}: their calls counted as $0 before "
+            "being sent (token-priced or unpriced routes); what they cost is added once known, "
+            "and shows as unknown where the provider did not say."
+        )
+    return lines
+
+
 def summary_markdown(progress: BenchProgress, cells: Sequence[Cell], files: Sequence[str]) -> str:
     lines = [
         f"# Benchmark {progress.bench_id}",
@@ -258,18 +330,15 @@ def summary_markdown(progress: BenchProgress, cells: Sequence[Cell], files: Sequ
         + (f", {progress.resumed} kept from an earlier attempt" if progress.resumed else "")
         + ".",
         "",
-        "Judge each output by whether it survives the next real step (Slack verdict buttons,",
-        "or `imageroute runs`). Consistency: 1 − mean pairwise difference of the repeats' outputs.",
+        "Judge each output by whether it survives the next real step (the Slack verdict "
+        "buttons). Consistency: 1 − mean pairwise difference of the repeats' outputs "
+        "(docs/benchmark.md).",
         "",
-        "| route | family | runs | success | p50 | p95 | cost/image | consistency | verdicts ✓/✗ |",
-        "|---|---|---|---|---|---|---|---|---|",
+        *table_lines(cells),
     ]
-    for c in cells:
-        lines.append(
-            f"| {c.route_id} | {c.family} | {c.runs} | {_fmt(c.success_rate, 'pct')} | "
-            f"{_fmt(c.p50_s, 's')} | {_fmt(c.p95_s, 's')} | {_fmt(c.cost_per_image, 'usd')} | "
-            f"{_fmt(c.consistency, 'ratio')} | {c.survives}/{c.fails} |"
-        )
+    budget = budget_lines(progress)
+    if budget:
+        lines += ["", *budget]
     failures = [(item, run) for item, run in progress.outcomes if run.status != "succeeded"]
     if failures:
         lines += ["", "## How routes failed or refused", ""]
@@ -290,6 +359,56 @@ def summary_markdown(progress: BenchProgress, cells: Sequence[Cell], files: Sequ
     return "\n".join(lines) + "\n"
 
 
+def summary_html(markdown: str, images: Sequence[str]) -> str:
+    """The same summary as a page that shows the sheets and chart inline (no Markdown viewer
+    needed): the table becomes a table, other lines paragraphs or list items."""
+    body: list[str] = []
+    rows: list[list[str]] = []
+
+    def flush_table() -> None:
+        if not rows:
+            return
+        head, *rest = rows
+        body.append("<table><tr>" + "".join(f"<th>{c}</th>" for c in head) + "</tr>")
+        body.extend("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rest)
+        body.append("</table>")
+        rows.clear()
+
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            cells = [html.escape(c.strip()) for c in line.strip("|").split("|")]
+            if not all(set(c) <= {"-"} for c in cells):
+                rows.append(cells)
+            continue
+        flush_table()
+        text = _code(html.escape(line))
+        if line.startswith("# "):
+            body.append(f"<h1>{text[2:]}</h1>")
+        elif line.startswith("## "):
+            body.append(f"<h2>{text[3:]}</h2>")
+        elif line.startswith("- "):
+            body.append(f"<li>{text[2:]}</li>")
+        elif line.strip():
+            body.append(f"<p>{text}</p>")
+    flush_table()
+    body += [f'<p><img src="{html.escape(name)}" alt="{html.escape(name)}"></p>' for name in images]
+    style = (
+        "body{font-family:sans-serif;max-width:1200px;margin:2em auto}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}"
+        "img{max-width:100%}"
+    )
+    title = html.escape(markdown.splitlines()[0].lstrip("# ")) if markdown else "Benchmark"
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title>"
+        f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
+
+
+def _code(text: str) -> str:
+    parts = text.split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
 @dataclass(frozen=True)
 class Report:
     cells: list[Cell]
@@ -307,7 +426,7 @@ def build_report(
         sheet = contact_sheet(progress, family, images, route_ids)
         if sheet is not None:
             sheets[family] = sheet
-    files = [f"contact-{f}.png" for f in sheets] + ["chart.png"]
+    files = [f"contact-{f}.png" for f in sheets] + ["chart.png", "summary.html"]
     return Report(cells, sheets, chart(cells), summary_markdown(progress, cells, files))
 
 
@@ -320,4 +439,6 @@ def write_report(report: Report, folder: Path) -> list[Path]:
         written.append(path)
     (folder / "chart.png").write_bytes(report.chart)
     (folder / "summary.md").write_text(report.markdown, encoding="utf-8")
-    return [*written, folder / "chart.png", folder / "summary.md"]
+    images = [p.name for p in written] + ["chart.png"]
+    (folder / "summary.html").write_text(summary_html(report.markdown, images), encoding="utf-8")
+    return [*written, folder / "chart.png", folder / "summary.md", folder / "summary.html"]

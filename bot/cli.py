@@ -341,6 +341,12 @@ def advise(
         typer.echo(answer.to_text())
 
 
+def _csv(value: str | None) -> tuple[str, ...] | None:
+    """`a, b` -> ("a", "b"); None when the option was not given."""
+    items = tuple(x.strip() for x in (value or "").split(",") if x.strip())
+    return items or None
+
+
 @app.command()
 def bench(
     routes: Annotated[
@@ -350,12 +356,19 @@ def bench(
         str | None,
         typer.Option(help="product,poster,edit,assistant,edge (default: all five)."),
     ] = None,
-    repeat: Annotated[int, typer.Option(help="Runs of each prompt per route.")] = 1,
+    repeat: Annotated[
+        int | None, typer.Option(help="Runs of each prompt per route (default 1).")
+    ] = None,
     max_cost: Annotated[
-        float | None, typer.Option("--max-cost", help="Stop calling once this USD is spent.")
+        float | None,
+        typer.Option("--max-cost", help="USD cap, checked before each call (list prices)."),
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(help="Calls in flight per route (default 2).")
     ] = None,
     resume: Annotated[
-        str | None, typer.Option(help="Continue this benchmark id without redoing outputs.")
+        str | None,
+        typer.Option(help="Continue this benchmark id (its stored options) without redoing."),
     ] = None,
     prompts: Annotated[
         Path | None, typer.Option(help="Your own prompt set (TOML, see docs/benchmark.md).")
@@ -367,28 +380,32 @@ def bench(
     """Run the five-family benchmark on routes; every output is logged; writes a report."""
     setup_logging()
     with user_errors():
-        from bot.benchmark import BenchError, BenchRunner, load_prompts
+        from bot.benchmark import BenchError, BenchPlan, BenchRunner
         from bot.benchmark_report import build_report, write_report
 
         runtime = open_runtime("bench")
-        route_ids = (
-            [r.strip() for r in routes.split(",") if r.strip()] if routes else runtime.route_ids
-        )
+        options: dict[str, Any] = {
+            "routes": _csv(routes),
+            "families": _csv(families),
+            "repeat": repeat,
+            "max_cost": max_cost,
+            "per_route": concurrency,
+            "prompt_set": prompts,
+        }
+        runner = BenchRunner(runtime)
         try:
-            prompt_set = load_prompts(prompts)
-            runner = BenchRunner(runtime)
-            items = runner.plan(
-                prompt_set,
-                route_ids,
-                [f.strip() for f in families.split(",")] if families else None,
-                repeat,
-            )
+            plan = None if resume else BenchPlan(routes=tuple(runtime.route_ids))
+            row, plan, items = runner.open(plan, resume=resume, source="cli", **options)
         except BenchError as exc:
             fail(str(exc))
-        bench_id = resume or None
+        typer.echo(
+            f"benchmark {row.id}: {len(items)} outputs on {', '.join(plan.routes)}"
+            + (f", budget ${plan.max_cost:.2f}" if plan.max_cost is not None else "")
+        )
 
         async def go() -> Any:
-            with typer.progressbar(length=len(items), label="benchmark", file=sys.stderr) as bar:
+            await runtime.start_worker()  # a live heartbeat: no other process interrupts our runs
+            with typer.progressbar(length=len(items), label="running", file=sys.stderr) as bar:
                 last = [0]
 
                 def advance(progress: Any, _item: Any, _run: Any) -> None:
@@ -397,22 +414,30 @@ def bench(
 
                 try:
                     return await runner.run(
-                        items, bench_id=bench_id, max_cost=max_cost, on_progress=advance
+                        items, bench_id=row.id, max_cost=plan.max_cost, on_progress=advance
                     )
                 finally:
                     await runtime.aclose()
 
-        progress = asyncio.run(go())
-        report = build_report(progress, runtime.runlog, runtime.assets, route_ids)
+        try:
+            progress = asyncio.run(go())
+        except KeyboardInterrupt:
+            typer.echo(f"\ninterrupted; resume with: imageroute bench --resume {row.id}", err=True)
+            raise typer.Exit(130) from None
+        report = build_report(progress, runtime.runlog, runtime.assets, list(plan.routes))
         folder = out or Path("bench-reports") / progress.bench_id
         write_report(report, folder)
         ok = sum(1 for _, run in progress.outcomes if run.status == "succeeded")
         typer.echo(
-            f"benchmark {progress.bench_id}: {ok} of {len(progress.outcomes)} outputs succeeded, "
+            f"done {progress.bench_id}: {ok} of {len(progress.outcomes)} outputs succeeded, "
             f"{len(progress.skipped)} skipped, ${progress.spent_usd:.2f} spent"
         )
-        typer.echo(f"report: {folder / 'summary.md'}")
-        typer.echo(f"resume with: imageroute bench --resume {progress.bench_id} (same options)")
+        typer.echo(f"report: {folder / 'summary.md'} (and summary.html)")
+        if any(why.startswith(("budget", "route daily")) for _, why in progress.skipped):
+            typer.echo(
+                f"the budget held some back; raise it with: imageroute bench --resume "
+                f"{progress.bench_id} --max-cost USD"
+            )
 
 
 @db_app.command("upgrade")

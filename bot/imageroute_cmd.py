@@ -20,6 +20,9 @@ HELP = """*imageroute* helps you pick and compare image-generation routes.
 • `/imageroute stats`: per route runs, success rate, p50/p95 latency, median cost, spend this week.
 • `/imageroute runs`: the latest runs with links to their threads.
 • `/imageroute health`: each route's health state and open incidents.
+• `/imageroute bench routes=a,b [families=product,poster,edit,assistant,edge] [repeat=N] \
+[max_cost=USD] [resume=ID]`: the five-family benchmark in one thread, with verdict buttons
+  on every output and a report (table, contact sheets, chart) at the end.
 • `/imagegen route=<id> prompt="..." [size=1024x1024] [quality=low|medium|high] [n=1..4] \
 [background=transparent|opaque|auto] [format=png|jpeg|webp] [seed=N]`: generate on a route;
   `route=a,b`, `route=all` or `route=board:google` compares several side by side in one thread."""

@@ -184,3 +184,26 @@ class Incident(SQLModel, table=True):
     alerted_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     reminded_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     recovery_posted: bool = False
+
+
+class Bench(SQLModel, table=True):
+    """A benchmark's plan and state, so `--resume ID` needs nothing but the id.
+
+    Its outputs are ordinary runs carrying `bench_id`; this row only remembers what was asked."""
+
+    __tablename__ = "benches"
+
+    id: str = Field(primary_key=True, max_length=64)
+    status: str = Field(default="running", max_length=16)  # running | finished | interrupted
+    source: str = Field(default="cli", max_length=16)  # cli | slack
+    created_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    finished_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    routes: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    families: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    repeat: int = 1
+    max_cost_usd: float | None = None
+    per_route: int = 2  # calls in flight per route
+    prompt_set: str | None = Field(default=None, sa_type=sa.Text)  # a team's file; None = default
+    slack_channel: str | None = Field(default=None, max_length=32)
+    slack_thread_ts: str | None = Field(default=None, max_length=32)
+    slack_user: str | None = Field(default=None, max_length=32)

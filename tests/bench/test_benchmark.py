@@ -4,11 +4,7 @@ fields, the budget cap, resuming without duplicates, the report files, the CLI a
 from __future__ import annotations
 
 import asyncio
-import base64
-import io
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -17,106 +13,7 @@ from typer.testing import CliRunner
 from bot.benchmark import FAMILIES, BenchError, BenchRunner, load_prompts
 from bot.benchmark_report import SHEET_LABEL, SHEET_TILE, build_report, write_report
 from bot.cli import app as cli_app
-from bot.runtime import Runtime
-from bot.settings import Settings
-from tests.fakes.server import FakeServer, RecordedRequest, Reply
-
-
-def png() -> str:
-    buf = io.BytesIO()
-    Image.new("RGB", (24, 24), "navy").save(buf, format="PNG")
-    return base64.b64encode(buf.getvalue()).decode()
-
-
-class OpenAIFake:
-    def __init__(self) -> None:
-        self.server = FakeServer("openai").start()
-        self.server.on("POST", "/v1/images/generations", self._images)
-        self.server.on("POST", "/v1/images/edits", self._images)
-        self.server.on("POST", "/v1/responses", self._responses)
-
-    def _images(self, req: RecordedRequest) -> Reply:
-        return Reply(
-            200, {"created": 1, "data": [{"b64_json": png()}]}, headers={"x-request-id": "req_img"}
-        )
-
-    def _responses(self, req: RecordedRequest) -> Reply:
-        return Reply(
-            200,
-            {
-                "id": "resp_bench",
-                "object": "response",
-                "created_at": 1,
-                "model": "gpt-5",
-                "status": "completed",
-                "tool_choice": "auto",
-                "tools": [],
-                "parallel_tool_calls": True,
-                "output": [
-                    {
-                        "id": "ig",
-                        "type": "image_generation_call",
-                        "status": "completed",
-                        "result": png(),
-                        "revised_prompt": "a plan, then an image",
-                    }
-                ],
-            },
-        )
-
-
-@pytest.fixture
-def openai_fake() -> Iterator[OpenAIFake]:
-    fake = OpenAIFake()
-    yield fake
-    fake.server.stop()
-
-
-def config(fake: OpenAIFake, slow: float = 0.0) -> str:
-    return f"""
-[routes.demo]
-kind = "demo"
-delay_seconds = {slow}
-billing_owner = "Demo team"
-route_owner = "built-in demo"
-
-[routes.assistant]
-kind = "openai-responses"
-api_key = "sk-bench"
-base_url = "{fake.server.url}/v1"
-billing_owner = "Acme OpenAI org"
-route_owner = "OpenAI Responses"
-
-[routes.paid]
-kind = "openai"
-api_key = "sk-bench"
-base_url = "{fake.server.url}/v1"
-billing_owner = "Acme OpenAI org"
-pricing = {{ basis = "per_image", usd_per_image = 0.04 }}
-"""
-
-
-@pytest.fixture
-async def open_runtime(tmp_path: Path) -> AsyncIterator[Callable[[str], Runtime]]:
-    opened: list[Runtime] = []
-
-    def make(text: str) -> Runtime:
-        (tmp_path / "imageroute.toml").write_text(text, encoding="utf-8")
-        runtime = Runtime.open(
-            Settings(
-                _env_file=None,  # type: ignore[call-arg]
-                imageroute_config=tmp_path / "imageroute.toml",
-                database_url=f"sqlite:///{tmp_path}/bench.db",
-                asset_store=f"file://{tmp_path}/assets",
-            ),
-            role="bench",
-        )
-        opened.append(runtime)
-        return runtime
-
-    yield make
-    for runtime in opened:
-        await runtime.aclose()
+from tests.bench.conftest import config
 
 
 async def test_two_routes_every_family_logged_with_all_fields(openai_fake, open_runtime, tmp_path):
@@ -136,7 +33,11 @@ async def test_two_routes_every_family_logged_with_all_fields(openai_fake, open_
         assert run.created_at is not None
         if run.status == "succeeded":
             assert run.response_id and run.latency_s is not None and run.size
-            assert runtime.runlog.assets(run.id, role="output")
+            [stored, *_] = runtime.runlog.assets(run.id, role="output")
+            assert stored.path and stored.sha256
+    hero = [r for r in runs if r.request_key.split(":")[2] == "mug-hero"]
+    assert {r.quality for r in hero} == {"high"} and {r.size for r in hero} == {"1024x1024"}
+    assert all(r.request_key.startswith(f"{state.bench_id}:") for r in runs)
     edits = [r for r in runs if r.bench_family == "edit" and r.route_id == "demo"]
     assert edits[0].input_assets and len(edits[0].input_assets) == 2  # source image + mask
     oversized = [r for r in runs if r.prompt == "A highly detailed city map"]
