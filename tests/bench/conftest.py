@@ -13,6 +13,7 @@ from PIL import Image
 
 from bot.runtime import Runtime
 from bot.settings import Settings
+from tests.fakes.openai import responses_body
 from tests.fakes.server import FakeServer, RecordedRequest, Reply
 
 
@@ -37,25 +38,7 @@ class OpenAIFake:
     def _responses(self, req: RecordedRequest) -> Reply:
         return Reply(
             200,
-            {
-                "id": "resp_bench",
-                "object": "response",
-                "created_at": 1,
-                "model": "gpt-5",
-                "status": "completed",
-                "tool_choice": "auto",
-                "tools": [],
-                "parallel_tool_calls": True,
-                "output": [
-                    {
-                        "id": "ig",
-                        "type": "image_generation_call",
-                        "status": "completed",
-                        "result": png(),
-                        "revised_prompt": "a plan, then an image",
-                    }
-                ],
-            },
+            responses_body(png(), response_id="resp_bench", revised_prompt="a plan, then an image"),
         )
 
 

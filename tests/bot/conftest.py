@@ -26,7 +26,7 @@ from bot.runtime import Runtime
 from bot.serve import build_http_app, start_bot
 from bot.settings import Settings
 from bot.slack_app import SlackBot
-from tests.fakes.slack import SlackFake
+from tests.fakes.slack import Message, SlackFake
 
 SIGNING_SECRET = "test-signing-secret-0123456789"
 BOT_TOKEN = "xoxb-test-0000-bot-token"
@@ -111,6 +111,24 @@ class BotHarness:
         body = urlencode({"payload": json.dumps(payload)})
         return await self.client.post("/slack/events", content=body, headers=self.sign(body))
 
+    def click(self, message: Message, action: dict[str, Any], user: str = USER) -> dict[str, Any]:
+        """The block_actions payload Slack sends when `user` uses `action` on `message`."""
+        return {
+            "type": "block_actions",
+            "user": {"id": user},
+            "team": {"id": "T0TEAM"},
+            "channel": {"id": CHANNEL},
+            "container": {"type": "message", "channel_id": CHANNEL, "message_ts": message.ts},
+            "message": {
+                "ts": message.ts,
+                "thread_ts": message.thread_ts,
+                "blocks": message.blocks,
+            },
+            "trigger_id": f"trigger.{self.next_id()}",
+            "response_url": self.slack.response_url(self.next_id()),
+            "actions": [{**action, "action_ts": self.next_id(), "block_id": "result"}],
+        }
+
     async def event(self, event: dict[str, Any], **headers: str) -> httpx.Response:
         envelope = {
             "token": "legacy",
@@ -133,6 +151,15 @@ class BotHarness:
             if time.monotonic() > deadline:
                 raise AssertionError("bot background tasks did not finish")
             await asyncio.sleep(0.02)
+
+
+def button(message: Message, action_id: str) -> dict[str, Any]:
+    """The interactive element with this action id in a message's blocks."""
+    for block in message.blocks or []:
+        for element in block.get("elements", []):
+            if element.get("action_id") == action_id:
+                return dict(element)
+    raise AssertionError(f"no {action_id} button in {message.blocks}")
 
 
 def write_config(tmp_path: Path, text: str) -> Path:

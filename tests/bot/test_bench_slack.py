@@ -4,32 +4,11 @@ thread; guardrails and daily spend caps; verdicts counted in a resumed benchmark
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from storage.benches import BenchLog
 from tests.bench.conftest import OpenAIFake
-from tests.bot.conftest import CHANNEL, USER, BotHarness
+from tests.bot.conftest import USER, button
 from tests.fakes.slack import Message, Upload
-
-
-def _verdict_click(h: BotHarness, message: Message) -> dict[str, Any]:
-    button = next(
-        dict(e)
-        for b in message.blocks or []
-        for e in b.get("elements", [])
-        if e.get("action_id") == "verdict_pass"
-    )
-    return {
-        "type": "block_actions",
-        "user": {"id": USER},
-        "team": {"id": "T0TEAM"},
-        "channel": {"id": CHANNEL},
-        "container": {"type": "message", "channel_id": CHANNEL, "message_ts": message.ts},
-        "message": {"ts": message.ts, "thread_ts": message.thread_ts, "blocks": message.blocks},
-        "trigger_id": f"trigger.{h.next_id()}",
-        "response_url": h.slack.response_url(h.next_id()),
-        "actions": [{**button, "action_ts": h.next_id(), "block_id": "result"}],
-    }
 
 
 async def test_slack_bench_posts_progress_outputs_and_report_in_one_thread(start_harness):
@@ -58,7 +37,7 @@ async def test_slack_bench_posts_progress_outputs_and_report_in_one_thread(start
 
     # A verdict on one output, then the benchmark resumed: nothing re-run, the verdict counted.
     first = next(m for m in thread if isinstance(m, Message) and "Verdict for run" in m.text)
-    await h.interact(_verdict_click(h, first))
+    await h.interact(h.click(first, button(first, "verdict_pass")))
     await h.settle()
     await h.command("/imageroute", f"bench resume={bench_id}")
     await h.settle(60)

@@ -16,6 +16,7 @@ from bot.cli import app as cli_app
 from tests.bot.conftest import CHANNEL
 from tests.fakes.google import API_KEY as GOOGLE_KEY
 from tests.fakes.google import SDK_ENV_VARS, GoogleFake
+from tests.fakes.openai import responses_body
 from tests.fakes.server import FakeServer, Reply
 from tests.fakes.slack import Upload
 
@@ -53,31 +54,7 @@ class Providers:
         )
         self.http.on("POST", "/oa/v1/images/generations", images)
         self.http.on("POST", "/gw/v1/images/generations", images)
-        self.http.on(
-            "POST",
-            "/oa/v1/responses",
-            Reply(
-                200,
-                {
-                    "id": "resp_1",
-                    "object": "response",
-                    "created_at": 1,
-                    "model": "gpt-5",
-                    "status": "completed",
-                    "tool_choice": "auto",
-                    "tools": [],
-                    "parallel_tool_calls": True,
-                    "output": [
-                        {
-                            "id": "ig",
-                            "type": "image_generation_call",
-                            "status": "completed",
-                            "result": png_b64(),
-                        }
-                    ],
-                },
-            ),
-        )
+        self.http.on("POST", "/oa/v1/responses", Reply(200, responses_body(png_b64())))
         self.http.on(
             "POST",
             "/bfl/v1/{model}",

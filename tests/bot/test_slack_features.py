@@ -10,7 +10,7 @@ from typing import Any
 from PIL import Image
 
 from storage.tables import Run
-from tests.bot.conftest import CHANNEL, DEMO_CONFIG, USER, BotHarness, wait_for
+from tests.bot.conftest import CHANNEL, DEMO_CONFIG, USER, BotHarness, button, wait_for
 from tests.fakes.slack import Message, Upload
 
 OTHER_USER = "U0USER0002"
@@ -20,22 +20,6 @@ def _png(size: tuple[int, int] = (64, 48), color: str = "navy") -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", size, color).save(buf, format="PNG")
     return buf.getvalue()
-
-
-def _action_payload(
-    h: BotHarness, message: Message, action: dict[str, Any], user: str = USER
-) -> dict[str, Any]:
-    return {
-        "type": "block_actions",
-        "user": {"id": user},
-        "team": {"id": "T0TEAM"},
-        "channel": {"id": CHANNEL},
-        "container": {"type": "message", "channel_id": CHANNEL, "message_ts": message.ts},
-        "message": {"ts": message.ts, "thread_ts": message.thread_ts, "blocks": message.blocks},
-        "trigger_id": f"trigger.{h.next_id()}",
-        "response_url": h.slack.response_url(h.next_id()),
-        "actions": [{**action, "action_ts": h.next_id(), "block_id": "result"}],
-    }
 
 
 async def _one_run(h: BotHarness) -> tuple[Message, Message]:
@@ -52,26 +36,18 @@ async def _one_run(h: BotHarness) -> tuple[Message, Message]:
     return parent, actions
 
 
-def _button(message: Message, action_id: str) -> dict[str, Any]:
-    for block in message.blocks or []:
-        for element in block.get("elements", []):
-            if element.get("action_id") == action_id:
-                return dict(element)
-    raise AssertionError(f"no {action_id} button in {message.blocks}")
-
-
 async def test_verdicts_are_recorded_once_per_person_and_show_in_stats(start_harness):
     h = await start_harness()
     _, actions = await _one_run(h)
     run = h.runtime.runlog.recent(1)[0]
-    passed = _button(actions, "verdict_pass")
-    failed = _button(actions, "verdict_fail")
+    passed = button(actions, "verdict_pass")
+    failed = button(actions, "verdict_fail")
 
-    await h.interact(_action_payload(h, actions, passed))
-    await h.interact(_action_payload(h, actions, failed, user=OTHER_USER))
+    await h.interact(h.click(actions, passed))
+    await h.interact(h.click(actions, failed, user=OTHER_USER))
     await h.settle()
     # The first judge changes their mind: still one verdict each.
-    await h.interact(_action_payload(h, actions, failed))
+    await h.interact(h.click(actions, failed))
     await h.settle()
 
     verdicts = {v.judged_by: v.survives for v in h.runtime.runlog.verdicts(run.id)}
@@ -89,8 +65,8 @@ async def test_verdicts_are_recorded_once_per_person_and_show_in_stats(start_har
 async def test_double_click_on_rerun_starts_one_run(start_harness):
     h = await start_harness()
     parent, actions = await _one_run(h)
-    rerun = _button(actions, "rerun")
-    payload = _action_payload(h, actions, rerun)
+    rerun = button(actions, "rerun")
+    payload = h.click(actions, rerun)
     first = await h.interact(payload)
     second = await h.interact({**payload, "trigger_id": "trigger.again"})
     assert first.status_code == second.status_code == 200
@@ -105,11 +81,11 @@ async def test_double_click_on_rerun_starts_one_run(start_harness):
 async def test_try_another_route_runs_the_selected_route(start_harness):
     h = await start_harness()
     _, actions = await _one_run(h)
-    menu = _button(actions, "try_route")
+    menu = button(actions, "try_route")
     option = next(
         o for o in menu["options"] if o["value"].endswith("slowdemo") or "slowdemo" in o["value"]
     )
-    await h.interact(_action_payload(h, actions, {**menu, "selected_option": option}))
+    await h.interact(h.click(actions, {**menu, "selected_option": option}))
     await h.settle()
     latest = h.runtime.runlog.recent(1)[0]
     assert latest.route_id == "slowdemo" and latest.prompt == "a teal teapot"

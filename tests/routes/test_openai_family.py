@@ -16,6 +16,7 @@ from routes.errors import AuthError, RateLimitError, RouteError
 from routes.executor import RouteExecutor
 from routes.model import ImageRequest, InputImage
 from routes.registry import build_route
+from tests.fakes.openai import responses_body
 from tests.fakes.server import FakeServer, Reply
 
 
@@ -91,47 +92,27 @@ async def test_openai_edit_sends_images_and_mask_as_multipart(fake: FakeServer) 
 
 
 def _responses_body(**call: Any) -> dict[str, Any]:
-    image_call = {
-        "id": "ig_1",
-        "type": "image_generation_call",
-        "status": "completed",
-        "result": B64,
+    settings = {
         "revised_prompt": "A bright studio photo of a ceramic mug, soft shadows",
         "size": "1024x1536",
         "quality": "medium",
         "background": "opaque",
         "output_format": "png",
-        **call,
     }
-    return {
-        "id": "resp_123",
-        "object": "response",
-        "created_at": 1,
-        "model": "gpt-5-2025-08-07",
-        "status": "completed",
-        "output": [
-            {
-                "id": "msg_1",
-                "type": "message",
-                "role": "assistant",
-                "status": "completed",
-                "content": [
-                    {"type": "output_text", "text": "Here is the hero image.", "annotations": []}
-                ],
-            },
-            image_call,
-        ],
-        "parallel_tool_calls": True,
-        "tool_choice": {"type": "image_generation"},
-        "tools": [],
-        "usage": {
+    return responses_body(
+        B64,
+        response_id="resp_123",
+        model="gpt-5-2025-08-07",
+        text="Here is the hero image.",
+        usage={
             "input_tokens": 50,
             "output_tokens": 40,
             "total_tokens": 90,
             "input_tokens_details": {"cached_tokens": 0},
             "output_tokens_details": {"reasoning_tokens": 0},
         },
-    }
+        **{**settings, **call},
+    )
 
 
 async def test_responses_route_uses_the_image_generation_tool(fake: FakeServer) -> None:
