@@ -26,6 +26,7 @@ from bot.runs import RunOrigin, RunOutcome
 from bot.runtime import Runtime
 from routes.errors import InvalidRequest
 from routes.model import ImageRequest, InputImage
+from routes.pricing import list_price_estimate
 from storage.benches import BenchExists, BenchLog
 from storage.runlog import DuplicateRequest
 from storage.tables import Bench, Run
@@ -271,9 +272,9 @@ class BenchRunner:
 
         On resume, options given again (`changes`, None = not given) replace the stored ones,
         e.g. a higher --max-cost to finish what the budget skipped."""
-        stored = self.benches.get(resume) if resume else None
         if resume and not _ID.match(resume):
             raise BenchError(f"{resume!r} is not a benchmark id")
+        stored = self.benches.get(resume) if resume else None
         if stored is not None:
             plan = BenchPlan.from_row(stored).with_changes(**changes)
         elif plan is None:
@@ -425,14 +426,12 @@ class BenchRunner:
         """The route's per-image list price times n; 0 (and noted) when there is none, as for
         token-priced and unpriced routes: their real cost is only known after the call."""
         route = self.runtime.executors[item.route_id].route
-        price = getattr(route, "price", None)
-        per_image = getattr(price, "usd_per_image", None) if price is not None else None
-        if per_image is None:
+        estimate = list_price_estimate(route, int(item.prompt.options.get("n", "1") or 1))
+        if estimate is None:
             if route.kind != "demo":  # the offline demo is free, not unpriced
                 progress.unpriced.add(item.route_id)
             return 0.0
-        n = int(item.prompt.options.get("n", "1") or 1)
-        return float(per_image) * n
+        return estimate
 
     def _request(self, item: BenchItem) -> tuple[ImageRequest, str | None]:
         """The request and, if the route must refuse it before any call, the sentence why."""

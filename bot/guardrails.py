@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.runtime import Runtime
+from routes.pricing import list_price_estimate
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ class Guardrails:
             if cap is None:
                 continue
             spent = await asyncio.to_thread(runlog.spend_since, since, route_id=rid)
-            estimate = self._estimate(rid) * n
+            estimate = list_price_estimate(self.runtime.routes[rid], n) or 0.0
             if spent >= cap or spent + estimate > cap:
                 return (
                     f"Route `{rid}` has reached its daily spend cap of ${cap:.2f} "
@@ -73,19 +74,15 @@ class Guardrails:
         user_cap = self.runtime.config.limits.user_daily_spend_usd
         if user_cap is not None and user:
             spent = await asyncio.to_thread(runlog.spend_since, since, slack_user=user)
-            estimate = sum(self._estimate(rid) for rid in route_ids) * n
+            estimate = sum(
+                list_price_estimate(self.runtime.routes[rid], n) or 0.0 for rid in route_ids
+            )
             if spent >= user_cap or spent + estimate > user_cap:
                 return (
                     f"You have reached your daily spend cap of ${user_cap:.2f} "
                     f"(${spent:.2f} spent today); it {resets_in()}."
                 )
         return None
-
-    def _estimate(self, route_id: str) -> float:
-        """The cost one image is expected to add: the route's per-image list price, if known."""
-        price = getattr(self.runtime.routes[route_id], "price", None)
-        per_image = getattr(price, "usd_per_image", None) if price is not None else None
-        return float(per_image or 0.0)
 
     async def _in_groups(self, user: str | None, groups: Sequence[str]) -> bool:
         if not user or self.client is None:

@@ -118,3 +118,11 @@ def cost_for(price: Price | None, usage: Mapping[str, Any] | None, images: int) 
     if price is not None and price.basis == "per_image":
         return per_image_cost(price, images)
     return token_cost(price, usage)
+
+
+def list_price_estimate(route: object, images: int = 1) -> float | None:
+    """What `images` images are expected to cost on a route before the call: its per-image list
+    price times the count, or None when it has none (token-priced, self-hosted, unpriced)."""
+    price = getattr(route, "price", None)
+    per_image = getattr(price, "usd_per_image", None) if price is not None else None
+    return None if per_image is None else float(per_image) * images
