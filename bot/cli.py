@@ -208,6 +208,7 @@ async def _gen(
     from bot.export import run_record
     from bot.messages import money, seconds
     from bot.runs import RunOrigin
+    from routes.media import extension_for
 
     group = uuid.uuid4().hex[:16] if len(route_ids) > 1 else None
     origin = RunOrigin(source="cli", group_id=group)
@@ -224,8 +225,9 @@ async def _gen(
         if output is not None and outcome.images:
             output.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 (CLI, once)
             for i, image in enumerate(outcome.images):
-                ext = {"image/jpeg": "jpg", "image/webp": "webp"}.get(image.mime, "png")
-                (output / f"run{run.id}-{run.route_id}-{i}.{ext}").write_bytes(image.data)
+                (
+                    output / f"run{run.id}-{run.route_id}-{i}.{extension_for(image.mime)}"
+                ).write_bytes(image.data)
         if not outcome.ok:
             failed += 1
         if as_json:

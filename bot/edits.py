@@ -16,10 +16,10 @@ import httpx
 from slack_sdk.web.async_client import AsyncWebClient
 
 from routes.errors import InvalidRequest
+from routes.media import IMAGE_MIMES, sniff_mime
 from routes.model import InputImage
 
 MAX_INPUT_BYTES = 20 * 1024 * 1024
-ALLOWED_MIME = {"image/png", "image/jpeg", "image/webp"}
 SLACK_FILE_HOSTS = {"files.slack.com", "slack-files.com"}
 SHORTCUT_ID = "edit_image"
 MODAL_ID = "edit_image_modal"
@@ -93,7 +93,7 @@ async def fetch_slack_image(
     meta = info.get("file") or {}
     mime = str(meta.get("mimetype") or "")
     size = int(meta.get("size") or 0)
-    if mime not in ALLOWED_MIME:
+    if mime not in IMAGE_MIMES:
         raise InvalidRequest(
             f"That file is {mime or 'not an image'}; edits take PNG, JPEG or WebP."
         )
@@ -117,16 +117,8 @@ async def fetch_slack_image(
             if len(data) > MAX_INPUT_BYTES:
                 raise InvalidRequest("That image is larger than 20 MB; edits take at most 20 MB.")
     body = bytes(data)
-    if not _looks_like_image(body):
+    if sniff_mime(body) is None:
         raise InvalidRequest("That file is not a PNG, JPEG or WebP image.")
     return InputImage(
         data=body, mime=mime, name=str(meta.get("name") or "input.png"), source=f"slack:{file_id}"
-    )
-
-
-def _looks_like_image(data: bytes) -> bool:
-    return (
-        data.startswith(b"\x89PNG\r\n\x1a\n")
-        or data.startswith(b"\xff\xd8\xff")
-        or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
     )

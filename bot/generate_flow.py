@@ -17,6 +17,7 @@ from bot.guardrails import Guardrails
 from bot.montage import Tile, fit_tile, render_montage
 from bot.runs import RunOrigin, RunOutcome, RunService
 from bot.slack_client import INVITE_HINT, NotInChannel, SlackPoster
+from routes.media import extension_for
 from routes.model import ImageRequest
 from storage.runlog import DuplicateRequest
 from storage.tables import Run
@@ -138,7 +139,7 @@ class GenerateFlow:
                 context += f"\n:warning: {run.error_message}"
             files = [
                 (
-                    f"{run.route_id}-run{run.id}-{i}.{_ext(img.mime)}",
+                    f"{run.route_id}-run{run.id}-{i}.{extension_for(img.mime)}",
                     img.data,
                     f"{run.route_id} #{run.id}",
                 )
@@ -190,7 +191,3 @@ def _tile(outcome: RunOutcome) -> Tile:
         image=outcome.images[0].data if outcome.images else None,
         note=f"failed: {outcome.run.error_class}" if not outcome.images else "",
     )
-
-
-def _ext(mime: str) -> str:
-    return {"image/jpeg": "jpg", "image/webp": "webp"}.get(mime, "png")

@@ -19,8 +19,9 @@ from routes.base import Route
 from routes.capabilities import find_unsupported, resolve_size
 from routes.errors import InvalidRequest, RouteError
 from routes.executor import RouteExecutor
+from routes.media import extension_for
 from routes.model import GeneratedImage, ImageRequest, ImageResult
-from storage.assets import AssetStore, StoredAsset, extension_for
+from storage.assets import AssetStore, StoredAsset
 from storage.health import PASSIVE_ERROR_CLASSES, HealthLog
 from storage.runlog import RunLog
 from storage.tables import HealthCheck, Run, utcnow

@@ -27,8 +27,8 @@ from routes.errors import (
     RouteError,
     RouteTimeoutError,
 )
+from routes.media import sniff_mime
 from routes.model import GeneratedImage, ImageRequest, ImageResult
-from routes.openai_common import sniff_mime
 from routes.pricing import per_image_cost
 
 ACCESS_HINT = "Request access to this model in the Bedrock console for the route's region"

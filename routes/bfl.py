@@ -28,8 +28,8 @@ from routes.errors import (
     error_for_status,
     retry_after_seconds,
 )
+from routes.media import sniff_mime
 from routes.model import GeneratedImage, ImageRequest, ImageResult
-from routes.openai_common import sniff_mime
 from routes.pricing import per_image_cost
 
 MAX_DOWNLOAD_BYTES = 40 * 1024 * 1024

@@ -36,8 +36,8 @@ from routes.errors import (
     RouteError,
     RouteTimeoutError,
 )
+from routes.media import sniff_mime
 from routes.model import GeneratedImage
-from routes.openai_common import sniff_mime
 
 # Google's front end promises no request-id header; proxies and gateways in front of it often
 # add one, and the error body may carry a google.rpc.RequestInfo.

@@ -25,6 +25,7 @@ from routes.errors import (
     RouteTimeoutError,
     looks_like_org_verification,
 )
+from routes.media import sniff_mime
 from routes.model import GeneratedImage
 
 if TYPE_CHECKING:
@@ -147,17 +148,6 @@ def decode_images(items: Any, output_format: str | None) -> tuple[GeneratedImage
             raise ProviderDownError("the provider sent an image that is not valid base64") from None
         images.append(GeneratedImage(data=data, mime=sniff_mime(data) or mime))
     return tuple(images)
-
-
-def sniff_mime(data: bytes) -> str | None:
-    """The image type from its first bytes (providers do not always say)."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
 
 
 def require_images(images: tuple[GeneratedImage, ...], request_id: str | None) -> None:

@@ -17,8 +17,9 @@ from typing import Any
 from routes.capabilities import resolve_size
 from routes.config import OpenAIResponsesRoute as ResponsesConfig
 from routes.errors import ProviderDownError
+from routes.media import sniff_mime
 from routes.model import Cost, GeneratedImage, ImageRequest, ImageResult
-from routes.openai_common import map_openai_error, require_images, sniff_mime, usage_dict
+from routes.openai_common import map_openai_error, require_images, usage_dict
 from routes.openai_images import OpenAIImagesRoute, images_api_params
 from routes.pricing import price_for, token_cost
 

@@ -13,8 +13,6 @@ from urllib.parse import unquote, urlparse
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-_EXT = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
-
 
 class AssetStoreError(Exception):
     """The asset store cannot be used; the message says which and why."""
@@ -41,10 +39,6 @@ def image_dimensions(data: bytes) -> tuple[int | None, int | None]:
             return image.width, image.height
     except (UnidentifiedImageError, OSError):
         return None, None
-
-
-def extension_for(mime: str) -> str:
-    return _EXT.get(mime, "bin")
 
 
 class AssetStore(Protocol):
