@@ -54,15 +54,24 @@ class BackgroundTasks:
 
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
+        self._idle.clear()
         task.add_done_callback(self._done)
         return task
 
+    async def idle(self) -> None:
+        """Return once no task is running (at once when none is)."""
+        await self._idle.wait()
+
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
+        if not self._tasks:
+            self._idle.set()
         if not task.cancelled() and task.exception() is not None:
             log.error("background task %s failed", task.get_name(), exc_info=task.exception())
 

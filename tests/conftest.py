@@ -1,9 +1,11 @@
-"""Fixtures shared by every test folder: PostgreSQL and SQLite databases, a local S3 (moto).
+"""Fixtures shared by every test folder: PostgreSQL and SQLite databases, a local S3 (moto),
+the one settings factory and a runtime opener.
 
 PostgreSQL comes from IMAGEROUTE_TEST_POSTGRES_URL (what .ci/run exports) or, when PostgreSQL
 binaries are installed, from a throwaway cluster started here on a free loopback port. Without
 either the PostgreSQL tests are skipped locally, and fail under CI=true so CI cannot pass them
-silently. Each test gets its own fresh database.
+silently. Each test gets its own fresh database and every server binds its own loopback port, so
+pytest-xdist workers share nothing.
 """
 
 from __future__ import annotations
@@ -16,11 +18,15 @@ import socket
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+
+from bot.runtime import Runtime
+from bot.settings import Settings
 
 PG_ENV = "IMAGEROUTE_TEST_POSTGRES_URL"
 
@@ -138,10 +144,11 @@ def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A moto S3 server on loopback; AWS_ENDPOINT_URL and fake credentials point boto3 at it."""
     from moto.server import ThreadedMotoServer
 
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    # Port 0: the OS picks a free port at bind time, so parallel workers never collide.
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
-    endpoint = f"http://127.0.0.1:{port}"
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
     for key, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -155,3 +162,46 @@ def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         yield endpoint
     finally:
         server.stop()
+
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> SettingsFactory:
+    """The one way tests build Settings: `make_settings(config_toml, **overrides)`.
+
+    The routes file (when given) is written to the test's folder, the database is a SQLite file
+    and the asset store a folder there too; `.env` files are never read."""
+
+    def make(config: str | None = None, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "database_url": f"sqlite:///{tmp_path}/imageroute.db",
+            "asset_store": f"file://{tmp_path}/assets",
+        }
+        if config is not None:
+            path = tmp_path / "imageroute.toml"
+            path.write_text(config, encoding="utf-8")
+            values["imageroute_config"] = path
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    return make
+
+
+RuntimeOpener = Callable[..., Runtime]
+
+
+@pytest.fixture
+async def open_runtime(make_settings: SettingsFactory) -> AsyncIterator[RuntimeOpener]:
+    """`open_runtime(config_toml, role=..., **settings)`: a Runtime closed after the test."""
+    opened: list[Runtime] = []
+
+    def make(config: str | None = None, role: str = "cli", **overrides: Any) -> Runtime:
+        runtime = Runtime.open(make_settings(config, **overrides), role=role)
+        opened.append(runtime)
+        return runtime
+
+    yield make
+    for runtime in opened:
+        await runtime.aclose()

@@ -1,18 +1,15 @@
-"""Shared fakes for the benchmark tests: a fake OpenAI server (Images API and Responses), a
-route config with a demo, a Responses and a priced Images route, and a Runtime opener."""
+"""Shared fakes for the benchmark tests: a fake OpenAI server (Images API and Responses) and a
+route config with a demo, a Responses and a priced Images route (runtimes: tests/conftest.py)."""
 
 from __future__ import annotations
 
 import base64
 import io
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 from PIL import Image
 
-from bot.runtime import Runtime
-from bot.settings import Settings
 from tests.fakes.openai import responses_body
 from tests.fakes.server import FakeServer, RecordedRequest, Reply
 
@@ -71,26 +68,3 @@ base_url = "{fake.server.url}/v1"
 billing_owner = "Acme OpenAI org"
 pricing = {{ basis = "per_image", usd_per_image = 0.04 }}
 """
-
-
-@pytest.fixture
-async def open_runtime(tmp_path: Path) -> AsyncIterator[Callable[[str], Runtime]]:
-    opened: list[Runtime] = []
-
-    def make(text: str) -> Runtime:
-        (tmp_path / "imageroute.toml").write_text(text, encoding="utf-8")
-        runtime = Runtime.open(
-            Settings(
-                _env_file=None,  # type: ignore[call-arg]
-                imageroute_config=tmp_path / "imageroute.toml",
-                database_url=f"sqlite:///{tmp_path}/bench.db",
-                asset_store=f"file://{tmp_path}/assets",
-            ),
-            role="bench",
-        )
-        opened.append(runtime)
-        return runtime
-
-    yield make
-    for runtime in opened:
-        await runtime.aclose()

@@ -107,12 +107,11 @@ async def test_open_stores_the_plan_and_cancel_marks_it_interrupted(openai_fake,
     plan = BenchPlan(routes=("demo",), families=("product", "poster"), per_route=1)
     row, plan, items = runner.open(plan, source="cli")
     assert row.status == "running" and row.routes == ["demo"] and len(items) == 4
-    done: list[str] = []
+    first_done = asyncio.Event()
     task = asyncio.create_task(
-        runner.run(items, bench_id=row.id, on_progress=lambda s, i, r: done.append(i.key))
+        runner.run(items, bench_id=row.id, on_progress=lambda s, i, r: first_done.set())
     )
-    while not done:
-        await asyncio.sleep(0.02)
+    await asyncio.wait_for(first_done.wait(), 10)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -10,9 +10,10 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from bot.benchmark import FAMILIES, BenchError, BenchRunner, load_prompts
+from bot.benchmark import FAMILIES, BenchError, BenchItem, BenchProgress, BenchRunner, load_prompts
 from bot.benchmark_report import SHEET_LABEL, SHEET_TILE, build_report, write_report
 from bot.cli import app as cli_app
+from storage.tables import Run
 from tests.bench.conftest import config
 
 
@@ -72,12 +73,14 @@ async def test_resume_after_interruption_repeats_nothing_finished(openai_fake, o
     runtime = open_runtime(config(openai_fake, slow=0.15))
     runner = BenchRunner(runtime, per_route_concurrency=1)
     items = runner.plan(load_prompts(), ["demo"], ["product", "poster"], 1)
-    done: list[str] = []
-    task = asyncio.create_task(
-        runner.run(items, bench_id="bresume", on_progress=lambda s, i, r: done.append(i.key))
-    )
-    while len(done) < 2:
-        await asyncio.sleep(0.02)
+    two_done = asyncio.Event()
+
+    def progress(state: BenchProgress, _item: BenchItem, _run: Run | None) -> None:
+        if state.done >= 2:
+            two_done.set()
+
+    task = asyncio.create_task(runner.run(items, bench_id="bresume", on_progress=progress))
+    await asyncio.wait_for(two_done.wait(), 10)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -7,25 +7,24 @@ posted from the fake. Nothing of ours is mocked.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 import uvicorn
+from slack_sdk.signature import SignatureVerifier
 
 from bot.runtime import Runtime
 from bot.serve import build_http_app, start_bot
 from bot.settings import Settings
 from bot.slack_app import SlackBot
+from tests.conftest import SettingsFactory
 from tests.fakes.slack import Message, SlackFake
 
 SIGNING_SECRET = "test-signing-secret-0123456789"
@@ -65,12 +64,12 @@ class BotHarness:
     _seq: list[int] = field(default_factory=lambda: [0])
 
     def sign(self, body: str, timestamp: int | None = None) -> dict[str, str]:
+        """Headers Slack sends with `body`, signed as slack_sdk's verifier expects."""
         ts = str(timestamp or int(time.time()))
-        base = f"v0:{ts}:{body}".encode()
-        digest = hmac.new(SIGNING_SECRET.encode(), base, hashlib.sha256).hexdigest()
+        signature = SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=ts, body=body)
         return {
             "X-Slack-Request-Timestamp": ts,
-            "X-Slack-Signature": f"v0={digest}",
+            "X-Slack-Signature": signature,
             "Content-Type": "application/x-www-form-urlencoded",
         }
 
@@ -146,11 +145,10 @@ class BotHarness:
 
     async def settle(self, timeout: float = 20.0) -> None:
         """Wait until every background task of the bot has finished."""
-        deadline = time.monotonic() + timeout
-        while len(self.bot.tasks):
-            if time.monotonic() > deadline:
-                raise AssertionError("bot background tasks did not finish")
-            await asyncio.sleep(0.02)
+        try:
+            await asyncio.wait_for(self.bot.tasks.idle(), timeout)
+        except TimeoutError:
+            raise AssertionError("bot background tasks did not finish") from None
 
 
 def button(message: Message, action_id: str) -> dict[str, Any]:
@@ -162,23 +160,20 @@ def button(message: Message, action_id: str) -> dict[str, Any]:
     raise AssertionError(f"no {action_id} button in {message.blocks}")
 
 
-def write_config(tmp_path: Path, text: str) -> Path:
-    path = tmp_path / "imageroute.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 @pytest.fixture
-def bot_settings(tmp_path: Path, slack_fake: SlackFake) -> Callable[..., Settings]:
-    def make(config: str = DEMO_CONFIG, database_url: str | None = None) -> Settings:
-        return Settings(
-            _env_file=None,  # type: ignore[call-arg]
+def bot_settings(make_settings: SettingsFactory, slack_fake: SlackFake) -> SettingsFactory:
+    """Settings of a bot talking to the fake Slack (HTTP mode: a signing secret is set)."""
+
+    def make(
+        config: str = DEMO_CONFIG, database_url: str | None = None, **overrides: Any
+    ) -> Settings:
+        return make_settings(
+            config,
             slack_bot_token=BOT_TOKEN,
             slack_signing_secret=SIGNING_SECRET,
             slack_api_url=slack_fake.api_url,
-            imageroute_config=write_config(tmp_path, config),
-            database_url=database_url or f"sqlite:///{tmp_path}/bot.db",
-            asset_store=f"file://{tmp_path}/assets",
+            database_url=database_url,
+            **overrides,
         )
 
     return make
@@ -186,7 +181,7 @@ def bot_settings(tmp_path: Path, slack_fake: SlackFake) -> Callable[..., Setting
 
 @pytest.fixture
 async def start_harness(
-    slack_fake: SlackFake, bot_settings: Callable[..., Settings]
+    slack_fake: SlackFake, bot_settings: SettingsFactory
 ) -> AsyncIterator[Callable[..., Any]]:
     """Call `await start_harness(config=...)` to get a running bot; stopped after the test."""
     running: list[tuple[BotHarness, uvicorn.Server, asyncio.Task[None]]] = []
@@ -203,7 +198,7 @@ async def start_harness(
         )
         task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started:
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.005)
         url = f"http://127.0.0.1:{port}"
         harness = BotHarness(
             url, bot, runtime, slack_fake, httpx.AsyncClient(base_url=url, timeout=10)
@@ -218,14 +213,3 @@ async def start_harness(
         server.should_exit = True
         await task
         await harness.runtime.aclose()
-
-
-async def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)

@@ -8,7 +8,7 @@ import time
 
 from PIL import Image
 
-from tests.bot.conftest import CHANNEL, USER, wait_for
+from tests.bot.conftest import CHANNEL, USER
 from tests.fakes.slack import Message, Upload
 
 
@@ -114,13 +114,13 @@ async def test_not_in_channel_answers_via_response_url_without_running(start_har
     await h.command("/imagegen", 'route=demo prompt="x"')
     await h.settle()
     assert h.runtime.runlog.recent(5) == []
-    await wait_for(lambda: h.slack.responses)
+    await h.slack.received(lambda: h.slack.responses)
     assert "invite" in h.slack.responses[0]["text"]
 
 
 async def test_slack_rate_limit_is_retried(start_harness):
     h = await start_harness()
-    h.slack.fail("chat.postMessage", "ratelimited", status=429, **{"Retry-After": "1"})
+    h.slack.fail("chat.postMessage", "ratelimited", status=429, **{"Retry-After": "0"})
     await h.command("/imagegen", 'route=demo prompt="x"')
     await h.settle()
     assert len(h.slack.top_level(CHANNEL)) == 1

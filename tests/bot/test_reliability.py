@@ -6,13 +6,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+from bot.runtime import HEARTBEAT_SECONDS, STALE_AFTER
 from storage.db import make_engine, upgrade
 from storage.runlog import RunLog
 from storage.tables import Run
-from tests.bot.conftest import CHANNEL, DEMO_CONFIG, wait_for
+from tests.bot.conftest import CHANNEL
+from tests.conftest import RuntimeOpener
+from tests.fakes.server import FakeServer, Reply
 
 
 async def test_repeated_delivery_of_one_command_runs_once(start_harness):
@@ -56,63 +58,50 @@ async def test_interrupted_slack_run_is_reported_in_its_thread(start_harness, tm
     assert len(notes) == 1 and "interrupted" in notes[0].text and f"#{orphan.id}" in notes[0].text
 
 
-def test_killed_cli_run_becomes_interrupted_at_next_start(tmp_path: Path):
-    config = tmp_path / "imageroute.toml"
-    config.write_text(DEMO_CONFIG.replace("delay_seconds = 0.3", "delay_seconds = 30"))
+async def test_killed_cli_run_becomes_interrupted_at_next_start(
+    tmp_path: Path, open_runtime: RuntimeOpener
+) -> None:
+    provider = FakeServer("openai").start()
+    # The provider never answers in time: the CLI is killed while its run is in flight.
+    provider.on("POST", "/v1/images/generations", Reply(500, "late", delay=60))
+    config = (
+        f'[routes.hang]\nkind = "openai"\napi_key = "sk-hang"\n'
+        f'base_url = "{provider.url}/v1"\nretries = 0\n'
+    )
+    (tmp_path / "imageroute.toml").write_text(config)
+    database_url = f"sqlite:///{tmp_path}/imageroute.db"
     env = {
         **os.environ,
-        "IMAGEROUTE_CONFIG": str(config),
-        "DATABASE_URL": f"sqlite:///{tmp_path}/kill.db",
+        "IMAGEROUTE_CONFIG": str(tmp_path / "imageroute.toml"),
+        "DATABASE_URL": database_url,
         "ASSET_STORE": f"file://{tmp_path}/assets",
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "gen", "--route", "slowdemo", "slow one"],
+        [sys.executable, "-m", "bot", "gen", "--route", "hang", "slow one"],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    engine = make_engine(env["DATABASE_URL"])
-    deadline = time.time() + 30
-    log = None
-    while time.time() < deadline:
-        try:
-            log = RunLog(engine)
-            if log.recent(1):
-                break
-        except Exception:
-            pass
-        time.sleep(0.1)
-    assert log is not None and log.recent(1)[0].status == "pending"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    # The next process (here: a CLI listing after a bot start) recovers it.
-    from bot.runtime import Runtime
-    from bot.settings import Settings
-
-    settings = Settings(
-        _env_file=None,
-        imageroute_config=config,
-        database_url=env["DATABASE_URL"],
-        asset_store=env["ASSET_STORE"],
-    )
-    import asyncio
-
-    async def start() -> list[Run]:
-        runtime = Runtime.open(settings, role="bot")
-        import bot.runtime as rt
-
-        # The killed process never retired: it counts as dead once its heartbeat is stale.
-        with runtime.engine.begin() as conn:
-            conn.exec_driver_sql("UPDATE workers SET seen_at = '2000-01-01 00:00:00'")
-        orphans = await runtime.start_worker()
-        await runtime.aclose()
-        assert rt.STALE_AFTER.total_seconds() > rt.HEARTBEAT_SECONDS
-        return orphans
-
-    orphans = asyncio.run(start())
+    try:
+        # The run row is written before the provider is called, so it is pending by now.
+        await provider.received(lambda: provider.calls("/v1/images/generations"), timeout=60)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        provider.stop()
+    engine = make_engine(database_url)
+    assert RunLog(engine).recent(1)[0].status == "pending"
+    # The next process (here: a bot start on the same database) recovers it.
+    runtime = open_runtime(config, role="bot")
+    # The killed process never retired: it counts as dead once its heartbeat is stale.
+    with runtime.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE workers SET seen_at = '2000-01-01 00:00:00'")
+    orphans = await runtime.start_worker()
+    assert STALE_AFTER.total_seconds() > HEARTBEAT_SECONDS
     assert [o.prompt for o in orphans] == ["slow one"]
     assert RunLog(engine).recent(1)[0].status == "interrupted"
+    engine.dispose()
 
 
 async def test_storage_failure_still_posts_the_image(start_harness, tmp_path):
@@ -132,4 +121,3 @@ async def test_storage_failure_still_posts_the_image(start_harness, tmp_path):
     assert "could not be stored" in (uploads[0].comment or "")
     run = h.runtime.runlog.recent(1)[0]
     assert run.status == "failed" and run.error_class == "storage" and run.response_id
-    await wait_for(lambda: True)

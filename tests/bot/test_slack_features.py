@@ -10,7 +10,7 @@ from typing import Any
 from PIL import Image
 
 from storage.tables import Run
-from tests.bot.conftest import CHANNEL, DEMO_CONFIG, USER, BotHarness, button, wait_for
+from tests.bot.conftest import CHANNEL, DEMO_CONFIG, USER, BotHarness, button
 from tests.fakes.slack import Message, Upload
 
 OTHER_USER = "U0USER0002"
@@ -271,8 +271,7 @@ async def test_app_home_shows_routes_runs_spend_and_a_retry_is_not_redone(start_
     response = await h.event({"type": "app_home_opened", "user": USER, "tab": "home"})
     assert response.status_code == 200
     # Bolt runs event listeners after acknowledging, outside the bot's task list.
-    await wait_for(lambda: [v for v in h.slack.views if v["method"] == "publish"])
-    [published] = [v for v in h.slack.views if v["method"] == "publish"]
+    [published] = await h.slack.received(h.slack.published)
     assert published["user_id"] == USER
     home = json.dumps(published["view"])
     for expected in ("`demo`", "`slowdemo`", "Demo team", "a teal teapot", "Spend this week"):
@@ -283,7 +282,7 @@ async def test_app_home_shows_routes_runs_spend_and_a_retry_is_not_redone(start_
     )
     assert retry.status_code == 200
     await h.event({"type": "app_home_opened", "user": OTHER_USER, "tab": "home"})
-    await wait_for(lambda: len([v for v in h.slack.views if v["method"] == "publish"]) >= 2)
+    await h.slack.received(lambda: len(h.slack.published()) >= 2)
     assert [v["user_id"] for v in h.slack.views if v["method"] == "publish"] == [USER, OTHER_USER]
     assert len([v for v in h.slack.views if v["method"] == "publish"]) == 2
 

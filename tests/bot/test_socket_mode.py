@@ -13,27 +13,24 @@ import pytest
 
 from bot.runtime import Runtime
 from bot.serve import connect_socket_mode, start_bot
-from bot.settings import Settings
 from bot.slack_app import SlackBot
-from tests.bot.conftest import BOT_TOKEN, CHANNEL, DEMO_CONFIG, USER, wait_for, write_config
+from tests.bot.conftest import BOT_TOKEN, CHANNEL, DEMO_CONFIG, USER
+from tests.conftest import SettingsFactory
 from tests.fakes.slack import Message, SlackFake, Upload
 from tests.fakes.socket_mode import SocketModeFake
 
 
 @pytest.fixture
 async def socket_bot(
-    tmp_path: Path, slack_fake: SlackFake
+    make_settings: SettingsFactory, slack_fake: SlackFake
 ) -> AsyncIterator[tuple[SlackBot, SocketModeFake]]:
     ws = await SocketModeFake().start()
     slack_fake.socket_url = ws.url
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+    settings = make_settings(
+        DEMO_CONFIG,
         slack_bot_token=BOT_TOKEN,
         slack_app_token="xapp-1-A0APP-test-token",
         slack_api_url=slack_fake.api_url,
-        imageroute_config=write_config(tmp_path, DEMO_CONFIG),
-        database_url=f"sqlite:///{tmp_path}/socket.db",
-        asset_store=f"file://{tmp_path}/assets",
     )
     runtime = await asyncio.to_thread(Runtime.open, settings, role="bot")
     bot = await start_bot(settings, runtime)
@@ -71,7 +68,7 @@ def command(text: str, trigger: str) -> dict[str, Any]:
 
 
 async def settle(bot: SlackBot) -> None:
-    await wait_for(lambda: len(bot.tasks) == 0, timeout=20)
+    await asyncio.wait_for(bot.tasks.idle(), 20)
 
 
 async def test_commands_actions_views_and_events_over_socket_mode(
@@ -89,7 +86,6 @@ async def test_commands_actions_views_and_events_over_socket_mode(
     )
     ok = await ws.ack_for("e-ok")
     assert not ok.get("payload")
-    await asyncio.sleep(0.05)
     await settle(bot)
     [parent] = slack_fake.top_level(CHANNEL)
     thread = slack_fake.thread(CHANNEL, parent.ts)
@@ -117,7 +113,7 @@ async def test_commands_actions_views_and_events_over_socket_mode(
     }
     await ws.send(envelope("interactive", "e-click", click))
     await ws.ack_for("e-click")
-    await wait_for(lambda: bot.runtime.runlog.verdicts(run.id))
+    await settle(bot)
     assert bot.runtime.runlog.verdicts(run.id)[0].survives is True
 
     # The edit shortcut opens its modal; an empty instruction comes back as view errors.
@@ -135,8 +131,8 @@ async def test_commands_actions_views_and_events_over_socket_mode(
     }
     await ws.send(envelope("interactive", "e-short", shortcut))
     await ws.ack_for("e-short")
-    await wait_for(lambda: [v for v in slack_fake.views if v["method"] == "open"])
-    modal = slack_fake.views[-1]["view"]
+    [opened] = await slack_fake.received(lambda: slack_fake.published("open"))
+    modal = opened["view"]
     submission = {
         "type": "view_submission",
         "user": {"id": USER},
@@ -170,10 +166,14 @@ async def test_commands_actions_views_and_events_over_socket_mode(
     }
     await ws.send(envelope("events_api", "e-home", event))
     await ws.ack_for("e-home")
-    await wait_for(lambda: [v for v in slack_fake.views if v["method"] == "publish"])
+    await slack_fake.received(slack_fake.published)
     await ws.send(
         envelope("events_api", "e-home-2", event, retry_attempt=1, retry_reason="timeout")
     )
     await ws.ack_for("e-home-2")
-    await asyncio.sleep(0.3)
-    assert len([v for v in slack_fake.views if v["method"] == "publish"]) == 1
+    # A later, new event is handled: by then a handled retry would have published too.
+    other = {**event, "event_id": "Ev2", "event": {**event["event"], "user": "U0OTHER"}}
+    await ws.send(envelope("events_api", "e-home-3", other))
+    await ws.ack_for("e-home-3")
+    await slack_fake.received(lambda: len(slack_fake.published()) >= 2)
+    assert [v["user_id"] for v in slack_fake.published()] == [USER, "U0OTHER"]

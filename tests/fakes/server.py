@@ -5,7 +5,8 @@ with handlers registered per (method, path). It records every request it receive
 assert on what went over the wire, never on our own functions.
 
 Handlers are plain callables `(RecordedRequest) -> Reply` (or an awaitable of one), so a test
-can switch a fake between healthy, failing and slow behaviour at any time.
+can switch a fake between healthy, failing and slow behaviour at any time. Tests wait for what a
+fake received (`received`), never for a fixed time.
 """
 
 from __future__ import annotations
@@ -117,7 +118,9 @@ class FakeServer:
         self.name = name
         self.requests: list[RecordedRequest] = []
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # predicates may call calls() while waiting
+        # Notified whenever a request is recorded or a subclass records something of its own.
+        self.changed = threading.Condition(self._lock)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -144,6 +147,28 @@ class FakeServer:
         with self._lock:
             self.requests.clear()
 
+    def notify(self) -> None:
+        """Wake every waiter: call after recording something under `changed`'s lock."""
+        with self.changed:
+            self.changed.notify_all()
+
+    def wait_until(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+        """Block until `predicate()` is truthy (checked on every change); its value, or an
+        AssertionError after `timeout` seconds."""
+        with self.changed:
+            value = self.changed.wait_for(predicate, timeout)
+        if not value:
+            raise AssertionError(f"{self.name}: condition not met within {timeout} s")
+        return value
+
+    async def received(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+        """`wait_until` for async tests: the event loop keeps running while the fake waits."""
+        return await asyncio.to_thread(self.wait_until, predicate, timeout)
+
+    def received_calls(self, path: str, count: int = 1, timeout: float = 10.0) -> None:
+        """Block until `path` has been called `count` times."""
+        self.wait_until(lambda: len([r for r in self.requests if r.path == path]) >= count, timeout)
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
@@ -167,9 +192,10 @@ class FakeServer:
             headers={k.lower(): v for k, v in request.headers.items()},
             body=body,
         )
-        with self._lock:
+        with self.changed:
             self.requests.append(recorded)
             routes = list(self._routes)
+            self.changed.notify_all()
         reply: Reply | None = None
         for method, pattern, fn in routes:
             match = pattern.match(recorded.path)
@@ -185,6 +211,7 @@ class FakeServer:
             reply = Reply(
                 404, {"error": f"{self.name}: no handler for {recorded.method} {recorded.path}"}
             )
+        self.notify()  # the handler may have recorded something a test waits for
         if reply.delay:
             await asyncio.sleep(reply.delay)
         await reply.to_response()(scope, receive, send)
@@ -195,7 +222,7 @@ class FakeServer:
         sock.bind(("127.0.0.1", 0))
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            self._app, log_level="error", lifespan="on", access_log=False, interface="asgi3"
+            self._app, log_level="error", lifespan="off", access_log=False, interface="asgi3"
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
@@ -209,14 +236,19 @@ class FakeServer:
             time.sleep(0.01)
         return self
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = False) -> None:
+        """Ask the server to exit. It is not waited for unless `wait`: uvicorn notices within a
+        tick (0.1 s), its port is never reused (each start binds a fresh one) and the thread is a
+        daemon, so a test need not spend that tick."""
         if self._server is not None:
+            # A slow reply still in flight (a timeout test) is dropped, not waited for.
             self._server.should_exit = True
-        if self._thread is not None:
+            self._server.force_exit = True
+        if wait and self._thread is not None:
             self._thread.join(timeout=10)
 
     def __enter__(self) -> FakeServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.stop(wait=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,6 +127,15 @@ class SlackFake:
 
     def calls(self, method: str) -> list[RecordedRequest]:
         return self.server.calls(f"/api/{method}")
+
+    async def received(self, predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
+        """Wait until `predicate()` holds, re-checked each time the fake records something."""
+        return await self.server.received(predicate, timeout)
+
+    def published(self, method: str = "publish") -> list[dict[str, Any]]:
+        """views.publish (or views.open with method="open") calls, oldest first."""
+        with self._lock:
+            return [v for v in self.views if v["method"] == method]
 
     # -- wire ----------------------------------------------------------------------------
     def _wire(self) -> None:

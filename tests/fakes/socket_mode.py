@@ -15,6 +15,7 @@ from aiohttp import WSMsgType, web
 class SocketModeFake:
     def __init__(self) -> None:
         self.acks: list[dict[str, Any]] = []
+        self._acked = asyncio.Condition()
         self._ws: web.WebSocketResponse | None = None
         self._connected = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -55,7 +56,9 @@ class SocketModeFake:
         self._connected.set()
         async for message in ws:
             if message.type == WSMsgType.TEXT:
-                self.acks.append(json.loads(message.data))
+                async with self._acked:
+                    self.acks.append(json.loads(message.data))
+                    self._acked.notify_all()
         return ws
 
     async def connected(self, timeout: float = 10) -> None:
@@ -66,10 +69,16 @@ class SocketModeFake:
         await self._ws.send_str(json.dumps(envelope))
 
     async def ack_for(self, envelope_id: str, timeout: float = 10) -> dict[str, Any]:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while asyncio.get_running_loop().time() < deadline:
-            for ack in self.acks:
-                if ack.get("envelope_id") == envelope_id:
-                    return ack
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"no ack for envelope {envelope_id}")
+        """The client's ack of one envelope, as soon as it arrives."""
+
+        def find() -> dict[str, Any] | None:
+            return next((a for a in self.acks if a.get("envelope_id") == envelope_id), None)
+
+        async with self._acked:
+            try:
+                await asyncio.wait_for(self._acked.wait_for(find), timeout)
+            except TimeoutError:
+                raise AssertionError(f"no ack for envelope {envelope_id}") from None
+        found = find()
+        assert found is not None
+        return found

@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from bot.commands import build_request
 from bot.runs import RunOrigin
-from bot.runtime import Runtime
-from bot.settings import Settings
 from routes.config import ConfigError, parse_config
 from routes.errors import AuthError, BadRequestError, ProviderDownError
 from routes.model import ImageRequest, InputImage
 from routes.registry import build_route
+from tests.conftest import RuntimeOpener
 from tests.fakes.server import FakeServer, RecordedRequest, Reply
 
 
@@ -253,38 +253,28 @@ async def test_unreachable_server_and_auth(server: FakeServer) -> None:
     await dead.aclose()
 
 
-async def test_run_log_keeps_the_deployment_facts(server: FakeServer, tmp_path: Path) -> None:
+async def test_run_log_keeps_the_deployment_facts(
+    server: FakeServer, open_runtime: RuntimeOpener
+) -> None:
     server.on("POST", "/sdapi/v1/txt2img", Reply(200, {"images": [B64], "info": A1111_INFO}))
-    (tmp_path / "r.toml").write_text(
+    runtime = open_runtime(
         f'[routes.gpu]\nkind = "self-hosted"\nflavor = "automatic1111"\nbase_url = "{server.url}"\n'
         'hardware = "2x RTX 4090"\nserving_config = "forge, 30 steps, dpmpp_2m"\nhourly_usd = 1.2\n'
         'billing_owner = "ML platform"\n'
     )
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        imageroute_config=tmp_path / "r.toml",
-        database_url=f"sqlite:///{tmp_path}/db.sqlite",
-        asset_store=f"file://{tmp_path}/assets",
+    outcome = await runtime.runs.run(
+        "gpu", build_request({"prompt": "a bridge"}), RunOrigin(source="cli")
     )
-    runtime = Runtime.open(settings)
-    try:
-        from bot.commands import build_request
-
-        outcome = await runtime.runs.run(
-            "gpu", build_request({"prompt": "a bridge"}), RunOrigin(source="cli")
-        )
-        run = outcome.run
-        assert run.status == "succeeded"
-        assert (run.hardware, run.model_version, run.deployment_hash, run.serving_config) == (
-            "2x RTX 4090",
-            "juggernautXL_v9",
-            "c9e3e68f89",
-            "forge, 30 steps, dpmpp_2m",
-        )
-        assert run.cost_basis == "hardware_time" and run.cost_usd is not None
-        assert run.billing_owner == "ML platform"
-    finally:
-        await runtime.aclose()
+    run = outcome.run
+    assert run.status == "succeeded"
+    assert (run.hardware, run.model_version, run.deployment_hash, run.serving_config) == (
+        "2x RTX 4090",
+        "juggernautXL_v9",
+        "c9e3e68f89",
+        "forge, 30 steps, dpmpp_2m",
+    )
+    assert run.cost_basis == "hardware_time" and run.cost_usd is not None
+    assert run.billing_owner == "ML platform"
 
 
 def test_unreadable_workflow_is_a_config_error(server: FakeServer) -> None:
