@@ -64,6 +64,8 @@ class Runtime:
         config = load_config(settings.imageroute_config)
         redactor = Redactor([*settings.secrets(), *config.secrets()])
         install(redactor)  # every role: no token or route key in any log line
+        for line in config.warnings:  # deprecated models: one line each, every start
+            log.warning("%s", line)
         engine = make_engine(settings.database_url)
         upgrade(engine)
         runlog = RunLog(engine)

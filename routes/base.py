@@ -8,6 +8,7 @@ from typing import Any, Protocol, runtime_checkable
 from routes.capabilities import Capabilities, capabilities_for
 from routes.config import RouteConfigBase
 from routes.errors import RouteError
+from routes.lifecycle import explain_missing_model
 from routes.model import Cost, ImageRequest, ImageResult, ProbeKind, ProbeResult
 from routes.pricing import Price, price_for
 
@@ -100,7 +101,9 @@ class BaseRoute:
             if mode == "generate":
                 result = await self.generate(self.probe_request())
                 cost, request_id = result.cost, result.response_id
-        except RouteError as exc:
+        except RouteError as raised:
+            # A shut-down model is its own failure reason, naming the replacement.
+            exc = explain_missing_model(self.config.lifecycle_models(), raised)
             return ProbeResult(
                 route_id=self.id,
                 kind=mode,

@@ -6,6 +6,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -18,6 +19,8 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+
+from routes.lifecycle import check_route
 
 BoardRow = Literal["openai", "google", "flux", "gateway", "self-hosted"]
 BOARD_ROWS: tuple[str, ...] = ("openai", "google", "flux", "gateway", "self-hosted")
@@ -75,10 +78,17 @@ class RouteConfigBase(_Strict):
     allowed_channels: list[str] = Field(default_factory=list)
     allowed_usergroups: list[str] = Field(default_factory=list)
     daily_spend_usd: float | None = Field(None, ge=0)
+    # What one image is taken to cost when no price is on file (a spend cap needs a price):
+    # used for the cap and for the run's cost, which is then marked as estimated.
+    estimated_usd_per_image: float | None = Field(None, ge=0)
+    # Keep calling a model the lifecycle data says was shut down (e.g. a private contract).
+    allow_retired_model: bool = False
 
     # Per-kind defaults, not settings: ClassVars so the routes file cannot set them.
     default_model: ClassVar[str] = ""
     default_board: ClassVar[str | None] = None
+    # Why a kind has no default model, said when a route of that kind names none.
+    no_default_model: ClassVar[str | None] = None
 
     @field_validator("id")
     @classmethod
@@ -97,6 +107,10 @@ class RouteConfigBase(_Strict):
     @property
     def board_row(self) -> str | None:
         return self.board or self.default_board
+
+    def lifecycle_models(self) -> tuple[str, ...]:
+        """The provider model ids this route calls, to check against the lifecycle data."""
+        return (self.model_id,) if self.model_id else ()
 
     def secrets(self) -> list[str]:
         """Every secret value in this config, so redaction can find them in any text."""
@@ -117,6 +131,9 @@ class DemoRoute(RouteConfigBase):
     default_model: ClassVar[str] = "imageroute-demo-1"
     base_url: str | None = None  # accepted for symmetry; the demo route never calls out
 
+    def lifecycle_models(self) -> tuple[str, ...]:
+        return ()
+
 
 class OpenAIRoute(RouteConfigBase):
     kind: Literal["openai"]
@@ -133,8 +150,11 @@ class OpenAIResponsesRoute(RouteConfigBase):
     base_url: str | None = None
     organization: str | None = None
     image_model: str = "gpt-image-2"
-    default_model: ClassVar[str] = "gpt-5"
+    default_model: ClassVar[str] = "gpt-5.4"
     default_board: ClassVar[str | None] = "openai"
+
+    def lifecycle_models(self) -> tuple[str, ...]:
+        return (self.model_id, self.image_model)
 
 
 class GatewayRoute(RouteConfigBase):
@@ -144,6 +164,10 @@ class GatewayRoute(RouteConfigBase):
     headers: dict[str, SecretStr] = Field(default_factory=dict)
     underlying_model: str | None = None
     default_board: ClassVar[str | None] = "gateway"
+
+    def lifecycle_models(self) -> tuple[str, ...]:
+        # The gateway's own alias ("openai/gpt-image-2") finds the provider's model.
+        return (self.underlying_model or self.model_id,) if self.model_id else ()
 
 
 class GoogleImagenRoute(RouteConfigBase):
@@ -165,8 +189,14 @@ class GoogleImagenRoute(RouteConfigBase):
     # seed turns it off unless this says true (then seeds are refused).
     add_watermark: bool | None = None
     image_size: Literal["1K", "2K"] | None = None
-    default_model: ClassVar[str] = "imagen-4.0-ultra-generate-001"
+    # Google shut down every Imagen model, so this kind has no current model to default to.
+    default_model: ClassVar[str] = ""
     default_board: ClassVar[str | None] = "google"
+    no_default_model: ClassVar[str | None] = (
+        "Google shut down every Imagen model (Imagen 4 on 2026-08-17); use kind = "
+        '"gemini-image" with model = "gemini-3-pro-image" on Vertex AI, or name the Imagen '
+        "model and set allow_retired_model = true if your account still has access"
+    )
 
 
 class GeminiImageRoute(RouteConfigBase):
@@ -180,7 +210,7 @@ class GeminiImageRoute(RouteConfigBase):
     base_url: str | None = None
     vertexai: bool | None = None  # None: Vertex AI when a project is set, else the Gemini API
     image_size: Literal["1K", "2K", "4K"] | None = None
-    default_model: ClassVar[str] = "gemini-2.5-flash-image"
+    default_model: ClassVar[str] = "gemini-3-pro-image"
     default_board: ClassVar[str | None] = "google"
 
 
@@ -189,7 +219,7 @@ class BflRoute(RouteConfigBase):
     api_key: SecretStr | None = None
     base_url: str = "https://api.bfl.ai"
     poll_interval_seconds: float = Field(0.5, gt=0, le=30)
-    default_model: ClassVar[str] = "flux-pro-1.1"
+    default_model: ClassVar[str] = "flux-2-pro"  # BFL's current line
     default_board: ClassVar[str | None] = "flux"
 
 
@@ -199,7 +229,8 @@ class BedrockRoute(RouteConfigBase):
     endpoint_url: str | None = None
     base_url: str | None = None
     profile: str | None = None
-    default_model: ClassVar[str] = "amazon.nova-canvas-v1:0"
+    # Nova Canvas and Titan Image reached end of life; Stability models are served.
+    default_model: ClassVar[str] = "stability.stable-image-core-v1:1"
     default_board: ClassVar[str | None] = "flux"
 
 
@@ -218,6 +249,9 @@ class SelfHostedRoute(RouteConfigBase):
     hourly_usd: float | None = Field(None, ge=0)
     default_model: ClassVar[str] = "self-hosted"
     default_board: ClassVar[str | None] = "self-hosted"
+
+    def lifecycle_models(self) -> tuple[str, ...]:
+        return ()  # the operator's own weights: no provider lifecycle
 
 
 RouteConfig = Annotated[
@@ -255,6 +289,8 @@ class AppConfig(BaseModel):
     probes: ProbeSettings = ProbeSettings()
     limits: LimitSettings = LimitSettings()
     source: str = "built-in demo config"
+    # One line each, for the caller to print or log at start-up (deprecated models...).
+    warnings: tuple[str, ...] = ()
 
     @property
     def enabled_routes(self) -> dict[str, RouteConfig]:
@@ -317,8 +353,13 @@ def _describe(error: ValidationError, prefix: str) -> str:
     return f"{prefix}: {where}: {first['msg']}"
 
 
-def parse_config(text: str, source: str, env: Mapping[str, str] | None = None) -> AppConfig:
-    """Parse routes-file text; every problem is a ConfigError naming source, route and key."""
+def parse_config(
+    text: str, source: str, env: Mapping[str, str] | None = None, *, today: date | None = None
+) -> AppConfig:
+    """Parse routes-file text; every problem is a ConfigError naming source, route and key.
+
+    Routes on models the lifecycle data says are shut down (as of `today`) are refused;
+    deprecated ones come back as warnings on the config."""
     env = os.environ if env is None else env
     try:
         raw = tomllib.loads(text)
@@ -350,15 +391,35 @@ def parse_config(text: str, source: str, env: Mapping[str, str] | None = None) -
             )
         except ValidationError as exc:
             raise ConfigError(_describe(exc, f"{source}: [{name}]")) from None
-    return AppConfig(routes=routes, source=source, **sections)
+    warnings = [line for route in routes.values() for line in _route_warnings(route, source, today)]
+    return AppConfig(routes=routes, source=source, warnings=tuple(warnings), **sections)
 
 
-def load_config(path: str | Path | None, env: Mapping[str, str] | None = None) -> AppConfig:
+def _route_warnings(route: RouteConfigBase, source: str, today: date | None) -> tuple[str, ...]:
+    """Lifecycle checks of one enabled route: warnings, or a ConfigError for a refusal."""
+    if not route.enabled:
+        return ()
+    if not route.model_id and route.no_default_model:
+        raise ConfigError(
+            f"{source}: route '{route.id}': kind {route.kind} needs a model: "
+            f"{route.no_default_model}"
+        )
+    check = check_route(
+        route.id, route.lifecycle_models(), allow_retired=route.allow_retired_model, today=today
+    )
+    if check.refusal is not None:
+        raise ConfigError(f"{source}: {check.refusal}")
+    return tuple(f"{source}: {line}" for line in check.warnings)
+
+
+def load_config(
+    path: str | Path | None, env: Mapping[str, str] | None = None, *, today: date | None = None
+) -> AppConfig:
     """Load the routes file; with no path, ./imageroute.toml if present, else the demo config."""
     if path is None:
         default = Path("imageroute.toml")
         if not default.exists():
-            return parse_config(BUILTIN_CONFIG, "built-in demo config", env)
+            return parse_config(BUILTIN_CONFIG, "built-in demo config", env, today=today)
         path = default
     path = Path(path)
     try:
@@ -367,4 +428,4 @@ def load_config(path: str | Path | None, env: Mapping[str, str] | None = None) -
         raise ConfigError(f"{path}: routes file not found (IMAGEROUTE_CONFIG)") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read routes file: {exc.strerror}") from None
-    return parse_config(text, str(path), env)
+    return parse_config(text, str(path), env, today=today)

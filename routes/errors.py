@@ -111,6 +111,14 @@ class EmptyResultError(ProviderDownError):
     label = "no image returned"
 
 
+class ModelRetiredError(RouteError):
+    """The provider no longer serves the route's model (its shutdown date has passed, per the
+    lifecycle data). Never retried: the routes file must change."""
+
+    error_class = "model_retired"
+    label = "model shut down"
+
+
 ERROR_CLASSES: tuple[str, ...] = (
     "auth",
     "rate_limit",
@@ -118,6 +126,7 @@ ERROR_CLASSES: tuple[str, ...] = (
     "bad_request",
     "timeout",
     "provider_down",
+    "model_retired",
 )
 
 ORG_VERIFICATION_HINT = (

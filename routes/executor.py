@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from routes.base import Route
 from routes.errors import ProviderDownError, RouteError, RouteTimeoutError
+from routes.lifecycle import explain_missing_model
 from routes.model import Attempt, ImageRequest, ImageResult, ProbeKind, ProbeResult
 
 log = logging.getLogger(__name__)
@@ -130,7 +131,7 @@ class RouteExecutor:
             await _notify(on_attempt, attempt)
             if not error.retryable or number > self.policy.retries:
                 error.attempts = tuple(attempts)
-                raise error
+                raise explain_missing_model(self.route.config.lifecycle_models(), error)
             waited = self.policy.delay(number, error, self._rng)
             log.info(
                 "route %s attempt %d failed (%s); retrying in %.2f s",

@@ -13,7 +13,9 @@ from storage.runlog import as_utc, percentile
 from storage.tables import HealthCheck, Incident
 
 # Errors of a real run that say something about the route, not about the request.
-PASSIVE_ERROR_CLASSES = frozenset({"auth", "rate_limit", "timeout", "provider_down"})
+PASSIVE_ERROR_CLASSES = frozenset(
+    {"auth", "rate_limit", "timeout", "provider_down", "model_retired"}
+)
 
 
 class HealthLog:

@@ -113,6 +113,8 @@ underlying_model = "gpt-image-2"
 
 [routes.imagen]
 kind = "google-imagen"
+model = "imagen-4.0-generate-001"
+allow_retired_model = true
 api_key = "{GOOGLE_KEY}"
 base_url = "{g}"
 

@@ -59,6 +59,8 @@ KNOWN_MODELS = frozenset(
         "gemini-2.5-flash-image",
         "gemini-3-pro-image-preview",
         "gemini-3.1-flash-image-preview",
+        "gemini-3-pro-image",
+        "gemini-3.1-flash-image",
     }
 )
 # Google's wording for an image its filter removed (include_rai_reason = true).

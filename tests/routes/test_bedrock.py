@@ -45,7 +45,7 @@ def bedrock(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
 def make(server: FakeServer, model: str, extra: str = "") -> Any:
     text = (
         f'[routes.b]\nkind = "bedrock"\nmodel = "{model}"\nregion = "us-east-1"\n'
-        f'endpoint_url = "{server.url}"\n{extra}'
+        f'endpoint_url = "{server.url}"\nallow_retired_model = true\n{extra}'
     )
     return build_route(parse_config(text, "t.toml").routes["b"])
 

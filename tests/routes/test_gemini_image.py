@@ -80,7 +80,13 @@ async def make(google: GoogleFake) -> AsyncIterator[Make]:
     built: list[GeminiAdapter] = []
 
     def _make(**keys: Any) -> GeminiAdapter:
-        table: dict[str, Any] = {"id": "gemini", "kind": "gemini-image", "base_url": google.url}
+        # The model these tests were written against; the kind's default is gemini-3-pro-image.
+        table: dict[str, Any] = {
+            "id": "gemini",
+            "kind": "gemini-image",
+            "model": "gemini-2.5-flash-image",
+            "base_url": google.url,
+        }
         if "project" not in keys:
             table["api_key"] = API_KEY
         table.update(keys)

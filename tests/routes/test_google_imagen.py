@@ -91,7 +91,13 @@ async def make(google: GoogleFake) -> AsyncIterator[Make]:
     built: list[ImagenAdapter] = []
 
     def _make(**keys: Any) -> ImagenAdapter:
-        table: dict[str, Any] = {"id": "imagen", "kind": "google-imagen", "base_url": google.url}
+        # The kind has no default model since Imagen's shutdown: these tests name Ultra.
+        table: dict[str, Any] = {
+            "id": "imagen",
+            "kind": "google-imagen",
+            "model": ULTRA,
+            "base_url": google.url,
+        }
         if "project" not in keys:
             table["api_key"] = API_KEY
         table.update(keys)

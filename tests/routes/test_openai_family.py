@@ -122,7 +122,7 @@ async def test_responses_route_uses_the_image_generation_tool(fake: FakeServer) 
     r = route(
         fake,
         '[routes.a]\nkind = "openai-responses"\napi_key = "${KEY}"\n'
-        'base_url = "URL/v1"\nmodel = "gpt-5"\nimage_model = "gpt-image-2"\n',
+        'base_url = "URL/v1"\nmodel = "gpt-5.4"\nimage_model = "gpt-image-2"\n',
     )
     request = ImageRequest(
         prompt="Plan a campaign for our mug, then draw the hero image",
@@ -133,7 +133,7 @@ async def test_responses_route_uses_the_image_generation_tool(fake: FakeServer) 
     result = await r.generate(request)
     [call] = fake.calls("/v1/responses")
     sent = call.json()
-    assert sent["model"] == "gpt-5"
+    assert sent["model"] == "gpt-5.4"
     assert sent["tool_choice"] == {"type": "image_generation"}
     [tool] = sent["tools"]
     assert tool == {

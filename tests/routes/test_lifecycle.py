@@ -1,0 +1,277 @@
+"""Model lifecycle as data: statuses worked out from shutdown dates, the routes file refusing
+shut-down models and warning about deprecated ones, and a provider's 'model not found' on a
+shut-down model told as such, through the executor and the probe the product uses."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app as cli_app
+from routes.config import (
+    BedrockRoute,
+    BflRoute,
+    ConfigError,
+    GeminiImageRoute,
+    GoogleImagenRoute,
+    OpenAIResponsesRoute,
+    OpenAIRoute,
+    parse_config,
+)
+from routes.errors import ModelRetiredError
+from routes.executor import RouteExecutor
+from routes.lifecycle import catalog, forward_model, lifecycle_for
+from routes.model import ImageRequest
+from routes.registry import build_route
+from tests.fakes.server import FakeServer, Reply
+
+# Every model the adapters know by name (the provider notes and the route board).
+KNOWN_MODELS = (
+    "gpt-image-2",
+    "gpt-image-1.5",
+    "gpt-image-1-mini",
+    "chatgpt-image-latest",
+    "gpt-image-1",
+    "dall-e-3",
+    "dall-e-2",
+    "imagen-4.0-generate-001",
+    "imagen-4.0-fast-generate-001",
+    "imagen-4.0-ultra-generate-001",
+    "gemini-2.5-flash-image",
+    "gemini-3-pro-image",
+    "gemini-3.1-flash-image",
+    "gemini-3-pro-image-preview",
+    "gemini-3.1-flash-image-preview",
+    "flux-2-pro",
+    "flux-2-max",
+    "flux-2-flex",
+    "flux-2-klein-4b",
+    "flux-2-klein-9b",
+    "flux-pro-1.1",
+    "flux-pro-1.1-ultra",
+    "flux-kontext-pro",
+    "flux-kontext-max",
+    "amazon.nova-canvas-v1:0",
+    "amazon.titan-image-generator-v2:0",
+    "stability.stable-image-core-v1:1",
+    "stability.stable-image-ultra-v1:1",
+    "stability.sd3-5-large-v1:0",
+)
+TODAY = date(2026, 11, 25)
+
+
+def test_every_model_the_adapters_know_has_a_dated_sourced_row() -> None:
+    for model_id in KNOWN_MODELS:
+        row = lifecycle_for(model_id)
+        assert row is not None, model_id
+        assert row.source and row.checked <= date.today()
+    for row in catalog().values():
+        assert row.status(TODAY) in ("current", "deprecated", "retired")
+        if row.replacement:
+            assert lifecycle_for(row.replacement) is not None, row.model_id
+
+
+def test_status_turns_from_deprecated_to_retired_on_the_shutdown_date() -> None:
+    row = lifecycle_for("gpt-image-1.5")
+    assert row is not None
+    assert row.status(date(2026, 11, 30)) == "deprecated"
+    assert row.status(date(2026, 12, 1)) == "retired"
+    assert lifecycle_for("gpt-image-2") is not None
+    assert lifecycle_for("gpt-image-2").status(date(2030, 1, 1)) == "current"  # type: ignore[union-attr]
+
+
+def test_replacements_are_followed_to_a_current_model() -> None:
+    assert forward_model("dall-e-3", TODAY).model_id == "gpt-image-2"  # type: ignore[union-attr]
+    ultra = forward_model("imagen-4.0-ultra-generate-001", TODAY)
+    assert ultra is not None and ultra.model_id == "gemini-3-pro-image"
+    assert forward_model("imagen-4.0-generate-preview-06-06", TODAY).model_id == (  # type: ignore[union-attr]
+        "gemini-3.1-flash-image"
+    )
+    assert forward_model("gpt-image-2", TODAY) is None
+    assert forward_model("amazon.nova-canvas-v1:0", TODAY) is None  # AWS names none
+
+
+def test_snapshots_and_gateway_aliases_find_their_model() -> None:
+    assert lifecycle_for("gpt-image-2-2026-04-21") is lifecycle_for("gpt-image-2")
+    assert lifecycle_for("openai/gpt-image-1") is lifecycle_for("gpt-image-1")
+    assert lifecycle_for("gpt-image-1-mini") is not lifecycle_for("gpt-image-1")
+    assert lifecycle_for("my-own-finetune") is None
+
+
+def test_every_kind_defaults_to_a_current_model() -> None:
+    for cls in (OpenAIRoute, OpenAIResponsesRoute, GeminiImageRoute, BflRoute, BedrockRoute):
+        row = lifecycle_for(cls.default_model)
+        assert row is not None and row.status(TODAY) == "current", cls.default_model
+    assert OpenAIResponsesRoute.model_fields["image_model"].default == "gpt-image-2"
+    assert GoogleImagenRoute.default_model == ""  # no Imagen model is served any more
+
+
+# -- the routes file --------------------------------------------------------------------------
+
+
+def test_a_shut_down_model_is_refused_naming_the_replacement() -> None:
+    text = '[routes.google]\nkind = "google-imagen"\nmodel = "imagen-4.0-ultra-generate-001"\n'
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "r.toml", today=TODAY)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "route 'google'" in message and "imagen-4.0-ultra-generate-001" in message
+    assert "2026-08-17" in message
+    assert 'use gemini-3-pro-image (kind = "gemini-image")' in message
+    assert "allow_retired_model = true" in message
+
+
+def test_gemini_flash_image_warns_before_its_date_and_is_refused_after() -> None:
+    text = '[routes.nano]\nkind = "gemini-image"\nmodel = "gemini-2.5-flash-image"\napi_key = "k"\n'
+    before = parse_config(text, "r.toml", today=date(2026, 10, 1))
+    assert before.warnings == (
+        "r.toml: route 'nano': model gemini-2.5-flash-image (Gemini 2.5 Flash Image (Nano "
+        "Banana)) shuts down on 2026-10-02; use gemini-3.1-flash-image instead",
+    )
+    with pytest.raises(ConfigError, match=r"shut down on 2026-10-02; use gemini-3\.1-flash-image"):
+        parse_config(text, "r.toml", today=date(2026, 10, 2))
+
+
+def test_allow_retired_model_keeps_the_route_with_a_warning() -> None:
+    text = (
+        '[routes.nova]\nkind = "bedrock"\nmodel = "amazon.nova-canvas-v1:0"\n'
+        "allow_retired_model = true\n"
+    )
+    config = parse_config(text, "r.toml", today=TODAY)
+    assert "nova" in config.routes
+    [line] = config.warnings
+    assert "amazon.nova-canvas-v1:0" in line and "kept because allow_retired_model" in line
+
+
+def test_the_responses_route_checks_its_image_model_too() -> None:
+    text = '[routes.a]\nkind = "openai-responses"\nimage_model = "gpt-image-1"\n'
+    with pytest.raises(ConfigError, match=r"gpt-image-1 .*use gpt-image-2"):
+        parse_config(text, "r.toml", today=TODAY)
+
+
+def test_a_disabled_route_is_not_refused() -> None:
+    text = (
+        '[routes.demo]\nkind = "demo"\n'
+        '[routes.old]\nkind = "openai"\nmodel = "dall-e-3"\nenabled = false\n'
+    )
+    assert parse_config(text, "r.toml", today=TODAY).warnings == ()
+
+
+def test_google_imagen_without_a_model_says_where_google_went() -> None:
+    with pytest.raises(ConfigError, match=r'needs a model: .*kind = "gemini-image"'):
+        parse_config('[routes.g]\nkind = "google-imagen"\napi_key = "k"\n', "r.toml")
+
+
+SETTINGS_ENV = ("IMAGEROUTE_CONFIG", "DATABASE_URL", "ASSET_STORE", "SLACK_BOT_TOKEN")
+
+
+@pytest.fixture
+def in_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    for name in SETTINGS_ENV:
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+def test_imageroute_gen_refuses_a_routes_file_naming_imagen_4_ultra(in_folder: Path) -> None:
+    (in_folder / "imageroute.toml").write_text(
+        '[routes.demo]\nkind = "demo"\n'
+        '[routes.google]\nkind = "google-imagen"\nmodel = "imagen-4.0-ultra-generate-001"\n'
+        'api_key = "k"\n'
+    )
+    result = CliRunner().invoke(cli_app, ["gen", "--route", "demo", "a lighthouse"])
+    assert result.exit_code == 2
+    [line] = result.stderr.strip().splitlines()
+    assert "route 'google'" in line and "gemini-3-pro-image" in line
+
+
+def test_imageroute_gen_logs_one_line_per_route_kept_on_a_shut_down_model(
+    in_folder: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (in_folder / "imageroute.toml").write_text(
+        '[routes.demo]\nkind = "demo"\n'
+        '[routes.old]\nkind = "openai"\nmodel = "gpt-image-1"\napi_key = "k"\n'
+        "allow_retired_model = true\n"
+    )
+    with caplog.at_level(logging.WARNING):
+        result = CliRunner().invoke(cli_app, ["gen", "--route", "demo", "a lighthouse"])
+    assert result.exit_code == 0, result.output
+    lines = [r.getMessage() for r in caplog.records if "route 'old'" in r.getMessage()]
+    assert len(lines) == 1
+    assert "gpt-image-1 (GPT Image 1) was shut down on 2026-10-23; use gpt-image-2" in lines[0]
+
+
+# -- the provider says the model is gone --------------------------------------------------------
+
+
+@pytest.fixture
+def openai_fake() -> Iterator[FakeServer]:
+    server = FakeServer("openai").start()
+    gone = Reply(
+        404,
+        {
+            "error": {
+                "message": "The model `gpt-image-1` does not exist or you do not have access to it.",
+                "type": "invalid_request_error",
+                "code": "model_not_found",
+            }
+        },
+        headers={"x-request-id": "req_gone"},
+    )
+    server.on("POST", "/v1/images/generations", gone)
+    server.on("GET", "/v1/models/{model}", gone)
+    yield server
+    server.stop()
+
+
+def _retired_openai_route(fake: FakeServer) -> RouteExecutor:
+    text = (
+        f'[routes.old]\nkind = "openai"\nmodel = "gpt-image-1"\napi_key = "sk-x"\n'
+        f'base_url = "{fake.url}/v1"\nallow_retired_model = true\nretries = 2\n'
+    )
+    return RouteExecutor(build_route(parse_config(text, "r.toml").routes["old"]))
+
+
+async def test_a_404_on_a_shut_down_model_names_the_replacement(openai_fake: FakeServer) -> None:
+    executor = _retired_openai_route(openai_fake)
+    with pytest.raises(ModelRetiredError) as info:
+        await executor.generate(ImageRequest(prompt="a lighthouse"))
+    error = info.value
+    assert error.error_class == "model_retired" and not error.retryable
+    assert "shut down on 2026-10-23; use gpt-image-2 instead" in error.sentence()
+    assert error.request_id == "req_gone"
+    assert len(openai_fake.calls("/v1/images/generations")) == 1  # never retried
+    assert len(error.attempts) == 1
+    await executor.route.aclose()
+
+
+async def test_the_probe_reports_a_shut_down_model_as_its_own_reason(
+    openai_fake: FakeServer,
+) -> None:
+    executor = _retired_openai_route(openai_fake)
+    probe = await executor.probe("auth")
+    assert not probe.ok and probe.error_class == "model_retired"
+    assert "use gpt-image-2" in (probe.message or "")
+    await executor.route.aclose()
+
+
+async def test_a_404_on_a_current_model_stays_a_bad_request(openai_fake: FakeServer) -> None:
+    text = (
+        f'[routes.o]\nkind = "openai"\nmodel = "gpt-image-2"\napi_key = "sk-x"\n'
+        f'base_url = "{openai_fake.url}/v1"\n'
+    )
+    executor = RouteExecutor(build_route(parse_config(text, "r.toml").routes["o"]))
+    probe = await executor.probe("auth")
+    assert not probe.ok and probe.error_class == "bad_request"
+    await executor.route.aclose()
+
+
+def test_the_routes_doc_lists_every_model_on_file() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "routes.md").read_text()
+    missing = [m for m in catalog() if f"| `{m}` |" not in doc]
+    assert not missing, f"docs/routes.md lifecycle table lacks {missing}"
