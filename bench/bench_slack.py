@@ -24,9 +24,9 @@ import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.runtime import Runtime
-from bot.serve import build_http_app, start_bot
-from bot.settings import Settings
+from bot.wiring.runtime import Runtime
+from bot.wiring.serve import build_http_app, start_bot
+from bot.wiring.settings import Settings
 from tests.bot.conftest import BOT_TOKEN, SIGNING_SECRET, BotHarness
 from tests.fakes.slack import SlackFake
 
@@ -58,7 +58,7 @@ async def start(
 ) -> tuple[BotHarness, uvicorn.Server, asyncio.Task[None]]:
     (tmp / "imageroute.toml").write_text(CONFIG, encoding="utf-8")
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         slack_bot_token=BOT_TOKEN,
         slack_signing_secret=SIGNING_SECRET,
         slack_api_url=fake.api_url,
@@ -72,7 +72,7 @@ async def start(
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(build_http_app(bot), log_level="warning", lifespan="off")
+        uvicorn.Config(build_http_app(bot, runtime), log_level="warning", lifespan="off")
     )
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event

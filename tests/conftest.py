@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from bot.runtime import Runtime
-from bot.settings import Settings
+from bot.wiring.runtime import Runtime
+from bot.wiring.settings import Settings
 
 PG_ENV = "IMAGEROUTE_TEST_POSTGRES_URL"
 
@@ -184,7 +184,7 @@ def make_settings(tmp_path: Path) -> SettingsFactory:
             path.write_text(config, encoding="utf-8")
             values["imageroute_config"] = path
         values.update({k: v for k, v in overrides.items() if v is not None})
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return Settings(_env_file=None, **values)
 
     return make
 

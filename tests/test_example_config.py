@@ -24,7 +24,7 @@ ENV = {
 }
 
 
-def _kind_classes() -> dict[str, type]:
+def _kind_classes() -> dict[str, type[RouteConfigBase]]:
     union = typing.get_args(typing.get_args(RouteConfig)[0])
     return {typing.get_args(cls.model_fields["kind"].annotation)[0]: cls for cls in union}
 

@@ -20,10 +20,10 @@ import pytest
 import uvicorn
 from slack_sdk.signature import SignatureVerifier
 
-from bot.runtime import Runtime
-from bot.serve import build_http_app, start_bot
-from bot.settings import Settings
-from bot.slack_app import SlackBot
+from bot.slack.app import SlackBot
+from bot.wiring.runtime import Runtime
+from bot.wiring.serve import build_http_app, start_bot
+from bot.wiring.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.fakes.slack import Message, SlackFake
 
@@ -67,6 +67,7 @@ class BotHarness:
         """Headers Slack sends with `body`, signed as slack_sdk's verifier expects."""
         ts = str(timestamp or int(time.time()))
         signature = SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=ts, body=body)
+        assert signature is not None
         return {
             "X-Slack-Request-Timestamp": ts,
             "X-Slack-Signature": signature,
@@ -194,7 +195,7 @@ async def start_harness(
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
         server = uvicorn.Server(
-            uvicorn.Config(build_http_app(bot), log_level="warning", lifespan="off")
+            uvicorn.Config(build_http_app(bot, runtime), log_level="warning", lifespan="off")
         )
         task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.runtime import HEARTBEAT_SECONDS, STALE_AFTER
+from bot.wiring.runtime import HEARTBEAT_SECONDS, STALE_AFTER
 from storage.db import make_engine, upgrade
 from storage.runlog import RunLog
 from storage.tables import Run

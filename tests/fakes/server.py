@@ -131,7 +131,16 @@ class FakeServer:
         pattern = re.compile(
             "^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path)) + "$"
         )
-        fn: Handler = (lambda _req, _r=handler: _r) if isinstance(handler, Reply) else handler
+        fn: Handler
+        if isinstance(handler, Reply):
+            fixed = handler
+
+            def reply(_req: RecordedRequest) -> Reply:
+                return fixed
+
+            fn = reply
+        else:
+            fn = handler
         with self._lock:
             self._routes.insert(0, (method.upper(), pattern, fn))
 

@@ -191,7 +191,7 @@ class SlackFake:
         blocks = args.get("blocks")
         if isinstance(blocks, str):
             blocks = json.loads(blocks)
-        return blocks  # type: ignore[no-any-return]
+        return blocks
 
     def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
         ts = self._next_ts()

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from bot.commands import build_request
-from bot.runs import RunOrigin
+from bot.core.requests import build_request
+from bot.core.runs import RunOrigin
 from routes.config import ConfigError, parse_config
 from routes.errors import AuthError, BadRequestError, ProviderDownError
 from routes.model import ImageRequest, InputImage

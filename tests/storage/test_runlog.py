@@ -3,6 +3,7 @@ verdicts, spend, stats and crash recovery. Real databases, no mocks."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -16,7 +17,7 @@ from storage.tables import Run, utcnow
 
 
 @pytest.fixture
-def engine(db_url: str) -> Engine:
+def engine(db_url: str) -> Iterator[Engine]:
     engine = make_engine(db_url)
     upgrade(engine)
     yield engine

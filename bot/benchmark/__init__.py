@@ -1,0 +1,1 @@
+"""The route benchmark: prompt sets, the resumable runner, and its report."""

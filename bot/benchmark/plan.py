@@ -1,0 +1,101 @@
+"""What a benchmark runs (its stored plan and items) and how far it got."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.benchmark.prompts import FAMILIES, BenchError, BenchPrompt
+from storage.tables import Bench, Run
+
+DEFAULT_PER_ROUTE = 2
+
+
+def plan_items(
+    prompts: Sequence[BenchPrompt],
+    route_ids: Sequence[str],
+    families: Iterable[str] | None,
+    repeat: int,
+) -> list[BenchItem]:
+    """Every (route, prompt, repeat) of the chosen families, or BenchError saying what is off."""
+    wanted = set(families or FAMILIES)
+    unknown = wanted - set(FAMILIES)
+    if unknown:
+        raise BenchError(f"unknown family {sorted(unknown)[0]}: use {', '.join(FAMILIES)}")
+    if not route_ids:
+        raise BenchError("no routes to benchmark: configure one or pass --routes")
+    if not 1 <= repeat <= 10:
+        raise BenchError("--repeat must be between 1 and 10")
+    items = [
+        BenchItem(rid, p, r)
+        for p in prompts
+        if p.family in wanted
+        for rid in route_ids
+        for r in range(repeat)
+    ]
+    if not items:
+        raise BenchError(f"the prompt set has no prompts in {', '.join(sorted(wanted))}")
+    return items
+
+
+def new_bench_id() -> str:
+    return f"b{uuid.uuid4().hex[:10]}"
+
+
+@dataclass(frozen=True)
+class BenchPlan:
+    """What a benchmark runs; stored with its id so a resume rebuilds the same items."""
+
+    routes: tuple[str, ...]
+    families: tuple[str, ...] = FAMILIES
+    repeat: int = 1
+    max_cost: float | None = None
+    per_route: int = DEFAULT_PER_ROUTE
+    prompt_set: Path | None = None  # None: the shipped default set
+
+    @classmethod
+    def from_row(cls, row: Bench) -> BenchPlan:
+        return cls(
+            routes=tuple(row.routes),
+            families=tuple(row.families) or FAMILIES,
+            repeat=row.repeat,
+            max_cost=row.max_cost_usd,
+            per_route=row.per_route,
+            prompt_set=Path(row.prompt_set) if row.prompt_set else None,
+        )
+
+    def with_changes(self, **changes: Any) -> BenchPlan:
+        """The stored plan with the options given again on resume (None = keep)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+@dataclass
+class BenchItem:
+    route_id: str
+    prompt: BenchPrompt
+    repeat: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.route_id}:{self.prompt.id}:{self.repeat}"
+
+
+@dataclass
+class BenchProgress:
+    bench_id: str
+    total: int
+    done: int = 0
+    skipped: list[tuple[BenchItem, str]] = field(default_factory=list)
+    outcomes: list[tuple[BenchItem, Run]] = field(default_factory=list)
+    spent_usd: float = 0.0
+    resumed: int = 0  # items already finished by an earlier, interrupted attempt
+    max_cost: float | None = None
+    # Routes whose calls counted as $0 before the call (no per-image list price on file).
+    unpriced: set[str] = field(default_factory=set)
+
+
+ProgressCallback = Callable[[BenchProgress, BenchItem, Run | None], Awaitable[None] | None]

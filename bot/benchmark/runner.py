@@ -1,0 +1,310 @@
+"""The route benchmark: the five prompt families on the chosen routes, every output a run.
+
+A benchmark has an id and a row in `benches` holding its plan (routes, families, repeats,
+budget, prompt file), so `--resume ID` needs nothing else. Each (route, prompt, repeat) item's
+run carries the key `<bench id>:<route>:<prompt id>:<repeat>#<try>`: a resumed benchmark keeps
+what finished (succeeded or failed) and redoes only what was interrupted or skipped. The spend
+policy's budget is checked before each call with the route's per-image list price.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bot.benchmark.plan import (
+    DEFAULT_PER_ROUTE,
+    BenchItem,
+    BenchPlan,
+    BenchProgress,
+    ProgressCallback,
+    new_bench_id,
+    plan_items,
+)
+from bot.benchmark.prompts import PROMPT_ID, BenchError, BenchPrompt, load_prompts
+from bot.core.requests import RequestValidator
+from bot.core.runs import RunOrigin, RunOutcome, RunService
+from bot.core.spend import SpendBudget, SpendPolicy
+from routes.errors import InvalidRequest
+from routes.model import ImageRequest
+from storage.benches import BenchExists, BenchLog
+from storage.runlog import DuplicateRequest
+from storage.tables import Bench, Run
+
+FINISHED = ("succeeded", "failed")
+
+
+class BenchRunner:
+    """Runs a benchmark through RunService so every output is an ordinary, fully logged run."""
+
+    def __init__(
+        self,
+        runs: RunService,
+        validator: RequestValidator,
+        spend: SpendPolicy,
+        benches: BenchLog,
+        *,
+        per_route_concurrency: int = DEFAULT_PER_ROUTE,
+    ) -> None:
+        self.runs = runs
+        self.validator = validator
+        self.spend = spend
+        self.benches = benches
+        self.per_route = per_route_concurrency
+
+    # -- planning ------------------------------------------------------------------------
+    def plan(
+        self,
+        prompts: Sequence[BenchPrompt],
+        route_ids: Sequence[str],
+        families: Iterable[str] | None,
+        repeat: int,
+    ) -> list[BenchItem]:
+        """Every (route, prompt, repeat) item, after checking the routes exist."""
+        try:
+            for rid in route_ids:
+                self.validator.route(rid)
+        except InvalidRequest as exc:
+            raise BenchError(str(exc)) from None
+        return plan_items(prompts, route_ids, families, repeat)
+
+    def open(
+        self,
+        plan: BenchPlan | None,
+        *,
+        resume: str | None = None,
+        source: str = "cli",
+        origin: RunOrigin | None = None,
+        **changes: Any,
+    ) -> tuple[Bench, BenchPlan, list[BenchItem]]:
+        """Check the plan and record it under a new id, or reload a stored one to resume.
+
+        On resume, options given again (`changes`, None = not given) replace the stored ones,
+        e.g. a higher --max-cost to finish what the budget skipped."""
+        if resume and not PROMPT_ID.match(resume):
+            raise BenchError(f"{resume!r} is not a benchmark id")
+        stored = self.benches.get(resume) if resume else None
+        if stored is not None:
+            plan = BenchPlan.from_row(stored).with_changes(**changes)
+        elif plan is None:
+            raise BenchError(f"there is no benchmark {resume}: start one without --resume")
+        else:
+            plan = plan.with_changes(**changes)
+        if plan.max_cost is not None and plan.max_cost < 0:
+            raise BenchError("--max-cost must be zero or more")
+        if not 1 <= plan.per_route <= 16:
+            raise BenchError("--concurrency must be between 1 and 16")
+        items = self.plan(load_prompts(plan.prompt_set), plan.routes, plan.families, plan.repeat)
+        self.per_route = plan.per_route
+        if stored is not None:
+            row = self.benches.update(
+                stored.id,
+                status="running",
+                finished_at=None,
+                routes=list(plan.routes),
+                families=list(plan.families),
+                repeat=plan.repeat,
+                max_cost_usd=plan.max_cost,
+                per_route=plan.per_route,
+            )
+            return row, plan, items
+        origin = origin or RunOrigin(source=source)
+        row = Bench(
+            id=resume or new_bench_id(),
+            source=source,
+            routes=list(plan.routes),
+            families=list(plan.families),
+            repeat=plan.repeat,
+            max_cost_usd=plan.max_cost,
+            per_route=plan.per_route,
+            prompt_set=str(plan.prompt_set.resolve()) if plan.prompt_set else None,
+            slack_channel=origin.slack_channel,
+            slack_thread_ts=origin.slack_thread_ts,
+            slack_user=origin.slack_user,
+        )
+        try:
+            return self.benches.create(row), plan, items
+        except BenchExists:
+            raise BenchError(f"benchmark {row.id} exists already") from None
+
+    # -- running -------------------------------------------------------------------------
+    async def run(
+        self,
+        items: Sequence[BenchItem],
+        *,
+        bench_id: str | None = None,
+        max_cost: float | None = None,
+        user: str | None = None,
+        origin: RunOrigin | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> BenchProgress:
+        """Run what is not finished yet, within `max_cost` and the daily caps the spend policy
+        leaves (the route's, and `user`'s when a Slack user started it). Cancelling leaves the
+        benchmark resumable (status interrupted)."""
+        bench_id = bench_id or new_bench_id()
+        routes = sorted({i.route_id for i in items})
+        allowance = await self.spend.allowance(routes, user, max_cost)
+        progress, todo, tries = await self._resume(items, bench_id, allowance.max_cost)
+        state = _Pass(
+            bench_id=bench_id,
+            origin=dataclasses.replace(origin or RunOrigin(), source="bench", bench_id=bench_id),
+            progress=progress,
+            budget=SpendBudget(spent=progress.spent_usd, allowance=allowance),
+            tries=tries,
+            on_progress=on_progress,
+        )
+        semaphores = {rid: asyncio.Semaphore(self.per_route) for rid in {i.route_id for i in todo}}
+
+        async def one(item: BenchItem) -> None:
+            async with semaphores[item.route_id]:
+                await self._one(item, state)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for item in todo:
+                    group.create_task(one(item))
+        except BaseException:
+            await asyncio.shield(asyncio.to_thread(self._mark, bench_id, "interrupted"))
+            raise
+        await asyncio.to_thread(self._mark, bench_id, "finished")
+        return progress
+
+    async def _resume(
+        self, items: Sequence[BenchItem], bench_id: str, max_cost: float | None
+    ) -> tuple[BenchProgress, list[BenchItem], dict[str, int]]:
+        """Progress so far (runs already finished under this id), what is left, and how many
+        tries each item has had (its next run gets a new request key)."""
+        previous = await asyncio.to_thread(
+            lambda: list(self.runs.runlog.iter_all(bench_id=bench_id))
+        )
+        finished: dict[str, Run] = {}
+        tries: dict[str, int] = {}
+        for r in previous:
+            if r.request_key:
+                item_key = r.request_key.split("#")[0].split(":", 1)[1]
+                tries[item_key] = tries.get(item_key, 0) + 1
+                if r.status in FINISHED:
+                    finished[item_key] = r
+        progress = BenchProgress(bench_id, total=len(items), max_cost=max_cost)
+        progress.spent_usd = sum(r.cost_usd or 0.0 for r in previous)
+        todo: list[BenchItem] = []
+        for item in items:
+            if item.key in finished:
+                progress.done += 1
+                progress.resumed += 1
+                progress.outcomes.append((item, finished[item.key]))
+            else:
+                todo.append(item)
+        return progress, todo, tries
+
+    async def _one(self, item: BenchItem, state: _Pass) -> None:
+        """One output: skipped, refused before any call (logged), or run within the budget."""
+        reason = self._skip_reason(item)
+        if reason is not None:
+            await state.skip(item, reason)
+            return
+        state.tries[item.key] = state.tries.get(item.key, 0) + 1
+        origin = dataclasses.replace(
+            state.origin,
+            bench_family=item.prompt.family,
+            request_key=f"{state.bench_id}:{item.key}#{state.tries[item.key]}",
+        )
+        request, refusal = self._request(item)
+        estimate = 0.0
+        if refusal is None:
+            # Refusals cost nothing, so only calls that will be sent meet the budget.
+            estimate = self._estimate(item, state.progress)
+            reason = state.reserve(item.route_id, estimate)
+            if reason is not None:
+                await state.skip(item, reason)
+                return
+        try:
+            run = await self._run_item(item, request, refusal, origin)
+        except DuplicateRequest:
+            state.settle(item.route_id, estimate, 0.0)
+            await state.skip(item, "another process is running this output")
+            return
+        state.settle(item.route_id, estimate, run.cost_usd)
+        state.progress.outcomes.append((item, run))
+        state.progress.done += 1
+        await state.notify(item, run)
+
+    def _mark(self, bench_id: str, status: str) -> None:
+        if self.benches.get(bench_id) is not None:
+            self.benches.set_status(bench_id, status)
+
+    def _skip_reason(self, item: BenchItem) -> str | None:
+        kind = self.runs.route(item.route_id).kind
+        if item.prompt.family == "assistant" and kind != "openai-responses":
+            return "assistant requests run on openai-responses routes only"
+        return None
+
+    def _estimate(self, item: BenchItem, progress: BenchProgress) -> float:
+        """The route's per-image list price times n; 0 (and noted) when there is none, as for
+        token-priced and unpriced routes: their real cost is only known after the call."""
+        estimate = self.spend.estimate(item.route_id, int(item.prompt.options.get("n", "1") or 1))
+        if estimate is None:
+            if self.runs.route(item.route_id).kind != "demo":  # the demo is free, not unpriced
+                progress.unpriced.add(item.route_id)
+            return 0.0
+        return estimate
+
+    def _request(self, item: BenchItem) -> tuple[ImageRequest, str | None]:
+        """The request and, if the route must refuse it before any call, the sentence why."""
+        try:
+            request = item.prompt.request()
+        except InvalidRequest as exc:
+            # Options no route could take (checked before any route): logged on this route.
+            return ImageRequest(prompt=item.prompt.prompt), str(exc)
+        try:
+            self.validator.check([item.route_id], request)
+        except InvalidRequest as exc:
+            # The edge family's point: how each route refuses. Logged as a run, nothing sent.
+            return request, str(exc)
+        return request, None
+
+    async def _run_item(
+        self, item: BenchItem, request: ImageRequest, refusal: str | None, origin: RunOrigin
+    ) -> Run:
+        runs = self.runs
+        if refusal is not None:
+            return await asyncio.to_thread(
+                runs.record_refusal, item.route_id, request, origin, refusal
+            )
+        outcome: RunOutcome = await runs.run(item.route_id, request, origin)
+        return outcome.run
+
+
+@dataclass
+class _Pass:
+    """One pass over a benchmark's items: where it stands and what it may still spend."""
+
+    bench_id: str
+    origin: RunOrigin
+    progress: BenchProgress
+    budget: SpendBudget
+    tries: dict[str, int]
+    on_progress: ProgressCallback | None
+
+    def reserve(self, route_id: str, estimate: float) -> str | None:
+        refusal = self.budget.reserve(route_id, estimate)
+        self.progress.spent_usd = self.budget.spent
+        return refusal
+
+    def settle(self, route_id: str, estimate: float, actual: float | None) -> None:
+        self.budget.settle(route_id, estimate, actual)
+        self.progress.spent_usd = self.budget.spent
+
+    async def notify(self, item: BenchItem, run: Run | None) -> None:
+        if self.on_progress is not None:
+            result = self.on_progress(self.progress, item, run)
+            if result is not None:
+                await result
+
+    async def skip(self, item: BenchItem, reason: str) -> None:
+        self.progress.skipped.append((item, reason))
+        self.progress.done += 1
+        await self.notify(item, None)

@@ -1,0 +1,58 @@
+"""`imageroute serve`, `imageroute prober` and `imageroute db upgrade`: the long-running roles."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated
+
+import typer
+
+from bot.cli.app import app
+from bot.cli.common import redacted_settings, settings, setup_logging, user_errors
+
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@app.command()
+def serve(
+    http: Annotated[bool, typer.Option("--http", help="Serve HTTP (POST /slack/events).")] = False,
+    port: Annotated[int, typer.Option(help="HTTP port.")] = 3000,
+    host: Annotated[str, typer.Option(help="HTTP bind address.")] = "0.0.0.0",  # noqa: S104
+    probes: Annotated[
+        bool, typer.Option("--probes/--no-probes", help="Run scheduled health probes here.")
+    ] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run the Slack bot (Socket Mode by default, --http for the Events API over HTTP)."""
+    setup_logging(verbose, logging.INFO)
+    with user_errors():
+        from bot.wiring.serve import serve as run_serve
+
+        s = redacted_settings()
+        asyncio.run(run_serve(s, http=http, port=port, host=host, probes=probes))
+
+
+@app.command()
+def prober(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run only the scheduled health probes (for deployments with several bot replicas)."""
+    setup_logging(verbose, logging.INFO)
+    with user_errors():
+        from bot.wiring.serve import run_prober
+
+        asyncio.run(run_prober(redacted_settings()))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply database migrations (also done at every start)."""
+    with user_errors():
+        from storage.db import current_revision, make_engine, upgrade
+
+        s = settings()
+        engine = make_engine(s.database_url)
+        upgrade(engine)
+        typer.echo(f"database at revision {current_revision(engine)}")

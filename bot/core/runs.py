@@ -1,0 +1,310 @@
+"""Orchestrates one run: pending row -> route (with retries) -> asset store -> finished row.
+
+Every caller (Slack, CLI, benchmark) goes through RunService, so every run is logged the same
+way and nothing the user asked for is lost: the row exists before the provider is called, and
+image bytes stay in hand for posting even if storing them fails. Requests arrive checked
+(bot.core.requests) and admitted by the spend policy (bot.core.spend).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.core.redaction import Redactor
+from routes.base import Route
+from routes.capabilities import resolve_size
+from routes.config import GatewayRoute, RouteConfigBase, SelfHostedRoute
+from routes.errors import InvalidRequest, RouteError
+from routes.executor import RouteExecutor
+from routes.media import extension_for
+from routes.model import GeneratedImage, ImageRequest, ImageResult
+from storage.assets import AssetStore, AssetStoreError, StoredAsset
+from storage.health import PASSIVE_ERROR_CLASSES, HealthLog
+from storage.runlog import RunLog
+from storage.tables import HealthCheck, Run, utcnow
+
+log = logging.getLogger(__name__)
+
+# Keys of ImageResult.metadata that have their own run-log columns (self-hosted routes).
+_SELF_HOSTED_FIELDS = ("hardware", "model_version", "deployment_hash", "serving_config")
+
+
+@dataclass(frozen=True)
+class RunOrigin:
+    """Where a run was asked from, and how it is grouped."""
+
+    source: str = "cli"  # slack | cli | bench | probe
+    slack_team: str | None = None
+    slack_channel: str | None = None
+    slack_user: str | None = None
+    slack_thread_ts: str | None = None
+    slack_response_url: str | None = None
+    group_id: str | None = None
+    bench_id: str | None = None
+    bench_family: str | None = None
+    request_key: str | None = None
+
+
+@dataclass
+class RunOutcome:
+    """A finished run: its final row, what the route returned and the images to show."""
+
+    run: Run
+    result: ImageResult | None = None
+    error: RouteError | None = None
+    images: list[GeneratedImage] = field(default_factory=list)
+    stored: list[StoredAsset] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.run.status == "succeeded"
+
+
+class RunService:
+    """Runs requests on configured routes and keeps the run log."""
+
+    def __init__(
+        self,
+        runlog: RunLog,
+        assets: AssetStore,
+        executors: dict[str, RouteExecutor],
+        redactor: Redactor,
+        worker_id: str,
+        *,
+        health: HealthLog | None = None,
+    ) -> None:
+        self.health = health
+        self.runlog = runlog
+        self.assets = assets
+        self.executors = executors
+        self.redact = redactor
+        self.worker_id = worker_id
+
+    def route(self, route_id: str) -> Route:
+        return self.executors[route_id].route
+
+    # -- running -------------------------------------------------------------------------
+    async def run(self, route_id: str, request: ImageRequest, origin: RunOrigin) -> RunOutcome:
+        """Run one request on one route. Never raises for provider errors: the outcome says."""
+        route = self.route(route_id)
+        row = await asyncio.to_thread(self.runlog.start, self._pending_row(route, request, origin))
+        assert row.id is not None
+        run_id = row.id
+        try:
+            inputs = await asyncio.to_thread(self._store_inputs, run_id, request)
+            if inputs:
+                await asyncio.to_thread(self.runlog.update, run_id, input_assets=inputs)
+            try:
+                result = await self.executors[route_id].generate(request)
+            except RouteError as exc:
+                return await self._failed(run_id, exc)
+            return await self._succeeded(run_id, route, result)
+        except asyncio.CancelledError:
+            await asyncio.shield(
+                asyncio.to_thread(
+                    self.runlog.finish,
+                    run_id,
+                    "interrupted",
+                    error_class="interrupted",
+                    error_message="the run was cancelled before it finished",
+                )
+            )
+            raise
+
+    def _pending_row(self, route: Route, request: ImageRequest, origin: RunOrigin) -> Run:
+        caps = route.capabilities()
+        size: str | None
+        try:
+            size = resolve_size(request.size, caps).label
+        except InvalidRequest:
+            size = request.size
+        config = route.config
+        facts = deployment_facts(config)
+        return Run(
+            status="pending",
+            source=origin.source,
+            route_id=route.id,
+            route_kind=route.kind,
+            board=config.board_row,
+            route_owner=config.route_owner,
+            billing_owner=config.billing_owner,
+            model_requested=route.model,
+            underlying_model=facts.get("underlying_model"),
+            prompt=request.prompt,
+            size=size,
+            quality=request.quality,
+            n=request.n,
+            params=request.params(),
+            hardware=facts.get("hardware"),
+            model_version=facts.get("model_version"),
+            deployment_hash=facts.get("deployment_hash"),
+            serving_config=facts.get("serving_config"),
+            slack_team=origin.slack_team,
+            slack_channel=origin.slack_channel,
+            slack_user=origin.slack_user,
+            slack_thread_ts=origin.slack_thread_ts,
+            slack_response_url=origin.slack_response_url,
+            group_id=origin.group_id,
+            bench_id=origin.bench_id,
+            bench_family=origin.bench_family,
+            request_key=origin.request_key,
+            worker_id=self.worker_id,
+        )
+
+    def record_refusal(
+        self, route_id: str, request: ImageRequest, origin: RunOrigin, sentence: str
+    ) -> Run:
+        """Log a request refused before any provider call (a benchmark's edge prompts), as a
+        failed run with error class `unsupported` and no cost."""
+        route = self.route(route_id)
+        row = self.runlog.start(self._pending_row(route, request, origin))
+        assert row.id is not None
+        return self.runlog.finish(
+            row.id,
+            "failed",
+            error_class="unsupported",
+            error_message=self.redact(sentence),
+            cost_usd=0.0,
+            cost_basis="free",
+        )
+
+    def _store_inputs(self, run_id: int, request: ImageRequest) -> list[str]:
+        paths: list[str] = []
+        items = [("input", i, img) for i, img in enumerate(request.input_images)]
+        if request.mask is not None:
+            items.append(("mask", 0, request.mask))
+        for role, position, image in items:
+            digest = hashlib.sha256(image.data).hexdigest()[:16]
+            key = f"inputs/{digest}.{extension_for(image.mime)}"
+            stored = self.assets.put(key, image.data, image.mime)
+            self.runlog.add_asset(run_id, stored, role, position)
+            paths.append(stored.path)
+        return paths
+
+    async def _failed(self, run_id: int, exc: RouteError) -> RunOutcome:
+        await asyncio.to_thread(self.runlog.add_attempts, run_id, _attempt_rows(exc.attempts))
+        row = await asyncio.to_thread(
+            self.runlog.finish,
+            run_id,
+            "failed",
+            error_class=exc.error_class,
+            error_message=self.redact(exc.sentence()),
+            error_request_id=exc.request_id,
+            attempts=len(exc.attempts),
+        )
+        if self.health is not None:
+            # A real run's failure feeds the route's health like a probe (passive check).
+            check = HealthCheck(
+                route_id=row.route_id,
+                source="run",
+                ok=False,
+                error_class=exc.error_class,
+                error_message=self.redact(exc.message),
+                request_id=exc.request_id,
+            )
+            if exc.error_class in PASSIVE_ERROR_CLASSES:
+                await asyncio.to_thread(self.health.record, check)
+        return RunOutcome(run=row, error=exc)
+
+    async def _succeeded(self, run_id: int, route: Route, result: ImageResult) -> RunOutcome:
+        images = list(result.images)
+        await asyncio.to_thread(self.runlog.add_attempts, run_id, _attempt_rows(result.attempts))
+        fields: dict[str, Any] = {
+            "model_reported": result.model,
+            "underlying_model": result.underlying_model
+            or deployment_facts(route.config).get("underlying_model"),
+            "revised_prompt": result.revised_prompt,
+            "response_id": result.response_id,
+            "latency_s": round(result.latency_s, 4),
+            "cost_usd": result.cost.usd,
+            "cost_basis": result.cost.basis,
+            "cost_detail": result.cost.detail,
+            "usage": result.usage,
+            "provider_metadata": _jsonable(result.metadata),
+            "images": len(images),
+            "attempts": len(result.attempts),
+        }
+        for key in _SELF_HOSTED_FIELDS:
+            if result.metadata.get(key) is not None:
+                fields[key] = str(result.metadata[key])
+        try:
+            stored = await asyncio.to_thread(self._store_outputs, run_id, images)
+        except (AssetStoreError, OSError, SQLAlchemyError) as exc:
+            # The images were made (and paid for): keep them in hand for posting, and say
+            # plainly in the log that they could not be stored.
+            log.error("run %s: storing images failed: %s", run_id, self.redact(str(exc)))
+            row = await asyncio.to_thread(
+                self.runlog.finish,
+                run_id,
+                "failed",
+                error_class="storage",
+                error_message=self.redact(f"the images could not be stored: {exc}"),
+                **fields,
+            )
+            return RunOutcome(run=row, result=result, images=images)
+        row = await asyncio.to_thread(self.runlog.finish, run_id, "succeeded", **fields)
+        return RunOutcome(run=row, result=result, images=images, stored=stored)
+
+    def _store_outputs(self, run_id: int, images: list[GeneratedImage]) -> list[StoredAsset]:
+        day = utcnow().strftime("%Y/%m/%d")
+        stored: list[StoredAsset] = []
+        for position, image in enumerate(images):
+            key = f"runs/{day}/{run_id}-{position}.{extension_for(image.mime)}"
+            asset = self.assets.put(key, image.data, image.mime)
+            self.runlog.add_asset(run_id, asset, "output", position)
+            stored.append(asset)
+        return stored
+
+
+def deployment_facts(config: RouteConfigBase) -> dict[str, str | None]:
+    """What the run log records about the route's deployment, from the kinds that configure it
+    (a gateway's underlying model; a self-hosted route's hardware and model version)."""
+    if isinstance(config, GatewayRoute):
+        return {"underlying_model": config.underlying_model}
+    if isinstance(config, SelfHostedRoute):
+        return {
+            "hardware": config.hardware,
+            "model_version": config.model_version,
+            "deployment_hash": config.deployment_hash,
+            "serving_config": config.serving_config,
+        }
+    return {}
+
+
+def _attempt_rows(attempts: Sequence[Any]) -> list[dict[str, Any]]:
+    from datetime import UTC, datetime
+
+    return [
+        {
+            "number": a.number,
+            "started_at": datetime.fromtimestamp(a.started_at, UTC),
+            "latency_s": round(a.latency_s, 4),
+            "ok": a.ok,
+            "waited_s": round(a.waited_s, 3),
+            "error_class": a.error_class,
+            "status_code": a.status_code,
+            "request_id": a.request_id,
+            "message": a.message,
+        }
+        for a in attempts
+    ]
+
+
+def _jsonable(value: Any) -> Any:
+    """Metadata as JSON-safe plain data (bytes and odd objects become short strings)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    return str(value)

@@ -1,0 +1,179 @@
+"""Probes routes, records checks and moves incidents through their states.
+
+State is derived from the database (recent checks + open incidents), never kept only in
+memory, so a restarted bot or a second prober sees the same incidents and repeats no alert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+
+from bot.core.spend import SpendPolicy
+from bot.health.events import AlertSink, KindChanged
+from bot.health.notices import Notices
+from bot.health.report import RouteHealth, health_report, route_states
+from bot.health.states import State, decide
+from routes.config import ProbeSettings
+from routes.executor import RouteExecutor
+from storage.health import HealthLog
+from storage.runlog import as_utc
+from storage.tables import HealthCheck, Incident, utcnow
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+class HealthMonitor:
+    """Probes routes, records checks, moves incidents through their states, tells on-call."""
+
+    def __init__(
+        self,
+        health: HealthLog,
+        executors: dict[str, RouteExecutor],
+        settings: ProbeSettings,
+        alerts: AlertSink | None,
+        *,
+        spend: SpendPolicy | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.health = health
+        self.executors = executors
+        self.settings = settings
+        self.spend = spend
+        self.clock = clock
+        self.notices = Notices(health, settings, alerts, self._board)
+        self._lock = asyncio.Lock()
+
+    def probed(self, route_ids: Iterable[str] | None = None) -> list[str]:
+        ids = list(route_ids) if route_ids is not None else list(self.executors)
+        return [rid for rid in ids if self.executors[rid].route.config.probe != "off"]
+
+    async def affordable(self, route_ids: Iterable[str]) -> list[str]:
+        """The routes whose probe the spend policy allows: a generate probe is a paid image."""
+        allowed = []
+        for rid in route_ids:
+            paid = self.executors[rid].route.config.probe == "generate"
+            refusal = await self.spend.refusal([rid]) if paid and self.spend else None
+            if refusal is None:
+                allowed.append(rid)
+            else:
+                log.warning("generate probe of %s skipped: %s", rid, refusal)
+        return allowed
+
+    async def probe(self, route_ids: Iterable[str] | None = None) -> list[HealthCheck]:
+        """Run each route's probe once, concurrently, and record the results."""
+        ids = await self.affordable(self.probed(route_ids))
+        results = await asyncio.gather(
+            *(self.executors[rid].probe(self.executors[rid].route.config.probe) for rid in ids)
+        )
+        checks = [
+            HealthCheck(
+                route_id=result.route_id,
+                checked_at=datetime.fromtimestamp(result.checked_at, UTC),
+                source="probe",
+                probe_kind=result.kind,
+                ok=result.ok,
+                latency_s=round(result.latency_s, 4),
+                error_class=result.error_class,
+                error_message=result.message,
+                request_id=result.request_id,
+                cost_usd=result.cost.usd if result.cost is not None else None,
+            )
+            for result in results
+        ]
+        for check in checks:
+            await asyncio.to_thread(self.health.record, check)
+        return checks
+
+    async def round(self) -> list[HealthCheck]:
+        """One probe round: probe every route, then update incidents and tell on-call."""
+        checks = await self.probe()
+        await self.evaluate()
+        return checks
+
+    async def evaluate(self) -> None:
+        async with self._lock:
+            now = self.clock()
+            await self._transitions(now)
+            await self.notices.announce_new(now)
+            await self.notices.remind(now)
+            await self.notices.recoveries(now)
+
+    # -- transitions ------------------------------------------------------------------------
+    async def _transitions(self, now: datetime) -> None:
+        open_by_route = {i.route_id: i for i in await asyncio.to_thread(self.health.open_incidents)}
+        changed: list[Incident] = []
+        for rid in self.executors:
+            checks = await asyncio.to_thread(self.health.recent, rid, 20)
+            incident = open_by_route.get(rid)
+            decision = decide(checks, self.settings, incident)
+            last = checks[0] if checks else None
+            if decision.open and last is not None:
+                changed.append(await self._open(rid, decision.open, last, now))
+            elif incident is not None and decision.resolve:
+                incident.resolved_at = now
+                changed.append(incident)
+            elif incident is not None and decision.change_to:
+                incident.kind = decision.change_to
+                self._note_error(incident, last)
+                changed.append(incident)
+                await self.notices.in_thread(KindChanged(incident), incident)
+            elif incident is not None and last is not None and not last.ok:
+                self._note_error(incident, last)
+                changed.append(incident)
+        if changed:
+            await asyncio.to_thread(self.health.save, changed)
+
+    async def _open(self, rid: str, kind: str, last: HealthCheck, now: datetime) -> Incident:
+        """A new incident, or, for a route that recovered a short while ago, the same one
+        reopened: a flapping route keeps one thread instead of alerting on every flip."""
+        cooldown = timedelta(minutes=self.settings.repeat_alert_minutes)
+        previous = await asyncio.to_thread(self.health.latest_resolved, rid)
+        if (
+            previous is not None
+            and previous.resolved_at
+            and now - as_utc(previous.resolved_at) < cooldown
+        ):
+            previous.resolved_at = None
+            previous.recovery_posted = False
+            previous.kind = kind
+            self._note_error(previous, last)
+            await self.notices.reopened(previous, now)
+            return previous
+        incident = Incident(route_id=rid, kind=kind, opened_at=last.checked_at or now)
+        incident.first_error = self._describe(last)
+        self._note_error(incident, last)
+        return incident
+
+    def _describe(self, check: HealthCheck | None) -> str | None:
+        if check is None:
+            return None
+        if not check.ok:
+            return check.error_message or check.error_class
+        return (
+            f"probe took {check.latency_s or 0:.1f} s (SLO {self.settings.latency_slo_seconds:g} s)"
+        )
+
+    def _note_error(self, incident: Incident, check: HealthCheck | None) -> None:
+        if check is None or (check.ok and incident.kind == "failing"):
+            return
+        incident.last_error = self._describe(check)
+        incident.error_class = check.error_class if not check.ok else "slow"
+        incident.request_id = check.request_id or incident.request_id
+        if incident.first_error is None:
+            incident.first_error = incident.last_error
+
+    def _board(self, rid: str) -> str | None:
+        executor = self.executors.get(rid)
+        return executor.route.config.board_row if executor else None
+
+    # -- reading ---------------------------------------------------------------------------
+    async def states(self) -> dict[str, State]:
+        return await route_states(self.health, self.executors)
+
+    async def report(self) -> list[RouteHealth]:
+        return await health_report(self.health, self.executors, self.clock())

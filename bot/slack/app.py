@@ -1,0 +1,208 @@
+"""The Slack surface of one process: Bolt's AsyncApp with its listeners, client and tasks.
+
+Nothing slow runs before a listener's ack: authorization is answered from one cached
+auth.test, and the Web API client's retry handlers are only used after ack. Each listener
+module receives exactly the parts of the product it uses (see bot.wiring.runtime).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.benchmark.runner import BenchRunner
+from bot.core.requests import RequestValidator
+from bot.core.runs import RunService
+from bot.core.spend import SpendPolicy
+from bot.health.monitor import HealthMonitor
+from bot.slack.access import Access
+from bot.slack.bench_thread import BenchThread
+from bot.slack.generate import GenerateFlow
+from bot.slack.listeners import actions, commands, events, shortcuts, views
+from bot.slack.messages import INTERRUPTED
+from bot.slack.poster import SlackPoster
+from bot.slack.tasks import BackgroundTasks
+from storage.health import HealthLog
+from storage.tables import Run
+
+log = logging.getLogger(__name__)
+
+
+class ListenedApp(AsyncApp):
+    """An AsyncApp that remembers what it listens for, so tests can hold it against
+    bot/manifest.yml and the two cannot drift apart."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.registered: dict[str, set[str]] = {}
+
+    def _note(self, kind: str, name: object) -> None:
+        if isinstance(name, str):
+            self.registered.setdefault(kind, set()).add(name)
+
+    def command(self, command: Any, *args: Any, **kwargs: Any) -> Any:
+        self._note("command", command)
+        return super().command(command, *args, **kwargs)
+
+    def action(self, constraints: Any, *args: Any, **kwargs: Any) -> Any:
+        self._note("action", constraints)
+        return super().action(constraints, *args, **kwargs)
+
+    def view(self, constraints: Any, *args: Any, **kwargs: Any) -> Any:
+        self._note("view", constraints)
+        return super().view(constraints, *args, **kwargs)
+
+    def shortcut(self, constraints: Any, *args: Any, **kwargs: Any) -> Any:
+        self._note("shortcut", constraints)
+        return super().shortcut(constraints, *args, **kwargs)
+
+    def event(self, event: Any, *args: Any, **kwargs: Any) -> Any:
+        self._note("event", event)
+        return super().event(event, *args, **kwargs)
+
+
+@dataclass(frozen=True)
+class Product:
+    """The product's parts the Slack surface drives (built by the process wiring)."""
+
+    runs: RunService
+    validator: RequestValidator
+    spend: SpendPolicy
+    monitor: HealthMonitor
+    health_log: HealthLog
+    bench_runner: Callable[[], BenchRunner]
+    config_source: str
+
+
+class SlackBot:
+    def __init__(
+        self,
+        product: Product,
+        client: AsyncWebClient,
+        poster: SlackPoster,
+        *,
+        signing_secret: str | None,
+        auth: AuthorizeResult,
+        api_url: str,
+    ) -> None:
+        self.client = client
+        self.poster = poster
+        self.monitor = product.monitor
+        self.tasks = BackgroundTasks()
+        self.app = ListenedApp(
+            client=client,
+            signing_secret=signing_secret or "",
+            request_verification_enabled=bool(signing_secret),
+            authorize=_cached_authorize(auth),
+            raise_error_for_unhandled_request=False,
+        )
+        self.app.middleware(skip_event_retries)
+        _register(self.app, product, client, poster, self.tasks, api_url)
+
+    @classmethod
+    async def create(
+        cls,
+        product: Product,
+        client: AsyncWebClient,
+        poster: SlackPoster,
+        *,
+        signing_secret: str | None,
+        api_url: str,
+    ) -> SlackBot:
+        """Builds the bot after one auth.test, whose answer serves every request's authorization."""
+        response = await client.auth_test()
+        auth = AuthorizeResult.from_auth_test_response(
+            auth_test_response=response, bot_token=client.token
+        )
+        return cls(
+            product, client, poster, signing_secret=signing_secret, auth=auth, api_url=api_url
+        )
+
+    @property
+    def registered(self) -> Mapping[str, set[str]]:
+        return self.app.registered
+
+    async def notify_interrupted(self, runs: list[Run]) -> None:
+        """Tell each interrupted run's thread (or its requester) that it did not finish."""
+        for run in runs:
+            text = INTERRUPTED.format(run_id=run.id, route_id=run.route_id)
+            if run.slack_channel and run.slack_thread_ts:
+                await self.poster.post(run.slack_channel, text, thread_ts=run.slack_thread_ts)
+            elif run.slack_response_url:
+                await self.poster.respond(run.slack_response_url, text)
+
+
+def _register(
+    app: AsyncApp,
+    product: Product,
+    client: AsyncWebClient,
+    poster: SlackPoster,
+    tasks: BackgroundTasks,
+    api_url: str,
+) -> None:
+    """Every listener, by kind, each with what it uses."""
+    runs, validator = product.runs, product.validator
+    routes = validator.routes
+    access = Access(routes, product.spend, client)
+    flow = GenerateFlow(runs, poster, access)
+    bench = BenchThread(product.bench_runner, access, product.spend, poster, runs.assets)
+    commands.imagegen.register(app, validator=validator, access=access, flow=flow, tasks=tasks)
+    commands.imageroute.register(
+        app,
+        routes=routes,
+        config_source=product.config_source,
+        runlog=runs.runlog,
+        health_log=product.health_log,
+        monitor=product.monitor,
+        bench=bench,
+        poster=poster,
+        tasks=tasks,
+    )
+    actions.runs.register(
+        app, runs=runs, validator=validator, access=access, flow=flow, poster=poster, tasks=tasks
+    )
+    actions.verdicts.register(
+        app, runlog=runs.runlog, route_ids=validator.route_ids, poster=poster, tasks=tasks
+    )
+    actions.advice.register(app, routes=routes)
+    views.compare.register(app, validator=validator, access=access, flow=flow, tasks=tasks)
+    shortcuts.edit_image.register(app, routes=routes, poster=poster)
+    views.edit_image.register(
+        app,
+        validator=validator,
+        access=access,
+        flow=flow,
+        poster=poster,
+        tasks=tasks,
+        api_url=api_url,
+    )
+    events.app_home.register(app, routes=routes, runlog=runs.runlog, monitor=product.monitor)
+
+
+def _cached_authorize(auth: AuthorizeResult) -> Callable[..., Awaitable[AuthorizeResult]]:
+    # Bolt passes arguments by name, so this must be a plain function, not a method.
+    async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+        return auth
+
+    return authorize
+
+
+async def skip_event_retries(
+    body: dict[str, Any], request: AsyncBoltRequest, next: Callable[[], Awaitable[Any]]
+) -> Any:
+    """Events Slack re-delivers (X-Slack-Retry-Num) were already handled: acknowledge only.
+
+    Nothing that starts a run comes as an event, so skipping a retry can lose no work."""
+    retry = request.headers.get("x-slack-retry-num") or []
+    if body.get("type") == "event_callback" and retry:
+        log.info("ignoring Slack retry %s of event %s", retry[0], body.get("event_id"))
+        return BoltResponse(status=200, body="")
+    return await next()

@@ -1,0 +1,203 @@
+"""A checked request in Slack: parent message, concurrent runs, one thread of results.
+
+Every entry point (the command, buttons, the compare modal, the edit shortcut) hands a checked
+request here after its own channel check; user groups and spend caps are checked here, after ack
+and before any provider call. Each route's result is posted as soon as it arrives, so a slow or
+failing route never holds the others; a comparison then gets a summary table and a montage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, replace
+
+from bot.core.comparisons import Tile, fit_tile, render_montage
+from bot.core.requests import CheckedRequest
+from bot.core.runs import RunOrigin, RunOutcome, RunService
+from bot.slack import blocks, messages
+from bot.slack.access import Access
+from bot.slack.poster import INVITE_HINT, NotInChannel, SlackPoster
+from routes.media import extension_for
+from storage.runlog import DuplicateRequest
+from storage.tables import Run
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SlackAsk:
+    """Who asked, where, and how to reach them if the channel is closed to the bot."""
+
+    team: str | None
+    channel: str
+    user: str | None
+    response_url: str | None
+    # Unique per user action (trigger id, action ts): retried deliveries reuse it.
+    request_key: str | None = None
+    thread_ts: str | None = None  # run inside an existing thread (buttons, edits)
+
+
+@dataclass
+class FlowResult:
+    parent_ts: str | None
+    outcomes: list[RunOutcome]
+
+
+class GenerateFlow:
+    def __init__(self, runs: RunService, poster: SlackPoster, access: Access) -> None:
+        self.runs = runs
+        self.poster = poster
+        self.access = access
+
+    async def start(self, ask: SlackAsk, checked: CheckedRequest) -> FlowResult:
+        """Post the parent (or use the given thread), run every route, post as they finish."""
+        route_ids, request = checked.route_ids, checked.request
+        refusal = await self.access.refusal(route_ids, ask.user, request.n)
+        if refusal:
+            # Nothing is sent to a provider; only the requester sees why.
+            if not await self.poster.ephemeral(ask.channel, ask.user, refusal):
+                await self.poster.respond(ask.response_url, refusal)
+            return FlowResult(None, [])
+        text = messages.parent_text(ask.user, request.prompt, route_ids)
+        parent_ts = ask.thread_ts or await self._open_thread(ask, text, len(route_ids))
+        if parent_ts is None:
+            return FlowResult(None, [])
+        origin = RunOrigin(
+            source="slack",
+            slack_team=ask.team,
+            slack_channel=ask.channel,
+            slack_user=ask.user,
+            slack_thread_ts=parent_ts,
+            slack_response_url=ask.response_url,
+            group_id=uuid.uuid4().hex[:16] if len(route_ids) > 1 else None,
+        )
+        outcomes, tiles = await self._run_all(ask, checked, origin, parent_ts)
+        if not outcomes:
+            return FlowResult(parent_ts, [])
+        finishing: list[Awaitable[object]] = []
+        if len(outcomes) > 1:
+            ready = [await tiles[o.run.route_id] for o in outcomes if o.run.route_id in tiles]
+            finishing.append(self.post_comparison(ask.channel, parent_ts, outcomes, ready))
+        if ask.thread_ts is None:
+            ok = sum(1 for o in outcomes if o.ok)
+            done = (
+                f"Done: {ok} of {len(outcomes)} route(s) returned an image. Results in the thread."
+            )
+            finishing.append(
+                self.poster.update(
+                    ask.channel, parent_ts, text, blocks=blocks.parent_blocks(text, done)
+                )
+            )
+        # The summary and the parent's "Done" go out together: neither waits for the other.
+        await asyncio.gather(*finishing)
+        return FlowResult(parent_ts, outcomes)
+
+    async def _open_thread(self, ask: SlackAsk, text: str, routes: int) -> str | None:
+        """The parent message's ts, or None (the user told why) when Slack would not take it."""
+        status = f"Running on {routes} route(s)…"
+        try:
+            parent_ts = await self.poster.post(
+                ask.channel, text, blocks=blocks.parent_blocks(text, status)
+            )
+        except NotInChannel:
+            # No provider call: the user could not see the result anyway.
+            await self.poster.respond(ask.response_url, INVITE_HINT)
+            return None
+        if parent_ts is None:
+            await self.poster.respond(
+                ask.response_url, "Slack did not accept my message; nothing was run. Try again."
+            )
+        return parent_ts
+
+    async def _run_all(
+        self, ask: SlackAsk, checked: CheckedRequest, origin: RunOrigin, parent_ts: str
+    ) -> tuple[list[RunOutcome], dict[str, asyncio.Future[Tile]]]:
+        """Every route at once; each result is posted as it arrives. A route whose request key
+        was already run (a repeated delivery) is left out."""
+        route_ids = checked.route_ids
+        tiles: dict[str, asyncio.Future[Tile]] = {}
+
+        async def one(route_id: str) -> RunOutcome | None:
+            key = f"{ask.request_key}:{route_id}" if ask.request_key else None
+            try:
+                outcome = await self.runs.run(
+                    route_id, checked.request, replace(origin, request_key=key)
+                )
+            except DuplicateRequest as dup:
+                log.info("ignoring a repeated request (run #%s already exists)", dup.run_id)
+                return None
+            if len(route_ids) > 1:
+                # Decode and scale this route's montage tile while slower routes still run.
+                tiles[route_id] = asyncio.ensure_future(asyncio.to_thread(fit_tile, _tile(outcome)))
+            await self.post_outcome(ask.channel, parent_ts, outcome, route_ids)
+            return outcome
+
+        results = await asyncio.gather(*(one(rid) for rid in route_ids))
+        return [o for o in results if o is not None], tiles
+
+    async def post_outcome(
+        self, channel: str, thread_ts: str, outcome: RunOutcome, route_ids: Sequence[str]
+    ) -> None:
+        run = outcome.run
+        all_routes = list(self.runs.executors)
+        if outcome.images:
+            context = messages.run_context(run)
+            if run.status != "succeeded":  # images made but not stored: say so, still show them
+                context += f"\n:warning: {run.error_message}"
+            files = [
+                (
+                    f"{run.route_id}-run{run.id}-{i}.{extension_for(img.mime)}",
+                    img.data,
+                    f"{run.route_id} #{run.id}",
+                )
+                for i, img in enumerate(outcome.images)
+            ]
+            uploaded = await self.poster.upload(channel, thread_ts, files, context)
+            if not uploaded:
+                await self.poster.post(
+                    channel,
+                    f"{context}\nThe image could not be uploaded to Slack; it is kept "
+                    f"as run #{run.id} (`imageroute runs`).",
+                    thread_ts=thread_ts,
+                )
+        else:
+            await self.poster.post(channel, messages.run_failure(run), thread_ts=thread_ts)
+        await self.poster.post(
+            channel,
+            f"Actions for run #{run.id}",
+            blocks=blocks.result_actions(run, all_routes),
+            thread_ts=thread_ts,
+        )
+
+    async def post_comparison(
+        self,
+        channel: str,
+        thread_ts: str,
+        outcomes: Sequence[RunOutcome],
+        tiles: Sequence[Tile] | None = None,
+    ) -> bytes:
+        runs: list[Run] = [o.run for o in outcomes]
+        if tiles is None or len(tiles) != len(outcomes):
+            tiles = [_tile(o) for o in outcomes]
+        # Compose the montage while the summary table is being posted.
+        rendering = asyncio.ensure_future(asyncio.to_thread(render_montage, tiles))
+        await self.poster.post(channel, messages.comparison_summary(runs), thread_ts=thread_ts)
+        montage = await rendering
+        await self.poster.upload(
+            channel,
+            thread_ts,
+            [("comparison.png", montage, "Side by side")],
+            "Side by side: " + ", ".join(o.run.route_id for o in outcomes),
+        )
+        return montage
+
+
+def _tile(outcome: RunOutcome) -> Tile:
+    return Tile(
+        label=outcome.run.route_id,
+        image=outcome.images[0].data if outcome.images else None,
+        note=f"failed: {outcome.run.error_class}" if not outcome.images else "",
+    )

@@ -1,0 +1,5 @@
+"""Slash commands: `/imagegen` and `/imageroute`."""
+
+from bot.slack.listeners.commands import imagegen, imageroute
+
+__all__ = ["imagegen", "imageroute"]

@@ -1,0 +1,124 @@
+"""The bot's message texts (Block Kit lives in bot.slack.blocks): runs, comparisons, help.
+
+Nothing here talks to Slack, so every message is testable as data. Display text is trimmed to
+Block Kit's limits and user text is escaped for mrkdwn; the run log keeps the full text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.core.figures import money, seconds
+from storage.tables import Run
+
+SECTION_LIMIT = 3000
+CONTEXT_LIMIT = 2000
+MAX_BLOCKS = 50
+
+IMAGEGEN_USAGE = (
+    'Usage: `/imagegen route=<id> prompt="..." [size=1024x1024] [quality=low|medium|high] '
+    "[n=1..4] [background=transparent|opaque|auto] [format=png|jpeg|webp] [seed=N]`. "
+    "Compare with `route=a,b`, `route=all` or `route=board:<row>`."
+)
+HELP = """*imageroute* helps you pick and compare image-generation routes.
+• `/imageroute <question>`: which route to benchmark first, why, what to verify, and the caveats.
+  e.g. `/imageroute we're on GCP and need product shots with transparent backgrounds`
+• `/imageroute routes`: the routes configured here, their kinds, board rows and billing owners.
+• `/imageroute stats`: per route runs, success rate, p50/p95 latency, median cost, spend this week.
+• `/imageroute runs`: the latest runs with links to their threads.
+• `/imageroute health`: each route's health state and open incidents.
+• `/imageroute bench routes=a,b [families=product,poster,edit,assistant,edge] [repeat=N] \
+[max_cost=USD] [resume=ID]`: the five-family benchmark in one thread, with verdict buttons
+  on every output and a report (table, contact sheets, chart) at the end.
+• `/imagegen route=<id> prompt="..." [size=1024x1024] [quality=low|medium|high] [n=1..4] \
+[background=transparent|opaque|auto] [format=png|jpeg|webp] [seed=N]`: generate on a route;
+  `route=a,b`, `route=all` or `route=board:google` compares several side by side in one thread."""
+INTERRUPTED = (
+    ":warning: Run #{run_id} on `{route_id}` was interrupted because the bot restarted before it "
+    "finished. Run it again with the Re-run button or /imagegen."
+)
+
+
+def trim(text: str, limit: int = SECTION_LIMIT) -> str:
+    """Text cut to a Block Kit limit, saying that it was cut."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - 12].rstrip() + " …(trimmed)"
+
+
+def quote_prompt(prompt: str, limit: int = 300) -> str:
+    flat = " ".join(prompt.split())
+    flat = flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    return flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def run_context(run: Run) -> str:
+    """One line under an image: route, model, size, quality, cost, latency, ids, billing owner."""
+    model = run.model_reported or run.model_requested
+    if run.model_reported and run.model_reported != run.model_requested:
+        model = f"{run.model_reported} (asked {run.model_requested})"
+    parts = [f"*{run.route_id}*", f"model `{model}`"]
+    if run.underlying_model:
+        parts.append(f"via `{run.underlying_model}`")
+    parts.append(run.size or "default size")
+    parts.append(f"quality {run.quality or 'default'}")
+    parts.append(money(run.cost_usd, run.cost_basis))
+    parts.append(seconds(run.latency_s))
+    parts.append(f"response id `{run.response_id or 'none given'}`")
+    parts.append(f"billed to {run.billing_owner or 'unknown owner'}")
+    parts.append(f"run #{run.id}")
+    return trim(" · ".join(parts), CONTEXT_LIMIT)
+
+
+def run_failure(run: Run) -> str:
+    """One or two sentences for a failed run: what happened and what to do."""
+    message = run.error_message or "the route failed"
+    head = f":warning: *{run.route_id}* failed ({run.error_class or 'error'}): {message}"
+    if run.error_request_id:
+        head += f" Request id `{run.error_request_id}`."
+    return trim(head + f" (run #{run.id})", SECTION_LIMIT)
+
+
+def parent_text(user: str | None, prompt: str, route_ids: Sequence[str]) -> str:
+    who = f"<@{user}> asked" if user else "Asked"
+    where = (
+        f"on `{route_ids[0]}`"
+        if len(route_ids) == 1
+        else f"on {len(route_ids)} routes: {', '.join(f'`{r}`' for r in route_ids)}"
+    )
+    return trim(f"{who} for an image {where}\n>{quote_prompt(prompt)}")
+
+
+def comparison_summary(runs: Sequence[Run]) -> str:
+    """A monospaced table: route, model, status, latency, cost; fastest and cheapest marked."""
+    ok = [r for r in runs if r.status == "succeeded"]
+    fastest = min(
+        (r for r in ok if r.latency_s is not None), key=lambda r: r.latency_s or 0.0, default=None
+    )
+    priced = [r for r in ok if r.cost_usd is not None]
+    cheapest = min(priced, key=lambda r: r.cost_usd or 0.0, default=None)
+    rows = [("route", "model", "status", "latency", "cost", "")]
+    for run in runs:
+        marks = []
+        if fastest is not None and run.id == fastest.id:
+            marks.append("fastest")
+        if cheapest is not None and run.id == cheapest.id and len(priced) > 1:
+            marks.append("cheapest")
+        rows.append(
+            (
+                run.route_id[:24],
+                (run.model_reported or run.model_requested)[:28],
+                run.status if run.status != "failed" else f"failed: {run.error_class}",
+                seconds(run.latency_s),
+                money(run.cost_usd, run.cost_basis),
+                ", ".join(marks),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(6)]
+    lines = [
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows
+    ]
+    table = "\n".join(lines)
+    done = sum(1 for r in runs if r.status == "succeeded")
+    head = f"*Comparison summary*: {done} of {len(runs)} routes returned an image."
+    return trim(f"{head}\n```{table}```")

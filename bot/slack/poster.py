@@ -1,0 +1,156 @@
+"""The one poster: the bot's Slack Web API client and every message it sends, redacted.
+
+Slack quirks live here: retries on 429/5xx/connection errors (never before ack: these calls
+happen in background tasks), `not_in_channel` answered through response_url, files uploaded
+with files_upload_v2 into a thread. Delivery errors become return values: a Slack hiccup must
+not lose a run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.models.blocks import Block
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot.core.redaction import Redactor
+
+log = logging.getLogger(__name__)
+
+NOT_A_MEMBER = ("not_in_channel", "channel_not_found", "is_archived")
+# Failures of one delivery (Slack said no, the connection broke, it took too long).
+DELIVERY_ERRORS = (SlackClientError, aiohttp.ClientError, TimeoutError)
+Blocks = Sequence[Block | dict[str, Any]]
+INVITE_HINT = (
+    "I can't post in this channel: invite me with `/invite @imageroute` "
+    "(or use a channel I'm in) and try again."
+)
+
+
+def make_client(token: str, base_url: str, *, timeout: int = 30) -> AsyncWebClient:
+    return AsyncWebClient(
+        token=token,
+        base_url=base_url,
+        timeout=timeout,
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=3),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+class SlackPoster:
+    """Posting with errors turned into return values; every text passes the redactor."""
+
+    def __init__(self, client: AsyncWebClient, redactor: Redactor) -> None:
+        self.client = client
+        self.redact = redactor
+
+    async def post(
+        self,
+        channel: str,
+        text: str,
+        *,
+        blocks: Blocks | None = None,
+        thread_ts: str | None = None,
+    ) -> str | None:
+        """chat.postMessage; returns the message ts, or None if Slack refused."""
+        try:
+            response = await self.client.chat_postMessage(
+                channel=channel,
+                text=self.redact(text),
+                blocks=blocks,
+                thread_ts=thread_ts,
+                unfurl_links=False,
+                unfurl_media=False,
+            )
+        except SlackApiError as exc:
+            log.warning("chat.postMessage to %s failed: %s", channel, _error(exc))
+            if thread_ts is None and _error(exc) in NOT_A_MEMBER:
+                raise NotInChannel(_error(exc)) from None
+            return None
+        except DELIVERY_ERRORS as exc:
+            log.warning("chat.postMessage to %s failed: %s", channel, type(exc).__name__)
+            return None
+        ts = response.get("ts")
+        return str(ts) if ts else None
+
+    async def update(self, channel: str, ts: str, text: str, blocks: Blocks | None = None) -> bool:
+        try:
+            await self.client.chat_update(
+                channel=channel, ts=ts, text=self.redact(text), blocks=blocks
+            )
+        except DELIVERY_ERRORS as exc:
+            log.warning("chat.update failed: %s", _describe(exc))
+            return False
+        return True
+
+    async def upload(
+        self,
+        channel: str,
+        thread_ts: str | None,
+        files: list[tuple[str, bytes, str]],
+        comment: str,
+    ) -> bool:
+        """Upload (filename, bytes, title) files into a thread with one comment."""
+        try:
+            await self.client.files_upload_v2(
+                channel=channel,
+                thread_ts=thread_ts,
+                initial_comment=self.redact(comment),
+                file_uploads=[
+                    {"content": data, "filename": name, "title": title}
+                    for name, data, title in files
+                ],
+            )
+        except DELIVERY_ERRORS as exc:  # the upload URL step is plain HTTP
+            log.warning("file upload to %s failed: %s", channel, self.redact(_describe(exc)))
+            return False
+        return True
+
+    async def ephemeral(self, channel: str | None, user: str | None, text: str) -> bool:
+        if not user or not channel:
+            return False
+        try:
+            await self.client.chat_postEphemeral(channel=channel, user=user, text=self.redact(text))
+        except DELIVERY_ERRORS as exc:
+            log.warning("chat.postEphemeral failed: %s", _describe(exc))
+            return False
+        return True
+
+    async def respond(self, response_url: str | None, text: str, *, public: bool = False) -> bool:
+        """Answer through a slash command's response_url (works where the bot is no member)."""
+        if not response_url:
+            return False
+        try:
+            response = await AsyncWebhookClient(response_url, timeout=10).send(
+                text=self.redact(text),
+                response_type="in_channel" if public else "ephemeral",
+            )
+        except DELIVERY_ERRORS as exc:
+            log.warning("response_url post failed: %s", self.redact(_describe(exc)))
+            return False
+        return 200 <= response.status_code < 300
+
+
+class NotInChannel(Exception):
+    """The bot cannot post a new message in this channel."""
+
+
+def _error(exc: SlackApiError) -> str:
+    return str(exc.response.get("error") or "unknown_error")
+
+
+def _describe(exc: BaseException) -> str:
+    return _error(exc) if isinstance(exc, SlackApiError) else f"{type(exc).__name__}: {exc}"

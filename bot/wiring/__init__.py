@@ -1,0 +1,1 @@
+"""Process wiring: settings, the runtime that assembles the parts, `serve` and the prober."""

@@ -1,0 +1,154 @@
+"""The composition root: everything a process role needs, opened once and wired explicitly.
+
+`Runtime.open` reads the config, opens the database and asset store, builds every enabled route
+and the product's parts on top (validator, spend policy, run service). It is shared by `serve`,
+the prober, the CLI commands and the tests, so they all read the same settings and log runs the
+same way; the parts themselves only receive what they use, never the Runtime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.benchmark.runner import BenchRunner
+from bot.core.redaction import Redactor, install
+from bot.core.requests import RequestValidator
+from bot.core.runs import RunService
+from bot.core.spend import SpendPolicy
+from bot.health.events import AlertSink
+from bot.health.monitor import HealthMonitor
+from bot.wiring.settings import Settings
+from routes.base import Route
+from routes.config import AppConfig, load_config
+from routes.executor import RouteExecutor
+from routes.registry import build_route
+from storage.assets import AssetStore, open_asset_store
+from storage.benches import BenchLog
+from storage.db import make_engine, upgrade
+from storage.health import HealthLog
+from storage.runlog import RunLog
+from storage.tables import Run
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 30.0
+# A worker that has not heart-beaten for this long is considered dead (several missed beats).
+STALE_AFTER = timedelta(seconds=HEARTBEAT_SECONDS * 4)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    config: AppConfig
+    engine: Engine
+    runlog: RunLog
+    assets: AssetStore
+    routes: dict[str, Route]
+    executors: dict[str, RouteExecutor]
+    redactor: Redactor
+    runs: RunService
+    validator: RequestValidator
+    spend: SpendPolicy
+    health: HealthLog
+    worker_id: str
+    role: str
+    _heartbeat: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(cls, settings: Settings, *, role: str = "cli") -> Runtime:
+        """Load the routes file, migrate the database and build every enabled route."""
+        config = load_config(settings.imageroute_config)
+        redactor = Redactor([*settings.secrets(), *config.secrets()])
+        install(redactor)  # every role: no token or route key in any log line
+        for line in config.warnings:  # deprecated models: one line each, every start
+            log.warning("%s", line)
+        engine = make_engine(settings.database_url)
+        upgrade(engine)
+        runlog = RunLog(engine)
+        assets = open_asset_store(settings.asset_store)
+        routes = {rid: build_route(rc) for rid, rc in config.enabled_routes.items()}
+        executors = {rid: RouteExecutor(route) for rid, route in routes.items()}
+        worker_id = f"{role}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        health = HealthLog(engine)
+        runs = RunService(runlog, assets, executors, redactor, worker_id, health=health)
+        validator = RequestValidator(routes, config.limits.max_routes_per_comparison)
+        spend = SpendPolicy(runlog, routes, config.limits)
+        return cls(
+            settings=settings,
+            config=config,
+            engine=engine,
+            runlog=runlog,
+            assets=assets,
+            routes=routes,
+            executors=executors,
+            redactor=redactor,
+            runs=runs,
+            validator=validator,
+            spend=spend,
+            health=health,
+            worker_id=worker_id,
+            role=role,
+        )
+
+    def monitor(self, alerts: AlertSink | None) -> HealthMonitor:
+        """The health monitor over this process's routes (events go to `alerts`)."""
+        return HealthMonitor(
+            self.health, self.executors, self.config.probes, alerts, spend=self.spend
+        )
+
+    def bench_runner(self, per_route_concurrency: int | None = None) -> BenchRunner:
+        runner = BenchRunner(self.runs, self.validator, self.spend, BenchLog(self.engine))
+        if per_route_concurrency is not None:
+            runner.per_route = per_route_concurrency
+        return runner
+
+    @property
+    def route_ids(self) -> list[str]:
+        return list(self.routes)
+
+    # -- worker lifecycle ----------------------------------------------------------------
+    async def start_worker(self) -> list[Run]:
+        """Register this process and mark runs left pending by dead processes as interrupted.
+
+        Returns those runs so the caller can tell their Slack threads."""
+        await asyncio.to_thread(self.runlog.heartbeat, self.worker_id, self.role)
+        orphans = await asyncio.to_thread(
+            self.runlog.interrupt_orphans, self.worker_id, STALE_AFTER
+        )
+        if orphans:
+            log.warning(
+                "%d run(s) left pending by a stopped process are now interrupted", len(orphans)
+            )
+        self._heartbeat = asyncio.create_task(self._beat(), name="heartbeat")
+        return orphans
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            try:
+                await asyncio.to_thread(self.runlog.heartbeat, self.worker_id, self.role)
+            except SQLAlchemyError as exc:  # a database blip must not kill the bot
+                log.warning("heartbeat failed: %s", self.redactor(str(exc)))
+
+    async def aclose(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+            await asyncio.to_thread(self.runlog.retire_worker, self.worker_id)
+        for route in self.routes.values():
+            try:
+                await route.aclose()
+            except (OSError, RuntimeError) as exc:  # a client already gone: nothing to close
+                log.debug("closing route %s: %s", route.id, exc)
+        self.engine.dispose()
