@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -18,19 +17,14 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.benchmark.runner import BenchRunner
-from bot.core.requests import RequestValidator
-from bot.core.runs import RunService
-from bot.core.spend import SpendPolicy
-from bot.health.monitor import HealthMonitor
+from bot.slack import listeners
 from bot.slack.access import Access
 from bot.slack.bench_thread import BenchThread
 from bot.slack.generate import GenerateFlow
-from bot.slack.listeners import actions, commands, events, shortcuts, views
+from bot.slack.listeners import Product
 from bot.slack.messages import INTERRUPTED
 from bot.slack.poster import SlackPoster
 from bot.slack.tasks import BackgroundTasks
-from storage.health import HealthLog
 from storage.tables import Run
 
 log = logging.getLogger(__name__)
@@ -69,19 +63,6 @@ class ListenedApp(AsyncApp):
         return super().event(event, *args, **kwargs)
 
 
-@dataclass(frozen=True)
-class Product:
-    """The product's parts the Slack surface drives (built by the process wiring)."""
-
-    runs: RunService
-    validator: RequestValidator
-    spend: SpendPolicy
-    monitor: HealthMonitor
-    health_log: HealthLog
-    bench_runner: Callable[[], BenchRunner]
-    config_source: str
-
-
 class SlackBot:
     def __init__(
         self,
@@ -105,7 +86,21 @@ class SlackBot:
             raise_error_for_unhandled_request=False,
         )
         self.app.middleware(skip_event_retries)
-        _register(self.app, product, client, poster, self.tasks, api_url)
+        access = Access(product.validator.routes, product.spend, client)
+        flow = GenerateFlow(product.runs, poster, access)
+        bench = BenchThread(
+            product.bench_runner, access, product.spend, poster, product.runs.assets
+        )
+        listeners.register(
+            self.app,
+            product=product,
+            access=access,
+            flow=flow,
+            bench=bench,
+            poster=poster,
+            tasks=self.tasks,
+            api_url=api_url,
+        )
 
     @classmethod
     async def create(
@@ -138,53 +133,6 @@ class SlackBot:
                 await self.poster.post(run.slack_channel, text, thread_ts=run.slack_thread_ts)
             elif run.slack_response_url:
                 await self.poster.respond(run.slack_response_url, text)
-
-
-def _register(
-    app: AsyncApp,
-    product: Product,
-    client: AsyncWebClient,
-    poster: SlackPoster,
-    tasks: BackgroundTasks,
-    api_url: str,
-) -> None:
-    """Every listener, by kind, each with what it uses."""
-    runs, validator = product.runs, product.validator
-    routes = validator.routes
-    access = Access(routes, product.spend, client)
-    flow = GenerateFlow(runs, poster, access)
-    bench = BenchThread(product.bench_runner, access, product.spend, poster, runs.assets)
-    commands.imagegen.register(app, validator=validator, access=access, flow=flow, tasks=tasks)
-    commands.imageroute.register(
-        app,
-        routes=routes,
-        config_source=product.config_source,
-        runlog=runs.runlog,
-        health_log=product.health_log,
-        monitor=product.monitor,
-        bench=bench,
-        poster=poster,
-        tasks=tasks,
-    )
-    actions.runs.register(
-        app, runs=runs, validator=validator, access=access, flow=flow, poster=poster, tasks=tasks
-    )
-    actions.verdicts.register(
-        app, runlog=runs.runlog, route_ids=validator.route_ids, poster=poster, tasks=tasks
-    )
-    actions.advice.register(app, routes=routes)
-    views.compare.register(app, validator=validator, access=access, flow=flow, tasks=tasks)
-    shortcuts.edit_image.register(app, routes=routes, poster=poster)
-    views.edit_image.register(
-        app,
-        validator=validator,
-        access=access,
-        flow=flow,
-        poster=poster,
-        tasks=tasks,
-        api_url=api_url,
-    )
-    events.app_home.register(app, routes=routes, runlog=runs.runlog, monitor=product.monitor)
 
 
 def _cached_authorize(auth: AuthorizeResult) -> Callable[..., Awaitable[AuthorizeResult]]:

@@ -34,7 +34,7 @@ from advisor.advice import describe_workspace_route
 from bot.core.figures import money, seconds
 from bot.health.report import RouteHealth
 from bot.slack.health_alerts import ago
-from bot.slack.messages import CONTEXT_LIMIT, HELP, trim
+from bot.slack.messages import CONTEXT_LIMIT, HELP, escape, trim
 from storage.runlog import RouteStats
 from storage.tables import Run
 
@@ -108,7 +108,7 @@ def advice_blocks(
     if advice.is_default:
         head += " (the default: nothing in the question pointed elsewhere)"
     blocks: list[Block] = [
-        context(f"> {' '.join(question.split())[:280]}"),
+        context(f"> {escape(' '.join(question.split())[:280])}"),
         section(f"{head}\nStart with *{advice.first_benchmark}*.\n{advice.why}"),
     ]
     if advice.caveats:

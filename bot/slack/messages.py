@@ -46,10 +46,14 @@ def trim(text: str, limit: int = SECTION_LIMIT) -> str:
     return text[: limit - 12].rstrip() + " …(trimmed)"
 
 
+def escape(text: str) -> str:
+    """User text made literal in mrkdwn: no mention, link or channel-wide ping can hide in it."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def quote_prompt(prompt: str, limit: int = 300) -> str:
     flat = " ".join(prompt.split())
-    flat = flat if len(flat) <= limit else flat[: limit - 1] + "…"
-    return flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return escape(flat if len(flat) <= limit else flat[: limit - 1] + "…")
 
 
 def run_context(run: Run) -> str:

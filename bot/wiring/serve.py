@@ -13,8 +13,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as HttpRoute
 
 from bot.health.events import AlertSink
-from bot.slack.app import Product, SlackBot
+from bot.slack.app import SlackBot
 from bot.slack.health_alerts import LoggedAlerts, SlackAlerts
+from bot.slack.listeners import Product
 from bot.slack.poster import SlackPoster, make_client
 from bot.wiring.prober import Leadership, Prober
 from bot.wiring.runtime import Runtime

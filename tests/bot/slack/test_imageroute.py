@@ -119,3 +119,12 @@ async def test_advice_compare_button_runs_routes(start_harness):
     assert len(parents) == 2 and "a red kite over dunes" in parents[-1].text
     runs = h.runtime.runlog.recent(10)
     assert {r.route_id for r in runs} == set(metadata["routes"])
+
+
+async def test_the_question_is_quoted_literally(start_harness):
+    h = await start_harness()
+    await h.command("/imageroute", "we are on GCP <!channel> and need logos")
+    await h.settle()
+    [answer] = h.slack.top_level(CHANNEL)
+    text = _text(answer.blocks)
+    assert "<!channel>" not in text and "&lt;!channel&gt;" in text

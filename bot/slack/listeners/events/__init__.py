@@ -1,5 +1,18 @@
 """Events API: the App Home tab."""
 
-from bot.slack.listeners.events import app_home
+from __future__ import annotations
 
-__all__ = ["app_home"]
+from collections.abc import Mapping
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.health.monitor import HealthMonitor
+from bot.slack.listeners.events import app_home
+from routes.base import Route
+from storage.runlog import RunLog
+
+
+def register(
+    app: AsyncApp, *, routes: Mapping[str, Route], runlog: RunLog, monitor: HealthMonitor
+) -> None:
+    app_home.register(app, routes=routes, runlog=runlog, monitor=monitor)

@@ -1,5 +1,15 @@
 """Message shortcuts: edit an image shared in Slack."""
 
-from bot.slack.listeners.shortcuts import edit_image
+from __future__ import annotations
 
-__all__ = ["edit_image"]
+from collections.abc import Mapping
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.slack.listeners.shortcuts import edit_image
+from bot.slack.poster import SlackPoster
+from routes.base import Route
+
+
+def register(app: AsyncApp, *, routes: Mapping[str, Route], poster: SlackPoster) -> None:
+    edit_image.register(app, routes=routes, poster=poster)
