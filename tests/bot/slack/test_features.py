@@ -1,4 +1,4 @@
-"""Issue-6 Slack features end to end: verdicts, double clicks, guardrails, the edit shortcut,
+"""Slack features end to end: verdicts, double clicks, guardrails, the edit shortcut,
 App Home and retried events. Signed requests in, the fake Slack's record out."""
 
 from __future__ import annotations

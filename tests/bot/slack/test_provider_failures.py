@@ -108,7 +108,7 @@ async def test_provider_failure_is_one_sentence_in_the_thread(
     start_harness, openai_fake: FakeServer, reply: Reply, error_class: str, expected: str
 ):
     openai_fake.on("POST", "/v1/images/generations", reply)
-    h = await start_harness(_config(openai_fake.url, 1.0 if error_class == "timeout" else 10.0))
+    h = await start_harness(_config(openai_fake.url, 0.5 if error_class == "timeout" else 10.0))
     _, thread = await _imagegen(h)
     text = _texts(thread)
     assert f"failed ({error_class})" in text
