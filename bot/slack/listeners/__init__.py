@@ -68,7 +68,7 @@ def register(
     actions.register(
         app, runs=runs, validator=validator, access=access, flow=flow, poster=poster, tasks=tasks
     )
-    shortcuts.register(app, routes=validator.routes, poster=poster)
+    shortcuts.register(app, routes=validator.routes, poster=poster, tasks=tasks)
     views.register(
         app,
         validator=validator,

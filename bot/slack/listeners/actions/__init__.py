@@ -29,4 +29,4 @@ def register(
     verdicts.register(
         app, runlog=runs.runlog, route_ids=validator.route_ids, poster=poster, tasks=tasks
     )
-    advice.register(app, routes=validator.routes)
+    advice.register(app, routes=validator.routes, tasks=tasks)

@@ -11,14 +11,23 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.slack import blocks
 from bot.slack.files import image_files
 from bot.slack.poster import SlackPoster
+from bot.slack.tasks import BackgroundTasks
 from routes.base import Route
 
 
-def register(app: AsyncApp, *, routes: Mapping[str, Route], poster: SlackPoster) -> None:
+def register(
+    app: AsyncApp, *, routes: Mapping[str, Route], poster: SlackPoster, tasks: BackgroundTasks
+) -> None:
     async def edit_image(
         ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
     ) -> None:
         await ack()
+        # Started at once: the trigger id expires within seconds.
+        tasks.spawn(open_editor(body, context, client), name="edit-shortcut")
+
+    async def open_editor(
+        body: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
+    ) -> None:
         message = body.get("message") or {}
         channel, user = context.channel_id, context.user_id
         files = image_files(message)
