@@ -94,7 +94,16 @@ class RunService:
     async def run(self, route_id: str, request: ImageRequest, origin: RunOrigin) -> RunOutcome:
         """Run one request on one route. Never raises for provider errors: the outcome says."""
         route = self.route(route_id)
-        row = await asyncio.to_thread(self.runlog.start, self._pending_row(route, request, origin))
+        writing = asyncio.ensure_future(
+            asyncio.to_thread(self.runlog.start, self._pending_row(route, request, origin))
+        )
+        try:
+            row = await asyncio.shield(writing)
+        except asyncio.CancelledError:
+            # Cancelled while the row was being written: it is written all the same, so wait
+            # for it and close it; a row left pending would take this request key later.
+            await self._interrupted((await writing).id)
+            raise
         assert row.id is not None
         run_id = row.id
         try:
@@ -107,16 +116,21 @@ class RunService:
                 return await self._failed(run_id, exc)
             return await self._succeeded(run_id, route, result)
         except asyncio.CancelledError:
-            await asyncio.shield(
-                asyncio.to_thread(
-                    self.runlog.finish,
-                    run_id,
-                    "interrupted",
-                    error_class="interrupted",
-                    error_message="the run was cancelled before it finished",
-                )
-            )
+            await self._interrupted(run_id)
             raise
+
+    async def _interrupted(self, run_id: int | None) -> None:
+        if run_id is None:
+            return
+        await asyncio.shield(
+            asyncio.to_thread(
+                self.runlog.finish,
+                run_id,
+                "interrupted",
+                error_class="interrupted",
+                error_message="the run was cancelled before it finished",
+            )
+        )
 
     def _pending_row(self, route: Route, request: ImageRequest, origin: RunOrigin) -> Run:
         caps = route.capabilities()
