@@ -5,18 +5,29 @@ from __future__ import annotations
 import time
 from typing import Any, Protocol, runtime_checkable
 
-from routes.capabilities import Capabilities, capabilities_for
+from routes.capabilities import Capabilities, ResolvedSize, capabilities_for, resolve_size
 from routes.config import RouteConfigBase
-from routes.errors import RouteError
+from routes.errors import InvalidRequest, RouteError
 from routes.lifecycle import explain_missing_model
-from routes.model import Cost, ImageRequest, ImageResult, ProbeKind, ProbeResult
-from routes.pricing import Price, price_for
+from routes.model import (
+    Cost,
+    Estimate,
+    ImageRequest,
+    ImageResult,
+    ProbeKind,
+    ProbeResult,
+    Usage,
+)
+from routes.pricing import RoutePricing
 
 
 @runtime_checkable
 class Route(Protocol):
     """One configured path to an image model. `generate` is ONE provider attempt: retries,
-    timeouts and concurrency limits are applied around it by routes.executor."""
+    timeouts and concurrency limits are applied around it by routes.executor.
+
+    Everything a caller needs is declared here (price estimate, cost, warm-up, description),
+    so no caller reaches into an adapter's attributes or config."""
 
     config: RouteConfigBase
 
@@ -35,6 +46,24 @@ class Route(Protocol):
 
     async def probe(self, mode: ProbeKind) -> ProbeResult: ...
 
+    def estimate(self, request: ImageRequest) -> Estimate | None:
+        """What the request is expected to cost before any call; None when nothing on file
+        says (spend caps and the benchmark budget reserve this)."""
+        ...
+
+    def cost(self, usage: Usage) -> Cost:
+        """What a call that consumed `usage` cost, with its basis (routes.pricing)."""
+        ...
+
+    def warm(self) -> None:
+        """Import the SDK and build the client before the first call (run in a thread)."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """The route's facts for the run log: id, kind, model, owners, and per kind the
+        underlying model (gateways) or the deployment facts (self-hosted)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -46,7 +75,7 @@ class BaseRoute:
     def __init__(self, config: RouteConfigBase) -> None:
         self.config = config
         self._caps = capabilities_for(config.kind, config.model_id, config.capabilities)
-        self._price = price_for(config.kind, self.price_model, config.pricing)
+        self.pricing: RoutePricing = config.route_pricing()
 
     @property
     def id(self) -> str:
@@ -60,17 +89,18 @@ class BaseRoute:
     def model(self) -> str:
         return self.config.model_id
 
-    @property
-    def price_model(self) -> str:
-        """The model id whose price applies (the image model for tool-based routes)."""
-        return self.config.model_id
-
-    @property
-    def price(self) -> Price | None:
-        return self._price
-
     def capabilities(self) -> Capabilities:
         return self._caps
+
+    def estimate(self, request: ImageRequest) -> Estimate | None:
+        try:
+            size = resolve_size(request.size, self._caps)
+        except InvalidRequest:
+            size = ResolvedSize(auto=True)  # refused before any call anyway
+        return self.pricing.estimate(request, size)
+
+    def cost(self, usage: Usage) -> Cost:
+        return self.pricing.cost(usage)
 
     async def generate(self, request: ImageRequest) -> ImageResult:
         raise NotImplementedError
@@ -100,7 +130,7 @@ class BaseRoute:
                     mode = "generate"
             if mode == "generate":
                 result = await self.generate(self.probe_request())
-                cost, request_id = result.cost, result.response_id
+                cost, request_id = self.cost(result.metered), result.response_id
         except RouteError as raised:
             # A shut-down model is its own failure reason, naming the replacement.
             exc = explain_missing_model(self.config.lifecycle_models(), raised)
@@ -134,4 +164,12 @@ class BaseRoute:
         return None
 
     def describe(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "model": self.model}
+        facts = {
+            "id": self.id,
+            "kind": self.kind,
+            "model": self.model,
+            "board": self.config.board_row,
+            "billing_owner": self.config.billing_owner,
+            "route_owner": self.config.route_owner,
+        }
+        return {k: v for k, v in facts.items() if v is not None}

@@ -27,9 +27,8 @@ from routes.errors import (
     RouteError,
     RouteTimeoutError,
 )
-from routes.media import sniff_mime
-from routes.model import GeneratedImage, ImageRequest, ImageResult
-from routes.pricing import per_image_cost
+from routes.media import image_pixels, sniff_mime
+from routes.model import GeneratedImage, ImageRequest, ImageResult, Usage
 
 ACCESS_HINT = "Request access to this model in the Bedrock console for the route's region"
 
@@ -129,6 +128,13 @@ def map_client_error(exc: Any) -> RouteError:
     return ProviderDownError(f"{code}: {message}", request_id=request_id, status_code=status)
 
 
+def _pixels(size_label: str) -> int | None:
+    if "x" not in size_label:
+        return None
+    width, height = (int(v) for v in size_label.split("x"))
+    return width * height
+
+
 class BedrockRoute(BaseRoute):
     config: BedrockConfig
 
@@ -189,7 +195,12 @@ class BedrockRoute(BaseRoute):
             model=self.model,
             response_id=request_id,
             latency_s=latency,
-            cost=per_image_cost(self.price, len(images)),
+            # Nova Canvas and Titan bill by quality and size; the others per image.
+            metered=Usage(
+                images=len(images),
+                quality=request.quality,
+                pixels=_pixels(size) or image_pixels(images[0].data),
+            ),
             metadata={"task": body.get("taskType", "stability"), "seeds": answer.get("seeds")},
         )
 

@@ -28,9 +28,9 @@ from routes.errors import (
     error_for_status,
     retry_after_seconds,
 )
-from routes.media import sniff_mime
-from routes.model import GeneratedImage, ImageRequest, ImageResult
-from routes.pricing import per_image_cost
+from routes.media import image_pixels, sniff_mime
+from routes.model import GeneratedImage, ImageRequest, ImageResult, Usage
+from routes.pricing import MEGAPIXEL
 
 MAX_DOWNLOAD_BYTES = 40 * 1024 * 1024
 POLL_CAP_SECONDS = 4.0
@@ -91,7 +91,16 @@ class BflRoute(BaseRoute):
             model=self.model,
             response_id=task_id,
             latency_s=latency,
-            cost=per_image_cost(self.price, 1),
+            metered=Usage(
+                images=1,
+                # FLUX.2 bills per megapixel of output and of input images.
+                megapixels=tuple(p / MEGAPIXEL for p in [image_pixels(data)] if p),
+                input_megapixels=tuple(
+                    p / MEGAPIXEL
+                    for p in (image_pixels(i.data) for i in request.input_images[:1])
+                    if p
+                ),
+            ),
             metadata={
                 "task_id": task_id,
                 "seed": result.get("seed"),

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from routes.lifecycle import check_route
+from routes.pricing import RoutePricing
 
 BoardRow = Literal["openai", "google", "flux", "gateway", "self-hosted"]
 BOARD_ROWS: tuple[str, ...] = ("openai", "google", "flux", "gateway", "self-hosted")
@@ -112,6 +113,25 @@ class RouteConfigBase(_Strict):
         """The provider model ids this route calls, to check against the lifecycle data."""
         return (self.model_id,) if self.model_id else ()
 
+    def route_pricing(self) -> RoutePricing:
+        """How this route's calls are priced (routes.pricing is the one cost authority)."""
+        return RoutePricing(
+            self.kind,
+            self.priced_models(),
+            override=self.pricing,
+            estimated_usd_per_image=self.estimated_usd_per_image,
+            timeout_s=self.timeout_seconds,
+            **self.pricing_options(),
+        )
+
+    def priced_models(self) -> tuple[str, ...]:
+        """The models whose price rows apply, the one whose per-image price estimates first."""
+        return (self.model_id,)
+
+    def pricing_options(self) -> dict[str, Any]:
+        """Kind-specific pricing rules (free, hardware time, an image-size tier)."""
+        return {}
+
     def secrets(self) -> list[str]:
         """Every secret value in this config, so redaction can find them in any text."""
         found: list[str] = []
@@ -134,6 +154,12 @@ class DemoRoute(RouteConfigBase):
     def lifecycle_models(self) -> tuple[str, ...]:
         return ()
 
+    def priced_models(self) -> tuple[str, ...]:
+        return ()
+
+    def pricing_options(self) -> dict[str, Any]:
+        return {"free": True}
+
 
 class OpenAIRoute(RouteConfigBase):
     kind: Literal["openai"]
@@ -155,6 +181,11 @@ class OpenAIResponsesRoute(RouteConfigBase):
 
     def lifecycle_models(self) -> tuple[str, ...]:
         return (self.model_id, self.image_model)
+
+    def priced_models(self) -> tuple[str, ...]:
+        # The image tool's model first: its per-image figures are the estimate; the text
+        # model's tokens are billed on top and priced from their own rows.
+        return (self.image_model, self.model_id)
 
 
 class GatewayRoute(RouteConfigBase):
@@ -213,6 +244,9 @@ class GeminiImageRoute(RouteConfigBase):
     default_model: ClassVar[str] = "gemini-3-pro-image"
     default_board: ClassVar[str | None] = "google"
 
+    def pricing_options(self) -> dict[str, Any]:
+        return {"tier": self.image_size}  # per-image figures differ at 1K/2K and 4K
+
 
 class BflRoute(RouteConfigBase):
     kind: Literal["bfl"]
@@ -252,6 +286,10 @@ class SelfHostedRoute(RouteConfigBase):
 
     def lifecycle_models(self) -> tuple[str, ...]:
         return ()  # the operator's own weights: no provider lifecycle
+
+    def pricing_options(self) -> dict[str, Any]:
+        # A `pricing` table replaces hardware time.
+        return {"hourly_usd": self.hourly_usd, "hardware": self.pricing is None}
 
 
 RouteConfig = Annotated[
@@ -391,12 +429,20 @@ def parse_config(
             )
         except ValidationError as exc:
             raise ConfigError(_describe(exc, f"{source}: [{name}]")) from None
-    warnings = [line for route in routes.values() for line in _route_warnings(route, source, today)]
+    user_cap = sections["limits"].user_daily_spend_usd is not None
+    warnings = [
+        line
+        for route in routes.values()
+        for line in _route_warnings(route, source, today, user_cap)
+    ]
     return AppConfig(routes=routes, source=source, warnings=tuple(warnings), **sections)
 
 
-def _route_warnings(route: RouteConfigBase, source: str, today: date | None) -> tuple[str, ...]:
-    """Lifecycle checks of one enabled route: warnings, or a ConfigError for a refusal."""
+def _route_warnings(
+    route: RouteConfigBase, source: str, today: date | None, user_cap: bool
+) -> tuple[str, ...]:
+    """Lifecycle and price checks of one enabled route: warnings, or a ConfigError for a
+    refusal (a shut-down model; a spend cap with no price to keep it by)."""
     if not route.enabled:
         return ()
     if not route.model_id and route.no_default_model:
@@ -409,6 +455,17 @@ def _route_warnings(route: RouteConfigBase, source: str, today: date | None) -> 
     )
     if check.refusal is not None:
         raise ConfigError(f"{source}: {check.refusal}")
+    try:
+        pricing = route.route_pricing()
+    except ValueError as exc:  # a typo in the route's own `pricing` table
+        raise ConfigError(f"{source}: route '{route.id}': {exc}") from None
+    if (route.daily_spend_usd is not None or user_cap) and not pricing.can_estimate():
+        cap = "a daily_spend_usd" if route.daily_spend_usd is not None else "[limits] user caps"
+        raise ConfigError(
+            f"{source}: route '{route.id}' has {cap} but no price on file for "
+            f"{route.model_id or route.kind}: add a `pricing` table, or set "
+            "estimated_usd_per_image (what one image is taken to cost) so the cap can be kept"
+        )
     return tuple(f"{source}: {line}" for line in check.warnings)
 
 

@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 from routes.base import BaseRoute
 from routes.capabilities import resolve_size
 from routes.config import DemoRoute as DemoConfig
-from routes.model import Cost, GeneratedImage, ImageRequest, ImageResult
+from routes.model import GeneratedImage, ImageRequest, ImageResult, Usage
 
 _MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 _PIL_FORMAT = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
@@ -140,7 +140,7 @@ class DemoRoute(BaseRoute):
             model=self.model,
             response_id=f"demo-{digest[:16]}",
             latency_s=time.perf_counter() - t0,
-            cost=Cost.free("offline demo renderer"),
+            metered=Usage(images=request.n),
             metadata={"size": f"{width}x{height}", "demo": True},
         )
 

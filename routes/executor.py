@@ -66,9 +66,7 @@ class RouteExecutor:
         provider SDK can take a second on a busy machine, which is not the provider's fault)."""
         if self._warmed:
             return
-        warm = getattr(self.route, "warm", None)
-        if warm is not None:
-            await asyncio.to_thread(warm)
+        await asyncio.to_thread(self.route.warm)
         self._warmed = True
 
     async def _attempt(self, request: ImageRequest) -> ImageResult:
@@ -115,7 +113,9 @@ class RouteExecutor:
                 )
                 attempts.append(attempt)
                 await _notify(on_attempt, attempt)
-                return dataclasses.replace(result, attempts=tuple(attempts))
+                # The one cost authority prices what the adapter reported it consumed.
+                cost = self.route.cost(result.metered)
+                return dataclasses.replace(result, cost=cost, attempts=tuple(attempts))
             attempt = Attempt(
                 number=number,
                 started_at=started,

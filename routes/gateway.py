@@ -9,7 +9,7 @@ a gateway's markup is not the provider's list price.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from routes.config import GatewayRoute as GatewayConfig
 from routes.model import ImageRequest, ImageResult
@@ -38,6 +38,12 @@ class GatewayImagesRoute(OpenAIImagesRoute):
                 headers={k: v.get_secret_value() for k, v in self.config.headers.items()},
             )
         return self._client
+
+    def describe(self) -> dict[str, Any]:
+        facts = super().describe()
+        if self.config.underlying_model:
+            facts["underlying_model"] = self.config.underlying_model
+        return facts
 
     async def generate(self, request: ImageRequest) -> ImageResult:
         result = await super().generate(request)

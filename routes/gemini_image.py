@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
 
@@ -22,8 +21,7 @@ from routes.google_common import (
     request_id_from,
     seen_responses,
 )
-from routes.model import Cost, GeneratedImage, ImageRequest, ImageResult
-from routes.pricing import Price, per_image_cost, token_cost
+from routes.model import GeneratedImage, ImageRequest, ImageResult, TokenCount, Usage
 
 # Finish reasons that mean a safety or policy system withheld the image (HTTP 200 all the same).
 MODERATION_FINISH = frozenset(
@@ -56,38 +54,30 @@ def _tokens_by_modality(details: list[types.ModalityTokenCount] | None) -> dict[
     return counts
 
 
-def gemini_cost(
-    price: Price | None,
-    usage: types.GenerateContentResponseUsageMetadata | None,
-    images: int,
-) -> Cost:
-    """Token price applied to usage_metadata when the table has token rates, else the list
-    price per image."""
-    if price is None:
-        return Cost.unknown("no price on file for this model")
-    if price.basis == "per_image" or usage is None or not usage.candidates_token_count:
-        if price.usd_per_image is not None:
-            return per_image_cost(price, images)
-        return Cost.unknown("the provider returned no token usage")
+def gemini_tokens(
+    model: str, usage: types.GenerateContentResponseUsageMetadata | None
+) -> TokenCount | None:
+    """Token classes from usage_metadata: prompt tokens by modality (cached ones apart),
+    candidate tokens by modality, thinking tokens (billed as text output). None when the
+    answer reports no output tokens, so the list price per image applies instead."""
+    if usage is None or not usage.candidates_token_count:
+        return None
     prompt = _tokens_by_modality(usage.prompt_tokens_details)
     image_in = prompt.get("IMAGE", 0)
-    text_in = (usage.prompt_token_count or 0) - image_in
+    text_in = max((usage.prompt_token_count or 0) - image_in, 0)
+    cached = min(usage.cached_content_token_count or 0, text_in)
     out = _tokens_by_modality(usage.candidates_tokens_details)
     # Without a per-modality split every output token is taken as image output.
     image_out = out.get("IMAGE", usage.candidates_token_count or 0)
-    unpriced = (usage.candidates_token_count or 0) - image_out + (usage.thoughts_token_count or 0)
-    cost = token_cost(
-        price,
-        {
-            "input_tokens": text_in + image_in,
-            "input_tokens_details": {"text_tokens": text_in, "image_tokens": image_in},
-            "output_tokens": image_out,
-        },
+    text_out = (usage.candidates_token_count or 0) - image_out + (usage.thoughts_token_count or 0)
+    return TokenCount(
+        model=model,
+        text_in=text_in - cached,
+        cached_text_in=cached,
+        image_in=image_in,
+        text_out=max(text_out, 0),
+        image_out=image_out,
     )
-    if unpriced > 0 and cost.usd is not None:
-        note = f"; {unpriced} text/thinking output tokens not priced (no rate on file)"
-        cost = dataclasses.replace(cost, detail=cost.detail + note)
-    return cost
 
 
 def _flagged(candidate: types.Candidate | None) -> list[str]:
@@ -225,7 +215,10 @@ class GeminiImageRoute(GoogleRoute):
             model=response.model_version,
             response_id=response_id,
             latency_s=latency,
-            cost=gemini_cost(self.price, usage, len(images)),
+            metered=Usage(
+                images=len(images),
+                tokens=tuple(t for t in [gemini_tokens(self.model, usage)] if t),
+            ),
             usage=usage.model_dump(mode="json", exclude_none=True) if usage else None,
             metadata=metadata,
         )

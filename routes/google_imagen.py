@@ -21,8 +21,7 @@ from routes.google_common import (
     request_id_from,
     seen_responses,
 )
-from routes.model import GeneratedImage, ImageRequest, ImageResult
-from routes.pricing import per_image_cost
+from routes.model import GeneratedImage, ImageRequest, ImageResult, Usage
 
 _MIME = {"png": "image/png", "jpeg": "image/jpeg"}
 
@@ -111,7 +110,7 @@ class GoogleImagenRoute(GoogleRoute):
             response_id=request_id,
             latency_s=latency,
             # Filtered images are not billed: the price applies to the images returned.
-            cost=per_image_cost(self.price, len(images)),
+            metered=Usage(images=len(images)),
             revised_prompt=revised,
             metadata=self._metadata(request, config, filtered, reasons),
         )

@@ -6,7 +6,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-CostBasis = Literal["tokens", "list_price", "hardware_time", "free", "unknown"]
+CostBasis = Literal["tokens", "list_price", "hardware_time", "estimate", "free", "unknown"]
+# How a pre-call estimate was worked out: a list price, the provider's published per-image
+# figures for a token-priced model, the route's own pricing or estimate, hardware time.
+EstimateBasis = Literal["list_price", "token_estimate", "route_override", "hardware_time", "free"]
 ProbeKind = Literal["auth", "generate", "off"]
 
 
@@ -70,8 +73,9 @@ class Cost:
 
     @property
     def estimated(self) -> bool:
-        # Only token-metered cost is what the provider billed; the rest is list price or a model.
-        return self.basis in ("list_price", "hardware_time")
+        # Token-metered cost is what the provider billed; list prices, hardware time and a
+        # route's own per-image estimate are models of it.
+        return self.basis in ("list_price", "hardware_time", "estimate")
 
     @classmethod
     def unknown(cls, detail: str = "no price on file") -> Cost:
@@ -80,6 +84,55 @@ class Cost:
     @classmethod
     def free(cls, detail: str = "") -> Cost:
         return cls(usd=0.0, basis="free", detail=detail)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a request is expected to cost before it is sent (spend caps, benchmark budgets)."""
+
+    usd: float
+    basis: EstimateBasis
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class TokenCount:
+    """Tokens one model consumed, by the classes providers bill at different rates."""
+
+    model: str
+    text_in: int = 0
+    cached_text_in: int = 0
+    image_in: int = 0
+    cached_image_in: int = 0
+    text_out: int = 0
+    image_out: int = 0
+
+    def classes(self) -> dict[str, int]:
+        return {
+            "text_input": self.text_in,
+            "cached_text_input": self.cached_text_in,
+            "image_input": self.image_in,
+            "cached_image_input": self.cached_image_in,
+            "text_output": self.text_out,
+            "image_output": self.image_out,
+        }
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What one call consumed, as the provider reported it or the route measured it. Adapters
+    report this; routes.pricing turns it into a Cost."""
+
+    images: int = 0  # images returned (what per-image prices bill)
+    tokens: tuple[TokenCount, ...] = ()  # empty: the provider reported no token usage
+    megapixels: tuple[float, ...] = ()  # per returned image
+    input_megapixels: tuple[float, ...] = ()  # per input image of an edit
+    quality: str | None = None  # as sent, for prices tiered by quality
+    pixels: int | None = None  # width x height of each image, for prices tiered by size
+    seconds: float | None = None  # time the call took, for hardware-time prices
+    # Billed usage the provider did not report (e.g. the Responses image tool's tokens): the
+    # cost is then unknown rather than the part that was reported.
+    unreported: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -106,8 +159,10 @@ class ImageResult:
     model: str | None  # as reported by the provider (None when it does not say)
     response_id: str | None
     latency_s: float  # around the provider call(s) of the successful attempt
-    cost: Cost
-    usage: dict[str, Any] | None = None
+    # What the call consumed; the executor prices it into `cost` (routes.pricing).
+    metered: Usage = field(default_factory=Usage)
+    cost: Cost = field(default_factory=lambda: Cost.unknown("not priced yet"))
+    usage: dict[str, Any] | None = None  # the provider's own usage object, for the run log
     underlying_model: str | None = None  # gateways: the model behind the gateway
     revised_prompt: str | None = None
     # Anything else the route board says is worth keeping (filtered counts, tool settings...).

@@ -26,7 +26,7 @@ from routes.errors import (
     looks_like_org_verification,
 )
 from routes.media import sniff_mime
-from routes.model import GeneratedImage
+from routes.model import GeneratedImage, TokenCount
 
 if TYPE_CHECKING:
     import openai
@@ -167,3 +167,55 @@ def usage_dict(usage: Any) -> dict[str, Any] | None:
     if isinstance(usage, Mapping):
         return dict(usage)
     return None
+
+
+def _count(value: Any) -> int:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+
+def image_token_count(model: str, usage: Mapping[str, Any] | None) -> TokenCount | None:
+    """Token classes from an image model's usage (the Images API `usage`, or the Responses
+    tool's `tool_usage.image_gen`): input split text/image, output split by
+    `output_tokens_details` when present (older answers counted only image output)."""
+    if not usage:
+        return None
+    details = usage.get("input_tokens_details") or {}
+    image_in = _count(details.get("image_tokens"))
+    text_in = (
+        _count(details.get("text_tokens"))
+        if "text_tokens" in details
+        else max(_count(usage.get("input_tokens")) - image_in, 0)
+    )
+    # Prompt caching, where an answer reports it, applies to the text prompt.
+    cached = min(_count(details.get("cached_tokens")), text_in)
+    out = _count(usage.get("output_tokens"))
+    out_details = usage.get("output_tokens_details") or {}
+    if out_details:
+        text_out = _count(out_details.get("text_tokens"))
+        image_out = _count(out_details.get("image_tokens"))
+    else:
+        text_out, image_out = 0, out
+    return TokenCount(
+        model=model,
+        text_in=text_in - cached,
+        cached_text_in=cached,
+        image_in=image_in,
+        text_out=text_out,
+        image_out=image_out,
+    )
+
+
+def text_token_count(model: str, usage: Mapping[str, Any] | None) -> TokenCount | None:
+    """Token classes from a text model's Responses `usage` (input includes cached tokens,
+    output includes reasoning tokens, all billed at the text rates)."""
+    if not usage:
+        return None
+    details = usage.get("input_tokens_details") or {}
+    total_in = _count(usage.get("input_tokens"))
+    cached = min(_count(details.get("cached_tokens")), total_in)
+    return TokenCount(
+        model=model,
+        text_in=total_in - cached,
+        cached_text_in=cached,
+        text_out=_count(usage.get("output_tokens")),
+    )

@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING, Any
 from routes.base import BaseRoute
 from routes.capabilities import resolve_size
 from routes.config import OpenAIRoute as OpenAIConfig
-from routes.model import ImageRequest, ImageResult
+from routes.model import ImageRequest, ImageResult, Usage
 from routes.openai_common import (
     decode_images,
+    image_token_count,
     make_client,
     map_openai_error,
     require_images,
     usage_dict,
 )
-from routes.pricing import cost_for
 
 if TYPE_CHECKING:
     import openai
@@ -105,7 +105,11 @@ class OpenAIImagesRoute(BaseRoute):
             model=str(reported) if reported else None,
             response_id=request_id,
             latency_s=latency,
-            cost=cost_for(self.price, usage, len(images)),
+            metered=Usage(
+                images=len(images),
+                tokens=tuple(t for t in [image_token_count(self.model, usage)] if t),
+                quality=body.quality or request.quality,
+            ),
             usage=usage,
             metadata={
                 key: value

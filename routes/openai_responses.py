@@ -2,9 +2,9 @@
 `image_generation` tool, for assistant-style requests where the model plans, then draws.
 
 The run log keeps the response id, the tool's revised prompt and the image settings the tool
-reports. Cost: the text model's tokens are priced only when a row exists for that model; the
-image tool is priced from the image model's per-token rate when the response reports the tool's
-usage. Anything not on file leaves the cost unknown rather than guessed.
+reports. Usage is reported in two parts: the text model's tokens (`usage`) and the image tool's
+(`tool_usage.image_gen`), each priced by routes.pricing at its own model's rates (or the route's
+own `pricing`, which then applies to both). A missing part leaves the cost unknown.
 """
 
 from __future__ import annotations
@@ -18,10 +18,15 @@ from routes.capabilities import resolve_size
 from routes.config import OpenAIResponsesRoute as ResponsesConfig
 from routes.errors import ProviderDownError
 from routes.media import sniff_mime
-from routes.model import Cost, GeneratedImage, ImageRequest, ImageResult
-from routes.openai_common import map_openai_error, require_images, usage_dict
+from routes.model import GeneratedImage, ImageRequest, ImageResult, TokenCount, Usage
+from routes.openai_common import (
+    image_token_count,
+    map_openai_error,
+    require_images,
+    text_token_count,
+    usage_dict,
+)
 from routes.openai_images import OpenAIImagesRoute, images_api_params
-from routes.pricing import price_for, token_cost
 
 TOOL_SETTINGS = ("size", "quality", "background", "output_format", "moderation")
 
@@ -49,7 +54,6 @@ class OpenAIResponsesRoute(OpenAIImagesRoute):
 
     def __init__(self, config: ResponsesConfig) -> None:
         super().__init__(config)  # type: ignore[arg-type]
-        self._image_price = price_for("openai", config.image_model)
 
     async def generate(self, request: ImageRequest) -> ImageResult:
         import openai
@@ -90,7 +94,7 @@ class OpenAIResponsesRoute(OpenAIImagesRoute):
             model=dumped.get("model"),
             response_id=dumped.get("id") or request_id,
             latency_s=latency,
-            cost=self._cost(usage, dumped.get("tool_usage")),
+            metered=self._usage(len(images), usage, dumped.get("tool_usage"), settings),
             usage=usage,
             underlying_model=self.config.image_model,
             revised_prompt=first.get("revised_prompt"),
@@ -103,21 +107,36 @@ class OpenAIResponsesRoute(OpenAIImagesRoute):
             },
         )
 
-    def _cost(self, usage: dict[str, Any] | None, tool_usage: Any) -> Cost:
-        text = token_cost(self.price, usage)
+    def _usage(
+        self,
+        images: int,
+        usage: dict[str, Any] | None,
+        tool_usage: Any,
+        settings: dict[str, Any],
+    ) -> Usage:
+        """The text model's tokens and the image tool's, each under its own model."""
+        parts: list[TokenCount] = []
+        missing: list[str] = []
+        text = text_token_count(self.model, usage)
+        if text is None:
+            missing.append(f"the text model's usage ({self.model})")
+        else:
+            parts.append(text)
         image_usage = None
         if isinstance(tool_usage, dict):
             image_usage = tool_usage.get("image_gen") or tool_usage.get("image_generation")
-        image = token_cost(self._image_price, image_usage) if image_usage else None
-        if text.usd is None or image is None or image.usd is None:
-            return Cost.unknown(
-                "text model tokens and image tool usage are not both priced on file "
-                f"({self.model}: {text.detail})"
+        tool = image_token_count(self.config.image_model, image_usage)
+        if tool is None:
+            missing.append(
+                f"the image tool's usage (tool_usage.image_gen, {self.config.image_model})"
             )
-        return Cost(
-            usd=round(text.usd + image.usd, 6),
-            basis="tokens",
-            detail=f"text: {text.detail}; image tool: {image.detail}",
+        else:
+            parts.append(tool)
+        return Usage(
+            images=images,
+            tokens=tuple(parts),
+            quality=settings.get("quality"),
+            unreported=tuple(missing),
         )
 
 

@@ -33,9 +33,8 @@ from routes.errors import (
     error_for_status,
     retry_after_seconds,
 )
-from routes.model import Cost, GeneratedImage, ImageRequest, ImageResult
+from routes.model import GeneratedImage, ImageRequest, ImageResult, Usage
 from routes.openai_common import decode_images, make_client, map_openai_error, require_images
-from routes.pricing import hardware_cost
 
 POLL_CAP_SECONDS = 2.0
 
@@ -123,6 +122,15 @@ class SelfHostedRoute(BaseRoute):
                 )
         return self._client
 
+    def describe(self) -> dict[str, Any]:
+        """The deployment facts the route board asks to log for self-hosted routes."""
+        facts = super().describe()
+        for key in ("hardware", "model_version", "deployment_hash", "serving_config"):
+            value = getattr(self.config, key)
+            if value is not None:
+                facts[key] = value
+        return facts
+
     # -- generate --------------------------------------------------------------------------
     async def generate(self, request: ImageRequest) -> ImageResult:
         label = resolve_size(request.size, self._caps).label
@@ -148,18 +156,13 @@ class SelfHostedRoute(BaseRoute):
             model=facts["model_version"],
             response_id=reported.pop("response_id", None),
             latency_s=latency,
-            cost=self._cost(latency),
+            metered=Usage(images=len(images), seconds=latency),
             metadata={
                 **{k: v for k, v in facts.items() if v},
                 **reported,
                 "flavor": self.config.flavor,
             },
         )
-
-    def _cost(self, latency: float) -> Cost:
-        if self.config.hourly_usd is None:
-            return Cost.unknown("set hourly_usd on the route to price hardware time")
-        return hardware_cost(self.config.hourly_usd, latency)
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:

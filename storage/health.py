@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from storage.runlog import as_utc, percentile
+from storage.runlog import Spend, as_utc, percentile
 from storage.tables import HealthCheck, Incident
 
 # Errors of a real run that say something about the route, not about the request.
@@ -63,7 +63,31 @@ class HealthLog:
         latencies = [lat for good, lat in rows if good and lat is not None]
         return ok / len(rows), latencies
 
+    def probe_spend_counted(self, since: datetime) -> Spend:
+        """Known spend of generate probes since `since`, and how many made an image whose
+        cost is unknown (never added as $0)."""
+        unpriced = sa.and_(
+            col(HealthCheck.probe_kind) == "generate",
+            col(HealthCheck.ok).is_(True),
+            col(HealthCheck.cost_usd).is_(None),
+        )
+        with Session(self.engine) as session:
+            query = select(
+                sa.func.coalesce(sa.func.sum(HealthCheck.cost_usd), 0.0),
+                sa.func.count(col(HealthCheck.cost_usd)),
+                sa.func.coalesce(sa.func.sum(sa.case((unpriced, 1), else_=0)), 0),
+            ).where(HealthCheck.checked_at >= since, HealthCheck.source == "probe")
+            known, priced, missing = session.exec(query).one()
+        return Spend(
+            known_usd=round(float(known or 0.0), 6),
+            priced_runs=int(priced or 0),
+            unpriced_runs=int(missing or 0),
+            unpriced_images=int(missing or 0),
+        )
+
     def probe_spend(self, since: datetime) -> float:
+        """Probe spend with unknown costs counted as 0. Kept only for the health message until
+        it shows unpriced probes: use probe_spend_counted()."""
         with Session(self.engine) as session:
             query = select(sa.func.coalesce(sa.func.sum(HealthCheck.cost_usd), 0.0)).where(
                 HealthCheck.checked_at >= since

@@ -34,6 +34,33 @@ def as_utc(value: datetime) -> datetime:
 
 
 @dataclass(frozen=True)
+class Spend:
+    """Spend over a set of runs: the known total and how many runs had no price. A run whose
+    cost is unknown is counted here, never added as $0."""
+
+    known_usd: float = 0.0
+    priced_runs: int = 0
+    unpriced_runs: int = 0
+    unpriced_images: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return self.unpriced_runs == 0
+
+    def __add__(self, other: Spend) -> Spend:
+        return Spend(
+            known_usd=round(self.known_usd + other.known_usd, 6),
+            priced_runs=self.priced_runs + other.priced_runs,
+            unpriced_runs=self.unpriced_runs + other.unpriced_runs,
+            unpriced_images=self.unpriced_images + other.unpriced_images,
+        )
+
+
+# A run that made images (the provider billed it) but whose cost is not known.
+_UNPRICED = sa.and_(col(Run.cost_usd).is_(None), col(Run.images) > 0)
+
+
+@dataclass(frozen=True)
 class RouteStats:
     """Per-route figures from the run log, as plain values (the advisor and Slack read them)."""
 
@@ -45,7 +72,8 @@ class RouteStats:
     p50_latency_s: float | None
     p95_latency_s: float | None
     median_cost_usd: float | None
-    spend_usd: float
+    spend_usd: float  # the known total; runs without a price are in unpriced_runs
+    unpriced_runs: int = 0
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -187,6 +215,7 @@ class RunLog:
             ok = [i for i in items if i[0] == "succeeded"]
             latencies = [i[1] for i in ok if i[1] is not None]
             costs = [i[2] for i in ok if i[2] is not None]
+            unpriced = sum(1 for i in items if i[2] is None and i[3] > 0)
             stats[route_id] = RouteStats(
                 route_id=route_id,
                 runs=len(items),
@@ -197,13 +226,81 @@ class RunLog:
                 p95_latency_s=percentile(latencies, 95),
                 median_cost_usd=statistics.median(costs) if costs else None,
                 spend_usd=round(sum(costs), 6),
+                unpriced_runs=unpriced,
             )
         return stats
+
+    def spend_by_route(
+        self,
+        since: datetime,
+        *,
+        route_id: str | None = None,
+        slack_user: str | None = None,
+    ) -> dict[str, Spend]:
+        """Known spend and unpriced runs since `since`, per route (optionally one route's or
+        one Slack user's runs only)."""
+        return self._spend_grouped(Run.route_id, since, route_id=route_id, slack_user=slack_user)
+
+    def spend(
+        self,
+        since: datetime,
+        *,
+        route_id: str | None = None,
+        slack_user: str | None = None,
+    ) -> Spend:
+        """Known spend and unpriced runs since `since`, all routes together."""
+        total = Spend()
+        for part in self.spend_by_route(since, route_id=route_id, slack_user=slack_user).values():
+            total = total + part
+        return total
+
+    def spend_by_billing_owner(self, since: datetime) -> dict[str, Spend]:
+        """Known spend and unpriced runs since `since` per billing owner ('unknown' when the
+        route named none)."""
+        grouped = self._spend_grouped(Run.billing_owner, since)
+        return {(owner or "unknown"): spend for owner, spend in grouped.items()}
+
+    def _spend_grouped(
+        self,
+        key: Any,
+        since: datetime,
+        *,
+        route_id: str | None = None,
+        slack_user: str | None = None,
+    ) -> dict[Any, Spend]:
+        unpriced = sa.case((_UNPRICED, 1), else_=0)
+        with Session(self.engine) as session:
+            query = (
+                select(  # type: ignore[call-overload]
+                    key,
+                    sa.func.coalesce(sa.func.sum(Run.cost_usd), 0.0),
+                    sa.func.count(col(Run.cost_usd)),
+                    sa.func.coalesce(sa.func.sum(unpriced), 0),
+                    sa.func.coalesce(sa.func.sum(sa.case((_UNPRICED, Run.images), else_=0)), 0),
+                )
+                .where(Run.created_at >= since)
+                .group_by(key)
+            )
+            if route_id:
+                query = query.where(Run.route_id == route_id)
+            if slack_user:
+                query = query.where(Run.slack_user == slack_user)
+            rows = session.exec(query).all()
+        return {
+            group: Spend(
+                known_usd=round(float(known or 0.0), 6),
+                priced_runs=int(priced or 0),
+                unpriced_runs=int(runs or 0),
+                unpriced_images=int(images or 0),
+            )
+            for group, known, priced, runs, images in rows
+        }
 
     def spend_since(
         self, since: datetime, *, route_id: str | None = None, slack_user: str | None = None
     ) -> float:
-        """USD spent on finished runs since `since` (unknown costs count as 0)."""
+        """USD spent since `since`, unknown costs counted as 0. Kept only for the Slack
+        surfaces that do not show unpriced runs yet: use spend() / spend_by_route()."""
         with Session(self.engine) as session:
             query = select(sa.func.coalesce(sa.func.sum(Run.cost_usd), 0.0)).where(
                 Run.created_at >= since
@@ -215,7 +312,8 @@ class RunLog:
             return float(session.exec(query).one() or 0.0)
 
     def spend_by_owner(self, since: datetime) -> dict[str, float]:
-        """USD spent since `since` per billing owner (unknown owner grouped as 'unknown')."""
+        """USD spent since `since` per billing owner, unknown costs counted as 0. Kept only
+        for App Home until it shows unpriced runs: use spend_by_billing_owner()."""
         with Session(self.engine) as session:
             query = (
                 select(Run.billing_owner, sa.func.coalesce(sa.func.sum(Run.cost_usd), 0.0))

@@ -94,7 +94,7 @@ class BenchProgress:
     spent_usd: float = 0.0
     resumed: int = 0  # items already finished by an earlier, interrupted attempt
     max_cost: float | None = None
-    # Routes whose calls counted as $0 before the call (no per-image list price on file).
+    # Routes whose calls counted as $0 before the call (no price on file to estimate them).
     unpriced: set[str] = field(default_factory=set)
 
 

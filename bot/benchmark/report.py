@@ -114,14 +114,13 @@ def budget_lines(progress: BenchProgress) -> list[str]:
     if progress.max_cost is not None:
         lines.append(
             f"Budget: ${progress.spent_usd:.2f} of ${progress.max_cost:.2f} spent "
-            "(checked before each call with the route's per-image list price)."
+            "(checked before each call with the route's estimate)."
         )
     if progress.unpriced:
         names = ", ".join(f"`{r}`" for r in sorted(progress.unpriced))
         lines.append(
-            f"No per-image list price on file for {names}: their calls counted as $0 before "
-            "being sent (token-priced or unpriced routes); what they cost is added once known, "
-            "and shows as unknown where the provider did not say."
+            f"No price on file for {names}: their calls counted as $0 before being sent; "
+            "what they cost is added once known, and shows as unknown where nothing prices it."
         )
     return lines
 

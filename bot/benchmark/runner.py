@@ -4,7 +4,7 @@ A benchmark has an id and a row in `benches` holding its plan (routes, families,
 budget, prompt file), so `--resume ID` needs nothing else. Each (route, prompt, repeat) item's
 run carries the key `<bench id>:<route>:<prompt id>:<repeat>#<try>`: a resumed benchmark keeps
 what finished (succeeded or failed) and redoes only what was interrupted or skipped. The spend
-policy's budget is checked before each call with the route's per-image list price.
+policy's budget is checked before each call with the route's estimate (routes.pricing).
 """
 
 from __future__ import annotations
@@ -216,7 +216,7 @@ class BenchRunner:
         estimate = 0.0
         if refusal is None:
             # Refusals cost nothing, so only calls that will be sent meet the budget.
-            estimate = self._estimate(item, state.progress)
+            estimate = self._estimate(item, request, state.progress)
             reason = state.reserve(item.route_id, estimate)
             if reason is not None:
                 await state.skip(item, reason)
@@ -242,15 +242,14 @@ class BenchRunner:
             return "assistant requests run on openai-responses routes only"
         return None
 
-    def _estimate(self, item: BenchItem, progress: BenchProgress) -> float:
-        """The route's per-image list price times n; 0 (and noted) when there is none, as for
-        token-priced and unpriced routes: their real cost is only known after the call."""
-        estimate = self.spend.estimate(item.route_id, int(item.prompt.options.get("n", "1") or 1))
+    def _estimate(self, item: BenchItem, request: ImageRequest, progress: BenchProgress) -> float:
+        """The route's estimate for the request (routes.pricing); 0 (and noted) when nothing
+        on file prices it: its real cost is only known after the call."""
+        estimate = self.spend.estimate(item.route_id, request)
         if estimate is None:
-            if self.runs.route(item.route_id).kind != "demo":  # the demo is free, not unpriced
-                progress.unpriced.add(item.route_id)
+            progress.unpriced.add(item.route_id)
             return 0.0
-        return estimate
+        return estimate.usd
 
     def _request(self, item: BenchItem) -> tuple[ImageRequest, str | None]:
         """The request and, if the route must refuse it before any call, the sentence why."""

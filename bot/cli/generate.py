@@ -70,7 +70,7 @@ async def _gen(
     group = uuid.uuid4().hex[:16] if len(route_ids) > 1 else None
     origin = RunOrigin(source="cli", group_id=group)
     try:
-        refusal = await runtime.spend.refusal(route_ids, None, checked.request.n)
+        refusal = await runtime.spend.refusal(route_ids, None, checked.request)
         if refusal:
             fail(refusal)
         outcomes = await asyncio.gather(

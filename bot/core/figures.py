@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+# How a run's cost was worked out (routes.pricing), said next to the amount.
+_COST_BASIS = {
+    "tokens": "from usage",
+    "list_price": "list price",
+    "hardware_time": "hardware time",
+    "estimate": "route estimate",
+}
+
 
 def money(usd: float | None, basis: str | None) -> str:
     if usd is None:
@@ -9,9 +17,8 @@ def money(usd: float | None, basis: str | None) -> str:
     if basis == "free":
         return "$0 (free)"
     text = f"${usd:.4f}" if usd < 0.01 else f"${usd:.3f}"
-    if basis in ("list_price", "hardware_time"):
-        text += " est."
-    return text
+    label = _COST_BASIS.get(basis or "")
+    return f"{text} ({label})" if label else text
 
 
 def seconds(value: float | None) -> str:

@@ -2,9 +2,10 @@
 
 Every path that spends goes through SpendPolicy before the first provider call: `/imagegen` and
 its buttons, `imageroute gen`, the benchmark (its budget and the daily caps it must stay under)
-and generate probes. The expected cost comes from the route's list price (routes.pricing), asked
-in one place, `estimate`; a route without a per-image list price counts as $0 before the call
-(its real cost is recorded after it).
+and generate probes. The expected cost is the route's estimate (routes.pricing, the one cost
+authority), asked in one place, `estimate`. Runs already made whose cost is unknown count at
+their route's per-image estimate, never as $0; the routes file refuses a capped route that
+has no price, so a missing estimate only happens on uncapped routes.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 
 from routes.base import Route
 from routes.config import LimitSettings
-from routes.pricing import list_price_estimate
-from storage.runlog import RunLog
+from routes.model import Estimate, ImageRequest
+from storage.runlog import RunLog, Spend
 
 # Reservations compare sums of floats: a cap reached exactly must not refuse the last call.
 _EPSILON = 1e-9
@@ -70,7 +71,8 @@ class SpendBudget:
         return None
 
     def settle(self, route_id: str, estimate: float, actual: float | None) -> None:
-        delta = (actual or 0.0) - estimate
+        # An unknown actual cost keeps the estimate reserved: never counted as $0.
+        delta = 0.0 if actual is None else actual - estimate
         self.spent += delta
         self.route_spent[route_id] = self.route_spent.get(route_id, 0.0) + delta
 
@@ -84,12 +86,40 @@ class SpendPolicy:
         self.routes = routes
         self.limits = limits
 
-    def estimate(self, route_id: str, images: int = 1) -> float | None:
-        """The expected cost of `images` images on a route, None when it has no list price."""
-        return list_price_estimate(self.routes[route_id], images)
+    def estimate(self, route_id: str, request: ImageRequest | None = None) -> Estimate | None:
+        """What the request is expected to cost on a route (its price rows, its own pricing,
+        or its estimated_usd_per_image), None when nothing on file says."""
+        return self.routes[route_id].estimate(request or ImageRequest(prompt=""))
+
+    def _expected(self, route_id: str, request: ImageRequest | None) -> float:
+        estimate = self.estimate(route_id, request)
+        return estimate.usd if estimate is not None else 0.0
+
+    def _counted(self, by_route: Mapping[str, Spend]) -> float:
+        """Known spend plus each image of unknown cost at its route's per-image estimate (the
+        most expensive configured route's when its route is gone or has none)."""
+        fallback = max((self._expected(rid, None) for rid in self.routes), default=0.0)
+        total = 0.0
+        for rid, spend in by_route.items():
+            total += spend.known_usd
+            if spend.unpriced_images:
+                per_image = self._expected(rid, None) if rid in self.routes else 0.0
+                total += spend.unpriced_images * (per_image or fallback)
+        return total
+
+    async def _spent(
+        self, since: datetime, *, route_id: str | None = None, slack_user: str | None = None
+    ) -> float:
+        by_route = await asyncio.to_thread(
+            self.runlog.spend_by_route, since, route_id=route_id, slack_user=slack_user
+        )
+        return self._counted(by_route)
 
     async def refusal(
-        self, route_ids: Sequence[str], user: str | None = None, images: int = 1
+        self,
+        route_ids: Sequence[str],
+        user: str | None = None,
+        request: ImageRequest | None = None,
     ) -> str | None:
         """One sentence naming the daily cap these calls would pass, or None."""
         since = day_start()
@@ -97,16 +127,16 @@ class SpendPolicy:
             cap = self.routes[rid].config.daily_spend_usd
             if cap is None:
                 continue
-            spent = await asyncio.to_thread(self.runlog.spend_since, since, route_id=rid)
-            if spent >= cap or spent + (self.estimate(rid, images) or 0.0) > cap:
+            spent = await self._spent(since, route_id=rid)
+            if spent >= cap or spent + self._expected(rid, request) > cap:
                 return (
                     f"Route `{rid}` has reached its daily spend cap of ${cap:.2f} "
                     f"(${spent:.2f} spent today); it {resets_in()}."
                 )
         user_cap = self.limits.user_daily_spend_usd
         if user_cap is not None and user:
-            spent = await asyncio.to_thread(self.runlog.spend_since, since, slack_user=user)
-            expected = sum(self.estimate(rid, images) or 0.0 for rid in route_ids)
+            spent = await self._spent(since, slack_user=user)
+            expected = sum(self._expected(rid, request) for rid in route_ids)
             if spent >= user_cap or spent + expected > user_cap:
                 return (
                     f"You have reached your daily spend cap of ${user_cap:.2f} "
@@ -124,11 +154,11 @@ class SpendPolicy:
         for rid in route_ids:
             cap = self.routes[rid].config.daily_spend_usd
             if cap is not None:
-                spent = await asyncio.to_thread(self.runlog.spend_since, since, route_id=rid)
+                spent = await self._spent(since, route_id=rid)
                 route_caps[rid] = max(cap - spent, 0.0)
         user_cap = self.limits.user_daily_spend_usd
         if user_cap is not None and user:
-            spent = await asyncio.to_thread(self.runlog.spend_since, since, slack_user=user)
+            spent = await self._spent(since, slack_user=user)
             left = max(user_cap - spent, 0.0)
             max_cost = left if max_cost is None else min(max_cost, left)
         return Allowance(max_cost, route_caps)

@@ -16,6 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.core.spend import SpendPolicy
 from bot.slack.poster import DELIVERY_ERRORS
 from routes.base import Route
+from routes.model import ImageRequest
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class Access:
         return None
 
     async def refusal(
-        self, route_ids: Sequence[str], user: str | None, images: int = 1
+        self, route_ids: Sequence[str], user: str | None, request: ImageRequest | None = None
     ) -> str | None:
         """After ack: user groups, then the daily spend caps; one sentence, or None."""
         for rid in route_ids:
@@ -50,7 +51,7 @@ class Access:
             if groups and not await self._in_groups(user, groups):
                 names = ", ".join(f"<!subteam^{g}>" for g in groups)
                 return f"Route `{rid}` is limited to members of {names} (its allowed_usergroups)."
-        return await self.spend.refusal(route_ids, user, images)
+        return await self.spend.refusal(route_ids, user, request)
 
     async def _in_groups(self, user: str | None, groups: Sequence[str]) -> bool:
         if not user or self.client is None:

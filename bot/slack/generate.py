@@ -55,7 +55,7 @@ class GenerateFlow:
     async def start(self, ask: SlackAsk, checked: CheckedRequest) -> FlowResult:
         """Post the parent (or use the given thread), run every route, post as they finish."""
         route_ids, request = checked.route_ids, checked.request
-        refusal = await self.access.refusal(route_ids, ask.user, request.n)
+        refusal = await self.access.refusal(route_ids, ask.user, request)
         if refusal:
             # Nothing is sent to a provider; only the requester sees why.
             if not await self.poster.ephemeral(ask.channel, ask.user, refusal):

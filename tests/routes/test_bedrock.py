@@ -65,7 +65,7 @@ def aws_error(status: int, code: str, message: str) -> Reply:
 async def test_nova_canvas_text_to_image(bedrock: FakeServer) -> None:
     bedrock.on("POST", "/model/{model}/invoke", ok({"images": [B64, B64]}))
     route = make(bedrock, "amazon.nova-canvas-v1:0")
-    result = await route.generate(
+    result = await RouteExecutor(route).generate(
         ImageRequest(
             prompt="a desk lamp",
             size="1280x720",
@@ -90,7 +90,9 @@ async def test_nova_canvas_text_to_image(bedrock: FakeServer) -> None:
         },
     }
     assert len(result.images) == 2 and result.response_id == "req-bedrock-1"
-    assert result.cost.usd == pytest.approx(0.08)  # 2 x $0.04 list price
+    # Premium up to 1024x1024 pixels (1280x720 is 921,600): 2 x $0.06 list price.
+    assert result.cost.usd == pytest.approx(0.12) and result.cost.basis == "list_price"
+    assert "premium up to 1024x1024" in result.cost.detail
     await route.aclose()
 
 

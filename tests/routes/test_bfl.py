@@ -3,12 +3,10 @@ against a loopback fake."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from PIL import Image
 
 from routes.config import parse_config
 from routes.errors import (
@@ -21,50 +19,8 @@ from routes.errors import (
 from routes.executor import RouteExecutor
 from routes.model import ImageRequest, InputImage
 from routes.registry import build_route
-from tests.fakes.server import FakeServer, RecordedRequest, Reply
-
-
-def jpeg() -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (32, 24), "purple").save(buf, format="JPEG")
-    return buf.getvalue()
-
-
-class Bfl:
-    """Fake BFL API: /v1/{model} submit, a region-style polling path, a delivery host path."""
-
-    def __init__(self) -> None:
-        self.server = FakeServer("bfl").start()
-        self.statuses: list[str] = ["Pending", "Pending", "Ready"]
-        self.submit_reply: Reply | None = None
-        self.delivery_status = 200
-        self.server.on("POST", "/v1/{model}", self._submit)
-        self.server.on("GET", "/us1/v1/get_result", self._poll)
-        self.server.on("GET", "/delivery/{name}", self._deliver)
-        self.server.on("GET", "/v1/credits", Reply(200, {"credits": 12.5}))
-
-    def _submit(self, req: RecordedRequest) -> Reply:
-        if self.submit_reply is not None:
-            return self.submit_reply
-        task = f"task-{len(self.server.calls(method='POST'))}"
-        return Reply(
-            200, {"id": task, "polling_url": f"{self.server.url}/us1/v1/get_result?id={task}"}
-        )
-
-    def _poll(self, req: RecordedRequest) -> Reply:
-        task = req.query["id"][0]
-        status = self.statuses.pop(0) if self.statuses else "Ready"
-        body: dict[str, Any] = {"id": task, "status": status}
-        if status == "Ready":
-            body["result"] = {"sample": f"{self.server.url}/delivery/{task}.jpg", "seed": 42}
-        if status == "ServerError":
-            return Reply(502, "bad gateway")
-        return Reply(200, body)
-
-    def _deliver(self, req: RecordedRequest) -> Reply:
-        if self.delivery_status != 200:
-            return Reply(self.delivery_status, "<Error>Request has expired</Error>")
-        return Reply(200, jpeg(), content_type="image/jpeg")
+from tests.fakes.bfl import Bfl, jpeg
+from tests.fakes.server import Reply
 
 
 @pytest.fixture
@@ -85,7 +41,7 @@ def make(bfl: Bfl, model: str = "flux-pro-1.1", extra: str = "") -> Any:
 
 async def test_submit_poll_and_download(bfl: Bfl) -> None:
     route = make(bfl)
-    result = await route.generate(
+    result = await RouteExecutor(route).generate(
         ImageRequest(prompt="a fox in snow", size="1024x768", seed=7, output_format="jpeg")
     )
     [submit] = bfl.server.calls("/v1/flux-pro-1.1")

@@ -110,7 +110,9 @@ def sent(google: GoogleFake, index: int = -1) -> dict[str, Any]:
 
 async def test_gemini_api_generation(google: GoogleFake, make: Make) -> None:
     route = make()
-    result = await route.generate(ImageRequest(prompt="a red kite over dunes", size="16:9"))
+    result = await RouteExecutor(route).generate(
+        ImageRequest(prompt="a red kite over dunes", size="16:9")
+    )
 
     (call,) = google.calls("generate")
     assert call.path == GEMINI_API_PATH
@@ -136,13 +138,14 @@ async def test_gemini_api_generation(google: GoogleFake, make: Make) -> None:
         "aspect_ratio": "16:9",
         "text": "Here is your image.",
     }
-    # Token price: 12 text tokens in at $0.30/M, 1290 image tokens out at $30/M.
+    # Each token class at its own rate: 12 text tokens in at $0.30/M, 1290 image tokens out
+    # at $30/M, 8 text/thinking tokens out at $2.50/M.
     assert result.cost.basis == "tokens"
     assert result.cost.usd == pytest.approx(
-        (12 * 0.30 + IMAGE_OUTPUT_TOKENS * 30.0) / 1e6, abs=1e-6
+        (12 * 0.30 + IMAGE_OUTPUT_TOKENS * 30.0 + 8 * 2.50) / 1e6, abs=1e-6
     )
-    assert "1290 out tokens" in result.cost.detail
-    assert "8 text/thinking output tokens not priced" in result.cost.detail
+    assert "1290 image output" in result.cost.detail
+    assert "8 text output" in result.cost.detail
     assert result.usage is not None
     assert result.usage["candidates_token_count"] == IMAGE_OUTPUT_TOKENS + 8
 
@@ -169,7 +172,7 @@ async def test_edit_sends_input_images_as_inline_parts(google: GoogleFake, make:
         prompt="put the cat in the hat",
         input_images=(InputImage(first), InputImage(second, mime="image/jpeg", name="hat.jpg")),
     )
-    result = await make().generate(request)
+    result = await RouteExecutor(make()).generate(request)
     parts = sent(google)["contents"][0]["parts"]
     assert parts[0] == {"text": "put the cat in the hat"}
     # The SDK sends the bytes url-safe base64 encoded, which Google accepts.
@@ -180,9 +183,9 @@ async def test_edit_sends_input_images_as_inline_parts(google: GoogleFake, make:
     ]
     assert result.metadata["input_images"] == 2
     image_in = 2 * IMAGE_INPUT_TOKENS
-    assert f"{image_in} image in" in result.cost.detail
+    assert f"{image_in} image input" in result.cost.detail
     assert result.cost.usd == pytest.approx(
-        (12 * 0.30 + image_in * 0.30 + IMAGE_OUTPUT_TOKENS * 30.0) / 1e6, abs=1e-6
+        (12 * 0.30 + image_in * 0.30 + IMAGE_OUTPUT_TOKENS * 30.0 + 8 * 2.50) / 1e6, abs=1e-6
     )
 
 
@@ -197,16 +200,17 @@ async def test_too_many_inputs_or_a_mask_are_refused_before_any_call(
 
 
 async def test_image_size_goes_in_image_config(google: GoogleFake, make: Make) -> None:
-    result = await make(model=PRO, image_size="2K").generate(ImageRequest(prompt="p", size="3:2"))
+    route = make(model=PRO, image_size="2K")
+    result = await RouteExecutor(route).generate(ImageRequest(prompt="p", size="3:2"))
     assert sent(google)["generationConfig"]["imageConfig"] == {
         "aspectRatio": "3:2",
         "imageSize": "2K",
     }
     assert google.calls("generate")[0].path == f"/v1beta/models/{PRO}:generateContent"
     assert result.metadata["image_size"] == "2K"
-    # Gemini 3 Pro Image: $120/M image output tokens.
+    # Gemini 3 Pro Image: $120/M image output tokens, $12/M text and thinking output.
     assert result.cost.usd == pytest.approx(
-        (12 * 2.0 + IMAGE_OUTPUT_TOKENS * 120.0) / 1e6, abs=1e-6
+        (12 * 2.0 + IMAGE_OUTPUT_TOKENS * 120.0 + 8 * 12.0) / 1e6, abs=1e-6
     )
 
 
@@ -332,7 +336,7 @@ async def test_interim_thought_images_are_not_returned(google: GoogleFake, make:
 
 async def test_no_usage_falls_back_to_the_list_price(google: GoogleFake, make: Make) -> None:
     google.queue("generate", Reply(200, gemini_body(usage=False)))
-    result = await make().generate(ImageRequest(prompt="p"))
+    result = await RouteExecutor(make()).generate(ImageRequest(prompt="p"))
     assert result.cost.basis == "list_price"
     assert result.cost.usd == pytest.approx(0.039)
     assert result.usage is None
@@ -340,7 +344,7 @@ async def test_no_usage_falls_back_to_the_list_price(google: GoogleFake, make: M
 
 async def test_a_model_with_no_price_has_an_unknown_cost(google: GoogleFake, make: Make) -> None:
     google.models.add("gemini-9-image")
-    result = await make(model="gemini-9-image").generate(ImageRequest(prompt="p"))
+    result = await RouteExecutor(make(model="gemini-9-image")).generate(ImageRequest(prompt="p"))
     assert result.cost.basis == "unknown"
     assert result.cost.usd is None
 

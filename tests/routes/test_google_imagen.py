@@ -135,7 +135,7 @@ async def test_express_mode_sends_every_imagen_setting(google: GoogleFake, make:
         person_generation="allow_all",
         image_size="2K",
     )
-    result = await route.generate(
+    result = await RouteExecutor(route).generate(
         ImageRequest(
             prompt="a lighthouse at dusk",
             size="1792x1024",
@@ -190,7 +190,7 @@ async def test_express_mode_sends_every_imagen_setting(google: GoogleFake, make:
 
 async def test_defaults_leave_googles_own_settings_alone(google: GoogleFake, make: Make) -> None:
     route = make()
-    result = await route.generate(ImageRequest(prompt="a plain grey square"))
+    result = await RouteExecutor(route).generate(ImageRequest(prompt="a plain grey square"))
     assert route.model == ULTRA
     assert predict_params(google) == {
         "sampleCount": 1,
@@ -245,7 +245,7 @@ async def test_watermark_forced_on_refuses_seeds(google: GoogleFake, make: Make)
 
 async def test_fast_model_takes_no_image_size(google: GoogleFake, make: Make) -> None:
     route = make(model="imagen-4.0-fast-generate-001", image_size="1K")
-    result = await route.generate(ImageRequest(prompt="p"))
+    result = await RouteExecutor(route).generate(ImageRequest(prompt="p"))
     assert "sampleImageSize" not in predict_params(google)
     assert google.calls("predict")[0].path.endswith("imagen-4.0-fast-generate-001:predict")
     assert result.cost.usd == pytest.approx(0.02)
@@ -275,7 +275,7 @@ async def test_partly_filtered_answer_keeps_the_images_and_records_the_reason(
 ) -> None:
     google.imagen_filtered = 1
     google.enhanced_prompt = "A photorealistic lighthouse at dusk, warm light"
-    result = await make().generate(ImageRequest(prompt="lighthouse", n=3))
+    result = await RouteExecutor(make()).generate(ImageRequest(prompt="lighthouse", n=3))
     assert len(result.images) == 2
     assert result.metadata["filtered_images"] == 1
     assert result.metadata["filtered_reasons"] == [RAI_REASON]

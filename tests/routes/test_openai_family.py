@@ -76,7 +76,7 @@ async def test_openai_edit_sends_images_and_mask_as_multipart(fake: FakeServer) 
         ),
         mask=InputImage(png("black"), name="mask.png"),
     )
-    result = await r.generate(request)
+    result = await RouteExecutor(r).generate(request)
     [call] = fake.calls("/v1/images/edits")
     form = call.multipart()
     assert form["model"] == "gpt-image-2" and form["prompt"] == "put the mug on a marble table"
@@ -214,7 +214,7 @@ async def test_gateway_falls_back_to_configured_underlying_model_and_price(
         Reply(200, {"created": 1, "data": [{"b64_json": B64}, {"b64_json": B64}]}),
     )
     r = route(fake, GATEWAY + 'pricing = { basis = "per_image", usd_per_image = 0.05 }\n')
-    result = await r.generate(ImageRequest(prompt="a lamp", n=2))
+    result = await RouteExecutor(r).generate(ImageRequest(prompt="a lamp", n=2))
     assert result.underlying_model == "gpt-image-2 (configured)"
     assert result.cost.usd == pytest.approx(0.10) and result.cost.basis == "list_price"
     await r.aclose()

@@ -17,6 +17,7 @@ from bot.core.requests import build_request
 from bot.core.runs import RunOrigin
 from routes.config import ConfigError, parse_config
 from routes.errors import AuthError, BadRequestError, ProviderDownError
+from routes.executor import RouteExecutor
 from routes.model import ImageRequest, InputImage
 from routes.registry import build_route
 from tests.conftest import RuntimeOpener
@@ -65,7 +66,7 @@ async def test_automatic1111_txt2img_and_img2img(server: FakeServer) -> None:
         Reply(200, {"images": [B64], "parameters": {}, "info": A1111_INFO}),
     )
     route = make(server, "automatic1111", 'username = "sd"\npassword = "pw-1"\n')
-    result = await route.generate(
+    result = await RouteExecutor(route).generate(
         ImageRequest(prompt="a castle", negative_prompt="blurry", size="832x1216", seed=1234)
     )
     [call] = server.calls("/sdapi/v1/txt2img")

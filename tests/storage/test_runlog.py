@@ -12,8 +12,9 @@ from sqlalchemy.engine import Engine
 
 from storage.assets import StoredAsset
 from storage.db import current_revision, make_engine, ping, upgrade
+from storage.health import HealthLog
 from storage.runlog import DuplicateRequest, RunLog
-from storage.tables import Run, utcnow
+from storage.tables import HealthCheck, Run, utcnow
 
 
 @pytest.fixture
@@ -209,3 +210,44 @@ def test_export_iterates_in_batches_without_skipping(runlog: RunLog) -> None:
     assert [r.prompt for r in everything] == [f"p{i}" for i in range(23)]
     bench = list(runlog.iter_all(bench_id="b1", batch=4))
     assert len(bench) == 11
+
+
+def test_spend_counts_unpriced_runs_and_never_adds_them_as_zero(runlog: RunLog) -> None:
+    def finished(cost: float | None, images: int, **fields: object) -> None:
+        run = runlog.start(_pending(**fields))
+        assert run.id is not None
+        runlog.finish(run.id, "succeeded", cost_usd=cost, images=images)
+
+    finished(0.04, 1, slack_user="U1", billing_owner="Design")
+    finished(None, 2, slack_user="U1", billing_owner="Design")  # billed, price unknown
+    finished(None, 1, route_id="gpt", slack_user="U2")
+    finished(0.0, 1, route_id="demo")  # free is a known $0
+    failed = runlog.start(_pending())
+    runlog.finish(failed.id, "failed", error_class="auth")  # type: ignore[arg-type]
+
+    since = utcnow() - timedelta(hours=1)
+    total = runlog.spend(since)
+    assert total.known_usd == pytest.approx(0.04)
+    assert (total.priced_runs, total.unpriced_runs, total.unpriced_images) == (2, 2, 3)
+    assert not total.complete
+    by_route = runlog.spend_by_route(since)
+    assert by_route["imagen"].unpriced_runs == 1 and by_route["imagen"].known_usd == 0.04
+    assert by_route["gpt"].unpriced_images == 1 and by_route["demo"].complete
+    user = runlog.spend(since, slack_user="U1")
+    assert user.known_usd == pytest.approx(0.04) and user.unpriced_runs == 1
+    owners = runlog.spend_by_billing_owner(since)
+    assert owners["Design"].unpriced_runs == 1 and owners["unknown"].unpriced_runs == 1
+    stats = runlog.route_stats()
+    assert stats["imagen"].spend_usd == pytest.approx(0.04)
+    assert stats["imagen"].unpriced_runs == 1 and stats["demo"].unpriced_runs == 0
+
+
+def test_probe_spend_counts_generate_probes_of_unknown_cost(engine: Engine) -> None:
+    health = HealthLog(engine)
+    health.record(HealthCheck(route_id="a", probe_kind="generate", ok=True, cost_usd=0.02))
+    health.record(HealthCheck(route_id="b", probe_kind="generate", ok=True, cost_usd=None))
+    health.record(HealthCheck(route_id="b", probe_kind="auth", ok=True, cost_usd=None))
+    health.record(HealthCheck(route_id="b", probe_kind="generate", ok=False, cost_usd=None))
+    spend = health.probe_spend_counted(utcnow() - timedelta(hours=1))
+    assert spend.known_usd == pytest.approx(0.02)
+    assert (spend.priced_runs, spend.unpriced_runs) == (1, 1)

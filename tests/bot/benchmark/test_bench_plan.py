@@ -74,7 +74,7 @@ async def test_unpriced_route_counts_as_zero_and_the_report_says_so(
     openai_fake, open_runtime, tmp_path
 ):
     text = config(openai_fake) + (
-        f'\n[routes.unpriced]\nkind = "openai"\napi_key = "sk-bench"\n'
+        f'\n[routes.unpriced]\nkind = "openai"\nmodel = "image-model-not-on-file"\napi_key = "sk-bench"\n'
         f'base_url = "{openai_fake.server.url}/v1"\nbilling_owner = "Acme"\n'
     )
     runtime = open_runtime(text)
@@ -89,7 +89,7 @@ async def test_unpriced_route_counts_as_zero_and_the_report_says_so(
     assert "| unpriced | product | 2 | 100% |" in summary
     assert re.search(r"\| unpriced \| product .*\| unknown \|", summary)
     assert "| paid | product | 2 | 100% |" in summary and "$0.0400" in summary
-    assert "No per-image list price on file for `unpriced`" in summary
+    assert "No price on file for `unpriced`" in summary
     assert "Budget: $0.08 of $1.00 spent" in summary
     page = (tmp_path / "rep" / "summary.html").read_text()
     assert "<table>" in page and '<img src="chart.png"' in page and "contact-product.png" in page

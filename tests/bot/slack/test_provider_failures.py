@@ -66,8 +66,6 @@ base_url = "{url}/v1"
 billing_owner = "Acme OpenAI org"
 timeout_seconds = {timeout}
 retries = 1
-# No first-party gpt-image-2 rate is on file, so the route sets its own (same keys as the table).
-pricing = {{ basis = "tokens", text_input_per_mtok = 5.0, image_input_per_mtok = 8.0, image_output_per_mtok = 30.0 }}
 """
 
 
@@ -149,6 +147,7 @@ async def test_rate_limit_then_success_posts_the_image(start_harness, openai_fak
     assert attempts[0].error_class == "rate_limit" and attempts[1].waited_s >= 0.2
     sent = openai_fake.calls("/v1/images/generations")[-1].json()
     assert sent["model"] == "gpt-image-2" and sent["quality"] == "low"
-    # 20 text tokens at $5/M + 272 image tokens at $30/M, from the returned usage.
+    # 20 text tokens at $5/M + 272 image tokens at $30/M, from the returned usage and the
+    # gpt-image-2 rows on file.
     assert run.cost_usd == pytest.approx(20 * 5e-6 + 272 * 30e-6)
     assert run.cost_basis == "tokens"
