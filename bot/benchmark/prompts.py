@@ -41,7 +41,7 @@ class BenchPrompt:
 
 def _image(base: Path | None, name: str, source: str) -> InputImage:
     if base is None:
-        data = resources.files("bot.benchmark").joinpath(f"prompts/{name}").read_bytes()
+        data = resources.files("bot.benchmark").joinpath(f"prompt_sets/{name}").read_bytes()
     else:
         path = base / name
         if not path.is_file():
@@ -54,7 +54,9 @@ def _image(base: Path | None, name: str, source: str) -> InputImage:
 def load_prompts(path: Path | None = None) -> list[BenchPrompt]:
     """The shipped default set, or a team's own TOML file of the same format."""
     if path is None:
-        text = resources.files("bot.benchmark").joinpath("prompts/default.toml").read_text("utf-8")
+        text = (
+            resources.files("bot.benchmark").joinpath("prompt_sets/default.toml").read_text("utf-8")
+        )
         source, base = "default prompt set", None
     else:
         try:
