@@ -17,6 +17,7 @@ from routes.model import ImageRequest, InputImage
 
 FAMILIES = ("product", "poster", "edit", "assistant", "edge")
 OPTION_KEYS = ("size", "quality", "n", "background", "format", "seed", "negative")
+SHIPPED = "prompt_sets"  # the default set and its images, inside this package
 PROMPT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -41,7 +42,7 @@ class BenchPrompt:
 
 def _image(base: Path | None, name: str, source: str) -> InputImage:
     if base is None:
-        data = resources.files("bot.benchmark").joinpath(f"prompt_sets/{name}").read_bytes()
+        data = resources.files("bot.benchmark").joinpath(SHIPPED, name).read_bytes()
     else:
         path = base / name
         if not path.is_file():
