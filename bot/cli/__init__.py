@@ -6,8 +6,12 @@ provider SDK, no Slack and no database driver.
 
 from __future__ import annotations
 
-from bot.cli import advise, bench, generate, probes, runlog, serve
 from bot.cli.app import app
+
+# Each module adds its commands to `app`; `imageroute --help` lists them in this order.
+# isort: off
+from bot.cli import serve, probes, generate, runlog, advise, bench
+# isort: on
 
 __all__ = ["advise", "app", "bench", "generate", "main", "probes", "runlog", "serve"]
 
