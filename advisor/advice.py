@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-MatchKind = Literal["route", "caveat", "note"]
+MatchKind = Literal["route", "caveat", "note", "topic"]
 Counted = Literal["for", "against", "ignored"]
+# "advice": a route-board answer; "out-of-scope": the question is about something else (video,
+# PTO...); "unclear": not understood well enough to advise (empty, gibberish, unread script).
+AnswerScope = Literal["advice", "out-of-scope", "unclear"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +61,27 @@ class MatchedSignal:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelChange:
+    """A board row whose named model is not the article's: which model it names now, and why."""
+
+    route: str
+    article_model: str
+    model: str
+    status: str | None
+    change: str
+    source: str
+    checked: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Advice:
-    """Which route deserves the first serious benchmark, why, and what to check on it."""
+    """Which route deserves the first serious benchmark, why, and what to check on it.
+
+    `verify` holds the few checks that matter most for this question (first the requirements
+    and caveats it raised, then the row's checks about what it mentioned); `verify_more` the
+    rest of the row's checklist. `vetoed_by` quotes the requirements that ruled out every
+    hosted route; `benchmark_both` names two routes the question supports equally.
+    """
 
     route: str | None
     first_benchmark: str
@@ -73,6 +95,11 @@ class Advice:
     scores: tuple[tuple[str, int], ...]
     ruled_out: tuple[str, ...]
     in_workspace: tuple[WorkspaceRoute, ...]
+    scope: AnswerScope = "advice"
+    verify_more: tuple[str, ...] = ()
+    vetoed_by: tuple[str, ...] = ()
+    benchmark_both: tuple[str, ...] = ()
+    lifecycle: tuple[ModelChange, ...] = ()
 
     @property
     def caveat_ids(self) -> tuple[str, ...]:
@@ -102,11 +129,20 @@ class Advice:
             "scores": dict(self.scores),
             "ruled_out": list(self.ruled_out),
             "in_workspace": [asdict(ws) for ws in self.in_workspace],
+            "scope": self.scope,
+            "verify_more": list(self.verify_more),
+            "vetoed_by": list(self.vetoed_by),
+            "benchmark_both": list(self.benchmark_both),
+            "lifecycle": [asdict(change) for change in self.lifecycle],
         }
 
     def to_text(self) -> str:
         """A plain-text answer for the CLI and logs."""
+        if self.scope != "advice":
+            return f"Route: none ({self.scope})\nWhy: {self.why}"
         route = self.route if self.route is not None else "none fits as asked"
+        if len(self.benchmark_both) == 2:
+            route = f"{self.benchmark_both[0]} and {self.benchmark_both[1]} (benchmark both)"
         lines = [f"Route: {route}{' (default)' if self.is_default else ''}"]
         lines.append(f"First benchmark: {self.first_benchmark}")
         lines.append(f"Why: {self.why}")
@@ -116,6 +152,9 @@ class Advice:
         if self.verify:
             lines.append("Verify on this route:" if self.route else "Verify:")
             lines.extend(f"  - {item}" for item in self.verify)
+        if self.verify_more:
+            lines.append("Also on the checklist:")
+            lines.extend(f"  - {item}" for item in self.verify_more)
         if self.alternatives:
             lines.append("Alternatives:")
             lines.extend(f"  - {alt.route}: {alt.reason}" for alt in self.alternatives)

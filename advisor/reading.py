@@ -1,4 +1,10 @@
-"""Reads a question: normalises it, finds board phrases on word boundaries, and applies negation."""
+"""Reads a question: normalises it, finds board phrases on word boundaries, and applies negation.
+
+Words are folded (width, case, accents, French elision, the spelling table, plurals, a typo in a
+key term); Chinese and Japanese characters are one token each, so their phrases match without
+word boundaries. Besides negation, each piece of evidence carries the emphasis the question gave
+it (a stated priority, a contrast, or mere background) and whether it was stated as a must.
+"""
 
 from __future__ import annotations
 
@@ -40,20 +46,45 @@ _PUNCTUATION = str.maketrans(
         "\u200d": "",
         "\u2060": "",
         "\ufeff": "",
+        "\u300c": '"',
+        "\u300d": '"',
+        "\u300e": '"',
+        "\u300f": '"',
+        "\u3010": "(",
+        "\u3011": ")",
+        "\u300a": '"',
+        "\u300b": '"',
+        "\u30fb": " ",
+        "\u00bf": " ",
+        "\u00a1": " ",
     }
 )
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
-# A word (letters/digits, with inner apostrophes) or a clause boundary. A dot only ends a
-# clause before whitespace, so "gpt-image-1.5" and "fal.ai" stay whole.
+# Kana and Han characters: written without spaces, so each one is a token of its own.
+_CJK = "\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f"
+_LETTER = rf"[^\W_{_CJK}]"
+# A CJK character, a word (letters/digits, with inner apostrophes) or a clause boundary. A dot
+# only ends a clause before whitespace, so "gpt-image-1.5" and "fal.ai" stay whole.
 _TOKEN = re.compile(
-    r"(?P<w>[^\W_]+(?:'[^\W_]+)*)|(?P<b>[,;:!?()\[\]{}|\n\"]|\.(?=\s|$)|\s-+\s|\s/\s)"
+    rf"(?P<c>[{_CJK}])|(?P<w>{_LETTER}+(?:'{_LETTER}+)*)"
+    r"|(?P<b>[,;:!?()\[\]{}|\n\"\u3001\u3002]|\.(?=\s|$)|\s-+\s|\s/\s)"
 )
-_SENTENCE_ENDS = frozenset({".", "!", "?", ";", ""})
-_PATTERN_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*\*?")
+_SENTENCE_ENDS = frozenset({".", "!", "?", ";", "", "\u3002"})
+_PATTERN_WORD = re.compile(rf"[{_CJK}]|{_LETTER}+(?:'{_LETTER}+)*\*?")
+# Scripts the advisor does not read: a question written in them is "not understood".
+_FOREIGN = re.compile(
+    r"[\u0370-\u03ff\u0400-\u04ff\u0590-\u06ff\u0900-\u0dff\u0e00-\u0eff\uac00-\ud7af]"
+)
+# Distances are counted in half-words: a Latin word is 2, a CJK character 1 (about half a word).
+_LATIN_STEP = 2
+_CJK_STEP = 1
 # Contractions whose stem is not the plain word before "n't".
 _NOT_STEMS = {"ca": "can", "wo": "will", "sha": "shall", "ai": "am"}
 _DROPPED_SUFFIXES = frozenset({"s", "re", "ve", "ll", "d", "m"})
+_ENGLISH_SUFFIXES = _DROPPED_SUFFIXES | {"t"}
 _WORD_CACHE_SIZE = 20_000
+# Only words this long are typo-corrected, and only to a key term at edit distance 1.
+_TYPO_MIN = 5
 
 
 class Tag(IntEnum):
@@ -66,9 +97,26 @@ class Tag(IntEnum):
     FROM_STOP = 6
     DIRECT = 7
     GROUP = 8
+    PRIORITY = 9  # "the main requirement is ...": what follows is what matters most
+    PRIORITY_AFTER = 10  # "... is a must"
+    CONTRAST = 11  # "but": what follows outweighs what came before
+    CONCESSION = 12  # "although ...": that clause is background
+    BACKGROUND = 13  # "half our stack", "we happen to use": context, not the need
+    REQUIRE = 14  # "only", "policy", "required": a statement of a hard rule
+    SCOPE_IMAGE = 15  # the question is about images
+    SCOPE_GENERIC = 16  # about APIs/models/providers in general
+    SCOPE_OUTSIDE = 17  # about something the advisor does not cover (video, PTO...)
 
 
 _CUES = frozenset({Tag.NEG_BEFORE, Tag.NEG_FROM, Tag.NEG_AFTER, Tag.NEG_BOTH})
+_EMPHASIS_CUES = frozenset(
+    {Tag.PRIORITY, Tag.PRIORITY_AFTER, Tag.CONTRAST, Tag.CONCESSION, Tag.BACKGROUND, Tag.REQUIRE}
+)
+# Emphasis levels carried by evidence.
+STATED_PRIORITY = 2
+AFTER_CONTRAST = 1
+PLAIN = 0
+BACKGROUND = -1
 
 # (tag, detector index, group index); detector/group are -1 when they do not apply.
 TagRef = tuple[Tag, int, int]
@@ -82,11 +130,13 @@ class Token:
     end: int
     clause: int
     sentence: int
+    pos: int  # in half-words from the start, so windows mean the same in every script
 
 
 @dataclass(frozen=True, slots=True)
 class Detector:
-    """A trigger compiled for matching; `owner` says what fires: ("signal"|"caveat"|"note", i)."""
+    """A trigger compiled for matching; `owner` says what fires:
+    ("signal"|"caveat"|"clear"|"note"|"topic", index)."""
 
     owner: tuple[str, int]
     trigger: Trigger
@@ -98,6 +148,7 @@ class _Hit:
     last: int  # token index, inclusive
     tags: tuple[TagRef, ...]
     negated_by: str | None = None
+    negated_span: tuple[int, int] | None = None  # tokens from the cue to this phrase
     content: bool = False  # can be negated (a signal, caveat or note phrase)
 
 
@@ -116,6 +167,10 @@ class Evidence:
     quote: str
     negated_by: str | None
     position: int
+    last: int = -1
+    emphasis: int = PLAIN  # STATED_PRIORITY, AFTER_CONTRAST, PLAIN or BACKGROUND
+    required: bool = False  # said as a must, a rule or "only"
+    said: str = ""  # the quote with its negation, as the user wrote it: "no third-party servers"
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +178,11 @@ class Reading:
     text: str
     tokens: tuple[Token, ...]
     evidence: tuple[Evidence, ...]
+    about_images: bool = False  # an image word ("logo", "product shots", "画像")
+    generic: bool = False  # an API/model/provider word, but nothing image-specific
+    outside: tuple[str, ...] = ()  # quotes of subjects outside the advisor ("video clips")
+    function_words: int = 0  # words of a supported language ("we", "our", "de", "の")
+    foreign_letters: int = 0  # letters of scripts the advisor does not read
 
 
 class Matcher:
@@ -132,7 +192,9 @@ class Matcher:
         language = board.language
         self.window = language.negation_window
         self._spelling = dict(language.spelling)
+        self._elision = dict(language.elision)
         self._word_cache: dict[str, tuple[str, ...]] = {}
+        self._question_cache: dict[str, tuple[str, ...]] = {}
         self.coordination = frozenset(
             word for phrase in language.coordination for word in self.words(phrase)
         )
@@ -143,9 +205,15 @@ class Matcher:
         for index, caveat in enumerate(board.caveats):
             for trigger in caveat.triggers:
                 self._add_detector(("caveat", index), trigger)
+        for index, caveat in enumerate(board.caveats):
+            for trigger in caveat.clears:
+                self._add_detector(("clear", index), trigger)
         for index, note in enumerate(board.notes):
             for trigger in note.triggers:
                 self._add_detector(("note", index), trigger)
+        for index, topic in enumerate(board.topics):
+            for trigger in topic.triggers:
+                self._add_detector(("topic", index), trigger)
         plain: list[tuple[tuple[str, ...], Tag]] = [
             (language.neutral, Tag.NEUTRAL),
             (language.negation_before, Tag.NEG_BEFORE),
@@ -154,6 +222,12 @@ class Matcher:
             (language.negation_both, Tag.NEG_BOTH),
             (language.scope_breakers, Tag.BREAKER),
             (language.from_stops, Tag.FROM_STOP),
+            (language.priority, Tag.PRIORITY),
+            (language.priority_after, Tag.PRIORITY_AFTER),
+            (language.contrast, Tag.CONTRAST),
+            (language.concession, Tag.CONCESSION),
+            (language.background, Tag.BACKGROUND),
+            (language.require, Tag.REQUIRE),
         ]
         for phrases, tag in plain:
             for phrase in phrases:
@@ -167,6 +241,40 @@ class Matcher:
             index_map.setdefault(key, []).append((pattern, tuple(tags)))
         for candidates in (*self._exact.values(), *self._prefix.values()):
             candidates.sort(key=lambda item: -len(item[0]))
+        # Scope words are matched in a pass of their own that consumes nothing, so "image"
+        # inside "image API" (a signal phrase) still says the question is about images.
+        self._scope: dict[str, list[tuple[tuple[PatternWord, ...], Tag]]] = {}
+        scope_lists = (
+            (board.scope.image, Tag.SCOPE_IMAGE),
+            (board.scope.generic, Tag.SCOPE_GENERIC),
+            (board.scope.outside, Tag.SCOPE_OUTSIDE),
+        )
+        scope_patterns = [
+            (self.compile_phrase(phrase), tag) for phrases, tag in scope_lists for phrase in phrases
+        ]
+        for pattern, tag in scope_patterns:
+            text, is_prefix = pattern[0]
+            key = ("*" + text[:3]) if is_prefix else text
+            self._scope.setdefault(key, []).append((pattern, tag))
+        # Words the board knows are never "corrected"; other words one edit away from a key
+        # term are read as that term ("agnet" -> "agent", "transparnet" -> "transparent").
+        known = [*self._entries, *(pattern for pattern, _ in scope_patterns)]
+        self._vocabulary = frozenset(
+            text for pattern in known for text, is_prefix in pattern if not is_prefix
+        )
+        self._prefixes = frozenset(
+            text for pattern in known for text, is_prefix in pattern if is_prefix
+        )
+        self._typos: dict[str, list[str]] = {}
+        for raw in language.typo_terms:
+            for term in self.words(raw):
+                for variant in {term, *_deletions(term)}:
+                    targets = self._typos.setdefault(variant, [])
+                    if term not in targets:
+                        targets.append(term)
+        self.function_words = frozenset(
+            word for phrase in board.scope.function_words for word in self.words(phrase)
+        )
 
     def _add_detector(self, owner: tuple[str, int], trigger: Trigger) -> None:
         index = len(self.detectors)
@@ -189,7 +297,7 @@ class Matcher:
         words: list[PatternWord] = []
         for raw in _PATTERN_WORD.findall(_clean(phrase)):
             if raw.endswith("*"):
-                prefix = raw[:-1].lower()
+                prefix = _fold(raw[:-1])
                 if len(prefix) < 3:
                     raise BoardError(f"prefix {raw!r} in {phrase!r} needs 3+ characters")
                 words.append((prefix, True))
@@ -206,10 +314,35 @@ class Matcher:
             cached = self._word_cache[raw] = tuple(self._words(raw))
         return cached
 
+    def question_words(self, raw: str) -> tuple[str, ...]:
+        """Like `words`, plus typo correction of key terms: for questions, never for phrases."""
+        cached = self._question_cache.get(raw)
+        if cached is None:
+            if len(self._question_cache) >= _WORD_CACHE_SIZE:
+                self._question_cache.clear()
+            cached = self._question_cache[raw] = tuple(self._correct(w) for w in self.words(raw))
+        return cached
+
+    def _correct(self, word: str) -> str:
+        if len(word) < _TYPO_MIN or word in self._vocabulary or not word.isascii():
+            return word
+        if any(word.startswith(prefix) for prefix in self._prefixes):
+            return word
+        found: set[str] = set()
+        for variant in (word, *_deletions(word)):
+            for term in self._typos.get(variant, ()):
+                if _one_edit(word, term):
+                    found.add(term)
+        return found.pop() if len(found) == 1 else word
+
     def _words(self, raw: str) -> list[str]:
-        word = raw.lower()
+        word = _fold(raw)
         if "'" in word:
             base, _, suffix = word.partition("'")
+            elided = self._elision.get(base)
+            if elided is not None and suffix not in _ENGLISH_SUFFIXES:
+                # French elision: "l'organisation" -> "le organisation", "n'utilisons" -> "ne ..."
+                return [*self._words(elided), *self._words(suffix)]
             if suffix == "t" and base.endswith("n"):
                 stem = base[:-1]
                 return [*self._words(_NOT_STEMS.get(stem, stem)), "not"]
@@ -223,16 +356,46 @@ class Matcher:
 
     def tokens(self, clean: str) -> list[Token]:
         tokens: list[Token] = []
-        clause = sentence = 0
+        clause = sentence = pos = 0
         for match in _TOKEN.finditer(clean):
-            if match.lastgroup == "b":
+            group = match.lastgroup
+            if group == "b":
                 clause += 1
                 if match.group().strip() in _SENTENCE_ENDS:
                     sentence += 1
                 continue
-            for word in self.words(match.group()):
-                tokens.append(Token(word, match.start(), match.end(), clause, sentence))
+            if group == "c":
+                char = match.group()
+                tokens.append(Token(char, match.start(), match.end(), clause, sentence, pos))
+                pos += _CJK_STEP
+                continue
+            for word in self.question_words(match.group()):
+                tokens.append(Token(word, match.start(), match.end(), clause, sentence, pos))
+                pos += _LATIN_STEP
         return tokens
+
+    def scope(self, tokens: list[Token]) -> list[tuple[Tag, int, int]]:
+        """Every scope phrase in the question (tag, first, last), overlapping allowed."""
+        found: list[tuple[Tag, int, int]] = []
+        count = len(tokens)
+        for position, token in enumerate(tokens):
+            for key, skip in ((token.text, 1), ("*" + token.text[:3], 0)):
+                for pattern, tag in self._scope.get(key, ()):
+                    last = position + len(pattern) - 1
+                    if last >= count or tokens[last].clause != token.clause:
+                        continue
+                    if _matches(pattern, tokens, position, skip):
+                        found.append((tag, position, last))
+        # Inside a longer scope phrase a shorter one means nothing: "画" (picture) in "動画"
+        # (video) does not make a video question about images.
+        return [
+            (tag, first, last)
+            for tag, first, last in found
+            if not any(
+                start <= first and last <= end and end - start > last - first
+                for _, start, end in found
+            )
+        ]
 
     def hits(self, tokens: list[Token]) -> list[_Hit]:
         """Leftmost-longest phrase matches that stay inside one clause.
@@ -290,6 +453,38 @@ def _matches(
     return True
 
 
+def _fold(raw: str) -> str:
+    """Case and accents folded: "Ä" -> "a", "ß" -> "ss"; kana keep their voicing marks."""
+    word = raw.casefold()
+    if word.isascii():
+        return word
+    decomposed = unicodedata.normalize("NFD", word)
+    kept: list[str] = []
+    for char in decomposed:
+        if unicodedata.combining(char) and kept and kept[-1] < "\u0250":
+            continue  # an accent on a Latin letter
+        kept.append(char)
+    return unicodedata.normalize("NFC", "".join(kept))
+
+
+def _deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """True when a and b differ by one insertion, deletion, substitution or swap of neighbours."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        if len(diff) == 1:
+            return True
+        i = diff[0]
+        return len(diff) == 2 and diff[1] == i + 1 and a[i] == b[i + 1] and a[i + 1] == b[i]
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
+
+
 def _stem(word: str) -> str:
     # Plural folding only: enough for "GPUs", "logos", "stickers", "APIs", cheap and predictable.
     if len(word) > 4 and word.endswith("ies"):
@@ -316,8 +511,88 @@ def read(question: str) -> Reading:
     tokens = engine.tokens(clean)
     hits = engine.hits(tokens)
     _apply_negation(hits, tokens, clean, engine.window, engine.coordination, engine.detectors)
-    evidence = _evaluate(hits, tokens, clean, engine.detectors)
-    return Reading(text=clean, tokens=tuple(tokens), evidence=tuple(evidence))
+    cues = [hit for hit in hits if _kinds(hit) & _EMPHASIS_CUES]
+    evidence = _evaluate(hits, tokens, clean, engine.detectors, _Emphasis(cues, tokens))
+    about_images = generic = False
+    outside: list[str] = []
+    for tag, first, last in engine.scope(tokens):
+        if tag is Tag.SCOPE_IMAGE:
+            about_images = True
+        elif tag is Tag.SCOPE_GENERIC:
+            generic = True
+        elif len(outside) < 4:
+            outside.append(_quote(clean, tokens, first, last))
+    return Reading(
+        text=clean,
+        tokens=tuple(tokens),
+        evidence=tuple(evidence),
+        about_images=about_images,
+        generic=generic,
+        outside=tuple(dict.fromkeys(outside)),
+        function_words=sum(token.text in engine.function_words for token in tokens),
+        foreign_letters=len(_FOREIGN.findall(clean)),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Emphasis:
+    """How the question weighs a span of words: a stated priority ("the main requirement is",
+    "... is a must") outranks words after a contrast ("but ..."), which outrank plain words;
+    background ("half our stack", "although we use ...") ranks below plain words."""
+
+    cues: list[_Hit]
+    tokens: list[Token]
+
+    def of(self, first: int, last: int) -> tuple[int, bool]:
+        tokens = self.tokens
+        sentence = tokens[first].sentence
+        clauses = range(tokens[first].clause, tokens[last].clause + 1)
+        # Cues of this sentence; a contrast ("but") ends the reach of a priority before it.
+        cues = [c for c in self.cues if tokens[c.first].sentence == sentence]
+        last_contrast = max(
+            (c.last for c in cues if Tag.CONTRAST in _kinds(c) and c.last < first), default=-1
+        )
+        stated_here = stated_before = background = concession = contrast = rule = False
+        for cue in cues:
+            kinds = _kinds(cue)
+            clause = tokens[cue.first].clause
+            here = clause in clauses
+            before = last_contrast < cue.last < first
+            # "... is a must" points back at the words just before it, in their clause.
+            after = (
+                cue.first > last
+                and here
+                and tokens[cue.first].pos - tokens[last].pos <= 8 * _LATIN_STEP
+            )
+            if (Tag.PRIORITY in kinds and before) or (Tag.PRIORITY_AFTER in kinds and after):
+                if here:
+                    stated_here = True
+                else:
+                    stated_before = True
+            if Tag.BACKGROUND in kinds and here:
+                background = True
+            # "Although we use GCP, ..." opens a background clause; "the priority though is"
+            # (not at the clause start) does not.
+            opens_clause = cue.first == 0 or tokens[cue.first - 1].clause != clause
+            if Tag.CONCESSION in kinds and here and cue.last < first and opens_clause:
+                concession = True
+            if Tag.CONTRAST in kinds and cue.last < first:
+                contrast = True
+            if Tag.REQUIRE in kinds and here:
+                rule = True
+        if stated_here:
+            level = STATED_PRIORITY
+        elif background:
+            level = BACKGROUND
+        elif stated_before:
+            level = STATED_PRIORITY
+        elif concession:
+            level = BACKGROUND
+        elif contrast:
+            level = AFTER_CONTRAST
+        else:
+            level = PLAIN
+        return level, level == STATED_PRIORITY or (rule and level != BACKGROUND)
 
 
 def _kinds(hit: _Hit) -> set[Tag]:
@@ -379,8 +654,11 @@ class _Scope:
             if not hit.content:
                 continue
             if previous is None:
-                distance = hit.first - self.cue.last if forward else self.cue.first - hit.last
-                if distance > self.window:
+                if forward:
+                    distance = tokens[hit.first].pos - tokens[self.cue.last].pos
+                else:
+                    distance = tokens[self.cue.first].pos - tokens[hit.last].pos
+                if distance > self.window * _LATIN_STEP:
                     break
             else:
                 if forward:
@@ -391,6 +669,9 @@ class _Scope:
                     break
             if hit.negated_by is None:
                 hit.negated_by = self.cue_text
+                hit.negated_span = (
+                    (self.cue.first, hit.last) if forward else (hit.first, self.cue.last)
+                )
             if any(detector in self.either for _, detector, _ in hit.tags):
                 break
             previous = hit
@@ -412,7 +693,11 @@ _MAX_GROUP_HITS = 24
 
 
 def _evaluate(
-    hits: list[_Hit], tokens: list[Token], clean: str, detectors: list[Detector]
+    hits: list[_Hit],
+    tokens: list[Token],
+    clean: str,
+    detectors: list[Detector],
+    emphasis: _Emphasis,
 ) -> list[Evidence]:
     evidence: list[Evidence] = []
     groups: dict[int, dict[int, list[_Hit]]] = {}
@@ -422,14 +707,20 @@ def _evaluate(
                 negated = hit.negated_by is not None
                 supports = _supports(detectors[detector].trigger.counts_when, negated)
                 if supports is not None:
+                    level, required = emphasis.of(hit.first, hit.last)
+                    quote = _quote(clean, tokens, hit.first, hit.last)
                     evidence.append(
                         Evidence(
                             detector=detector,
                             negated=negated,
                             supports=supports,
-                            quote=_quote(clean, tokens, hit.first, hit.last),
+                            quote=quote,
                             negated_by=hit.negated_by,
                             position=hit.first,
+                            last=hit.last,
+                            emphasis=level,
+                            required=required,
+                            said=_said(clean, tokens, [hit]) or quote,
                         )
                     )
             elif tag is Tag.GROUP:
@@ -452,14 +743,20 @@ def _evaluate(
             continue
         first = min(h.first for h in combination)
         last = max(h.last for h in combination)
+        level, required = emphasis.of(first, last)
+        quote = _quote(clean, tokens, first, last, parts=combination)
         evidence.append(
             Evidence(
                 detector=detector,
                 negated=negated,
                 supports=supports,
-                quote=_quote(clean, tokens, first, last, parts=combination),
+                quote=quote,
                 negated_by=negated_by,
                 position=first,
+                last=last,
+                emphasis=level,
+                required=required,
+                said=_said(clean, tokens, list(combination)) or quote,
             )
         )
     evidence.sort(key=lambda item: item.position)
@@ -486,8 +783,8 @@ def _best_combination(
         if len({id(hit) for hit in combination}) != len(combination):
             continue
         if within:
-            starts = [hit.first for hit in combination]
-            if max(starts) - min(starts) > within:
+            starts = [tokens[hit.first].pos for hit in combination]
+            if max(starts) - min(starts) > within * _LATIN_STEP:
                 continue
             if len({tokens[hit.first].sentence for hit in combination}) > 1:
                 continue
@@ -496,6 +793,22 @@ def _best_combination(
         if fallback is None:
             fallback = combination
     return fallback
+
+
+# A quote with its negation is shown only while it stays short enough to read in one breath.
+_SAID_MAX = 90
+
+
+def _said(clean: str, tokens: list[Token], hits: list[_Hit]) -> str:
+    """The phrase with the negation that turned it around, or "" when it was not negated."""
+    spans = [hit.negated_span for hit in hits if hit.negated_span is not None]
+    if not spans:
+        return ""
+    first = min(min(h.first for h in hits), *(a for a, _ in spans))
+    last = max(max(h.last for h in hits), *(b for _, b in spans))
+    if tokens[last].end - tokens[first].start > _SAID_MAX:
+        return ""
+    return _quote(clean, tokens, first, last)
 
 
 def _quote(
