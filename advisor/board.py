@@ -71,6 +71,7 @@ class Check:
 
     text: str
     about: tuple[str, ...]
+    only_if: str = ""  # a caveat id: without it raised, the check goes last
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,6 +369,7 @@ def _checks(raw: Any, where: str) -> tuple[Check, ...]:
             Check(
                 text=_template(table, "text", f"{where}[{index}]"),
                 about=_strs(table.get("about", []), f"{where}[{index}].about"),
+                only_if=str(table.get("only_if", "")),
             )
         )
     return tuple(checks)

@@ -58,6 +58,7 @@ class _Tally:
     bonus: int = 0
     # Set when this row's provider names were listed as targets of a gateway need.
     absorbed: bool = False
+    _net: int | None = None  # computed once the evidence is complete
 
     def counted(self) -> list[_Point]:
         return [p for p in self.points_for.values() if not (self.absorbed and p.names_provider)]
@@ -67,6 +68,15 @@ class _Tally:
         known = target.get(point.label)
         if known is None or point.emphasis > known.emphasis:
             target[point.label] = point
+            self._net = None
+
+    def absorb(self) -> None:
+        self.absorbed = True
+        self._net = None
+
+    def add_bonus(self, bonus: int) -> None:
+        self.bonus = bonus
+        self._net = None
 
     def emphasis(self) -> int:
         return max((p.emphasis for p in self.counted()), default=PLAIN)
@@ -90,7 +100,9 @@ class _Tally:
         return sum(p.weight for k, p in self.points_against.items() if k not in self.points_for)
 
     def net(self, board: Board) -> int:
-        return self.positive(board) - self.negative()
+        if self._net is None:
+            self._net = self.positive(board) - self.negative()
+        return self._net
 
     def strongest(self) -> int:
         return max((p.weight for p in self.counted()), default=0)
@@ -197,9 +209,20 @@ def advise(
     route: str | None
     is_default = False
     if vetoed:
-        # A hard requirement decides before any weighing: only the unhosted row is left.
-        left = [r for r in board.fallback_order if r not in ruled_out]
+        # A hard requirement decides before any weighing: only the unhosted row is left, unless
+        # the question also refuses it outright ("self-hosting is out of the question").
+        left = [
+            r
+            for r in board.fallback_order
+            if r not in ruled_out
+            and not any(
+                p.weight >= 3 and label not in tallies[r].points_for
+                for label, p in tallies[r].points_against.items()
+            )
+        ]
         route = left[0] if left else None
+        if route is None:
+            ruled_out = list(dict.fromkeys([*ruled_out, *board.fallback_order]))
     elif ranked and ranked[0].net(board) >= board.min_score:
         route = ranked[0].route
     elif transparency:
@@ -366,14 +389,16 @@ def _scope(question: str, reading: Reading, found: _Evidence) -> AnswerScope:
     board_words = bool(found.matched) or reading.about_images
     if reading.outside and not reading.about_images and not found.caveats:
         return "out-of-scope"
-    if board_words or reading.generic:
+    if board_words:
         return "advice"
-    words = (
-        sum(1 for token in reading.tokens if token.text.isascii())
-        + sum(1 for token in reading.tokens if not token.text.isascii()) // 2
+    latin = sum(len(token.text) for token in reading.tokens if token.text.isascii())
+    if reading.foreign_letters > latin:
+        return "unclear"  # written in a script the advisor does not read
+    if reading.generic:
+        return "advice"
+    words = sum(1 for token in reading.tokens if token.text.isascii()) + (
+        sum(1 for token in reading.tokens if not token.text.isascii()) // 2
     )
-    if reading.foreign_letters > words:
-        return "unclear"
     # A readable question that names nothing gets the board's default, flagged as such; a
     # greeting, emoji or keyboard mash is not understood well enough to advise.
     if words >= 4 and reading.function_words:
@@ -475,9 +500,9 @@ def _enumeration_bonus(board: Board, tallies: dict[str, _Tally]) -> list[str]:
     named = [t.route for t in tallies.values() if t.route != "gateway" and t.names_provider()]
     if len(named) < board.enumeration_min:
         return []
-    gateway.bonus = board.enumeration_bonus
+    gateway.add_bonus(board.enumeration_bonus)
     for route in named:
-        tallies[route].absorbed = True
+        tallies[route].absorb()
     return named
 
 
@@ -584,9 +609,6 @@ def _verify(
         first.extend(catalog.render(c.text, route) for c in board.caveat(caveat_id).checks)
     mentioned = found.topics | set(raised)
     cleared = set(found.cleared) - set(raised)
-    # A check about a caveat the question did not raise ("Responses API tool, if an assistant
-    # must ...") is conditional: it goes last.
-    unraised = {spec.id for spec in board.caveats} - set(raised) - {"transparency"}
     rest: list[str] = []
     conditional: list[str] = []
     if route is not None:
@@ -597,7 +619,8 @@ def _verify(
             text = catalog.render(check.text, route)
             if mentioned & about:
                 first.append(text)
-            elif unraised & about:
+            elif check.only_if and check.only_if not in raised:
+                # "Responses API tool, if an assistant must ...": only if it was asked about.
                 conditional.append(text)
             else:
                 rest.append(text)

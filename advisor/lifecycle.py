@@ -131,6 +131,9 @@ class Catalog:
             route: self.model(model_id) for route, model_id in row_models.items() if model_id
         }
         self._labels = _ModelLabels(self)
+        self._base: dict[str, object] = {"m": self._labels}
+        self._base.update((row, resolved.label) for row, resolved in self.rows.items())
+        self._rendered: dict[tuple[str, str | None], str] = {}
 
     def model(self, model_id: str) -> ResolvedModel:
         found = self._resolved.get(model_id)
@@ -140,12 +143,13 @@ class Catalog:
 
     def render(self, template: str, route: str | None = None) -> str:
         """A board text with its placeholders filled: {model} is `route`'s model."""
-        own = self.rows.get(route or "")
-        values: dict[str, object] = {
-            "model": own.label if own else "",
-            "model_name": own.name if own else "",
-            "model_id": own.model_id if own else "",
-            "m": self._labels,
-        }
-        values.update((row, resolved.label) for row, resolved in self.rows.items())
-        return template.format_map(values)
+        key = (template, route)
+        done = self._rendered.get(key)
+        if done is None:
+            own = self.rows.get(route or "")
+            values = dict(self._base)
+            values["model"] = own.label if own else ""
+            values["model_name"] = own.name if own else ""
+            values["model_id"] = own.model_id if own else ""
+            done = self._rendered[key] = template.format_map(values)
+        return done

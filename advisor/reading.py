@@ -410,6 +410,7 @@ class Matcher:
             token = tokens[position]
             best_length = 0
             best_tags: list[TagRef] = []
+            shorter: list[TagRef] = []
             for candidates, skip in (
                 (self._exact.get(token.text), 1),  # the index key already matched word 0
                 (self._prefix.get(token.text[:3]), 0),
@@ -418,8 +419,6 @@ class Matcher:
                     continue
                 for pattern, tags in candidates:
                     length = len(pattern)
-                    if length < best_length:
-                        break  # sorted longest first
                     if position + length > count:
                         continue
                     if tokens[position + length - 1].clause != token.clause:
@@ -427,15 +426,24 @@ class Matcher:
                     if not _matches(pattern, tokens, position, skip):
                         continue
                     if length > best_length:
+                        shorter.extend(best_tags)
                         best_length, best_tags = length, list(tags)
-                    else:
+                    elif length == best_length:
                         best_tags.extend(tag for tag in tags if tag not in best_tags)
+                    else:
+                        shorter.extend(tags)
             if not best_length:
                 position += 1
                 continue
             if any(tag is Tag.NEUTRAL for tag, _, _ in best_tags):
                 # A neutral phrase exists to say "this is not a signal" ("googled", "in flux").
                 best_tags = [(Tag.NEUTRAL, -1, -1)]
+            else:
+                # The longest phrase wins, but a word it starts with still counts as part of a
+                # combination: "gpt-image-2" is also the "gpt" of "gpt ... 403".
+                best_tags.extend(
+                    tag for tag in shorter if tag[0] is Tag.GROUP and tag not in best_tags
+                )
             last = position + best_length - 1
             hits.append(_Hit(first=position, last=last, tags=tuple(best_tags)))
             position = last + 1
@@ -701,6 +709,7 @@ def _evaluate(
 ) -> list[Evidence]:
     evidence: list[Evidence] = []
     groups: dict[int, dict[int, list[_Hit]]] = {}
+    cue_ends = {hit.last: hit for hit in hits if _kinds(hit) & _CUES}
     for hit in hits:
         for tag, detector, group in hit.tags:
             if tag is Tag.DIRECT:
@@ -720,7 +729,7 @@ def _evaluate(
                             last=hit.last,
                             emphasis=level,
                             required=required,
-                            said=_said(clean, tokens, [hit]) or quote,
+                            said=_said(clean, tokens, [hit], cue_ends) or quote,
                         )
                     )
             elif tag is Tag.GROUP:
@@ -756,7 +765,7 @@ def _evaluate(
                 last=last,
                 emphasis=level,
                 required=required,
-                said=_said(clean, tokens, list(combination)) or quote,
+                said=_said(clean, tokens, list(combination), cue_ends) or quote,
             )
         )
     evidence.sort(key=lambda item: item.position)
@@ -799,9 +808,20 @@ def _best_combination(
 _SAID_MAX = 90
 
 
-def _said(clean: str, tokens: list[Token], hits: list[_Hit]) -> str:
-    """The phrase with the negation that turned it around, or "" when it was not negated."""
+def _said(
+    clean: str, tokens: list[Token], hits: list[_Hit], cue_ends: dict[int, _Hit] | None = None
+) -> str:
+    """The phrase with the negation that turned it around ("no third-party servers"), or a
+    negation right before it ("can't leave our build farm"); "" when there is none."""
     spans = [hit.negated_span for hit in hits if hit.negated_span is not None]
+    if cue_ends:
+        first = min(h.first for h in hits)
+        first = min(first, *(a for a, _ in spans)) if spans else first
+        for gap in range(1, 4):
+            cue = cue_ends.get(first - gap)
+            if cue is not None and tokens[cue.first].clause == tokens[first].clause:
+                spans.append((cue.first, first))
+                break
     if not spans:
         return ""
     first = min(min(h.first for h in hits), *(a for a, _ in spans))
