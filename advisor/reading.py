@@ -200,20 +200,17 @@ class Matcher:
         )
         self.detectors: list[Detector] = []
         self._entries: dict[tuple[PatternWord, ...], list[TagRef]] = {}
-        for index, signal in enumerate(board.signals):
-            self._add_detector(("signal", index), signal.trigger)
-        for index, caveat in enumerate(board.caveats):
-            for trigger in caveat.triggers:
-                self._add_detector(("caveat", index), trigger)
-        for index, caveat in enumerate(board.caveats):
-            for trigger in caveat.clears:
-                self._add_detector(("clear", index), trigger)
-        for index, note in enumerate(board.notes):
-            for trigger in note.triggers:
-                self._add_detector(("note", index), trigger)
-        for index, topic in enumerate(board.topics):
-            for trigger in topic.triggers:
-                self._add_detector(("topic", index), trigger)
+        owners: tuple[tuple[str, list[tuple[Trigger, ...]]], ...] = (
+            ("signal", [(signal.trigger,) for signal in board.signals]),
+            ("caveat", [caveat.triggers for caveat in board.caveats]),
+            ("clear", [caveat.clears for caveat in board.caveats]),
+            ("note", [note.triggers for note in board.notes]),
+            ("topic", [topic.triggers for topic in board.topics]),
+        )
+        for kind, per_owner in owners:
+            for index, triggers in enumerate(per_owner):
+                for trigger in triggers:
+                    self._add_detector((kind, index), trigger)
         plain: list[tuple[tuple[str, ...], Tag]] = [
             (language.neutral, Tag.NEUTRAL),
             (language.negation_before, Tag.NEG_BEFORE),
