@@ -311,7 +311,7 @@ def _model_change(catalog: Catalog, route: str) -> ModelChange:
         status=resolved.status,
         change=resolved.change,
         source=first.source if first else "",
-        checked=first.checked.isoformat() if first and first.checked else None,
+        checked=str(first.checked) if first and first.checked else None,
     )
 
 

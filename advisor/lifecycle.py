@@ -19,6 +19,14 @@ MODEL_STATUSES: tuple[ModelStatus, ...] = ("current", "deprecated", "retired")
 
 # Bounds a replacement chain, so a cycle in handed-in facts cannot loop.
 _MAX_HOPS = 8
+# Provider ids as the routes data spells them, shown as people write them.
+_PROVIDER_NAMES = {
+    "openai": "OpenAI",
+    "google": "Google",
+    "bfl": "Black Forest Labs",
+    "amazon": "Amazon",
+    "stability": "Stability AI",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +95,11 @@ def _change(chain: list[ModelFact], model_id: str, name: str) -> str:
     """ "The article named Imagen 4 Ultra; Google shut it down on 2026-08-17 and names Gemini 3
     Pro Image as its replacement." """
     first = chain[0]
-    who = first.provider or "Its provider"
+    who = _provider(first.provider)
+    when = f" on {_day(first.shutdown)}" if first.shutdown else ""
     if first.status == "retired":
-        when = f" on {first.shutdown.isoformat()}" if first.shutdown else ""
         verb = f"{who} shut it down{when}"
     else:
-        when = f" on {first.shutdown.isoformat()}" if first.shutdown else ""
         verb = f"{who} is retiring it{when}" if when else f"{who} has deprecated it"
     target = name if name == model_id else f"{name} (`{model_id}`)"
     if len(chain) > 2 or (len(chain) == 2 and chain[1].model_id != model_id):
@@ -100,9 +107,20 @@ def _change(chain: list[ModelFact], model_id: str, name: str) -> str:
     return f"The article named {first.name}; {verb} and names {target} as its replacement."
 
 
+def _provider(provider: str) -> str:
+    if not provider:
+        return "Its provider"
+    return _PROVIDER_NAMES.get(provider.casefold(), provider)
+
+
+def _day(value: date | str) -> str:
+    # Facts built from serialised data may carry the ISO string rather than a date.
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
 def _lone(fact: ModelFact) -> str:
     """A model with no replacement to follow: say plainly that it is going or gone."""
-    when = f" on {fact.shutdown.isoformat()}" if fact.shutdown else ""
+    when = f" on {_day(fact.shutdown)}" if fact.shutdown else ""
     if fact.status == "retired":
         return f"{fact.name} was shut down{when} and no replacement is named: pick a current model."
     if fact.status == "deprecated":

@@ -116,6 +116,14 @@ def test_a_deprecated_model_is_followed_to_its_replacement_too() -> None:
     assert "OpenAI is retiring it on 2027-06-01" in advice.why
 
 
+def test_provider_ids_as_the_routes_data_spells_them_read_naturally() -> None:
+    facts = dict(FACTS)
+    facts["imagen-4.0-ultra-generate-001"] = replace(
+        facts["imagen-4.0-ultra-generate-001"], provider="google"
+    )
+    assert ARTICLE_LINE in advise("we are on GCP", models=facts).why
+
+
 def test_a_replacement_without_a_fact_is_named_by_its_id() -> None:
     facts = {k: v for k, v in FACTS.items() if k != "gemini-3-pro-image"}
     advice = advise("we are on GCP", models=facts)
