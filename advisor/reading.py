@@ -229,6 +229,15 @@ class Matcher:
         for phrases, tag in plain:
             for phrase in phrases:
                 self._add(phrase, (tag, -1, -1))
+        self._index_entries()
+        scope_patterns = self._index_scope(board)
+        self._index_typos(language.typo_terms, scope_patterns)
+        self.function_words = frozenset(
+            word for phrase in board.scope.function_words for word in self.words(phrase)
+        )
+
+    def _index_entries(self) -> None:
+        """Phrases by first word (exact) or first three letters (prefix), longest first."""
         self._exact: dict[str, list[tuple[tuple[PatternWord, ...], tuple[TagRef, ...]]]] = {}
         self._prefix: dict[str, list[tuple[tuple[PatternWord, ...], tuple[TagRef, ...]]]] = {}
         for pattern, tags in self._entries.items():
@@ -238,24 +247,31 @@ class Matcher:
             index_map.setdefault(key, []).append((pattern, tuple(tags)))
         for candidates in (*self._exact.values(), *self._prefix.values()):
             candidates.sort(key=lambda item: -len(item[0]))
-        # Scope words are matched in a pass of their own that consumes nothing, so "image"
-        # inside "image API" (a signal phrase) still says the question is about images.
+
+    def _index_scope(self, board: Board) -> list[tuple[tuple[PatternWord, ...], Tag]]:
+        """Scope words are matched in a pass of their own that consumes nothing, so "image"
+        inside "image API" (a signal phrase) still says the question is about images."""
         self._scope: dict[str, list[tuple[tuple[PatternWord, ...], Tag]]] = {}
         scope_lists = (
             (board.scope.image, Tag.SCOPE_IMAGE),
             (board.scope.generic, Tag.SCOPE_GENERIC),
             (board.scope.outside, Tag.SCOPE_OUTSIDE),
         )
-        scope_patterns = [
+        patterns = [
             (self.compile_phrase(phrase), tag) for phrases, tag in scope_lists for phrase in phrases
         ]
-        for pattern, tag in scope_patterns:
+        for pattern, tag in patterns:
             text, is_prefix = pattern[0]
             key = ("*" + text[:3]) if is_prefix else text
             self._scope.setdefault(key, []).append((pattern, tag))
-        # Words the board knows are never "corrected"; other words one edit away from a key
-        # term are read as that term ("agnet" -> "agent", "transparnet" -> "transparent").
-        known = [*self._entries, *(pattern for pattern, _ in scope_patterns)]
+        return patterns
+
+    def _index_typos(
+        self, typo_terms: tuple[str, ...], scope: list[tuple[tuple[PatternWord, ...], Tag]]
+    ) -> None:
+        """Words the board knows are never "corrected"; other words one edit away from a key
+        term are read as that term ("agnet" -> "agent", "transparnet" -> "transparent")."""
+        known = [*self._entries, *(pattern for pattern, _ in scope)]
         self._vocabulary = frozenset(
             text for pattern in known for text, is_prefix in pattern if not is_prefix
         )
@@ -263,15 +279,12 @@ class Matcher:
             text for pattern in known for text, is_prefix in pattern if is_prefix
         )
         self._typos: dict[str, list[str]] = {}
-        for raw in language.typo_terms:
+        for raw in typo_terms:
             for term in self.words(raw):
                 for variant in {term, *_deletions(term)}:
                     targets = self._typos.setdefault(variant, [])
                     if term not in targets:
                         targets.append(term)
-        self.function_words = frozenset(
-            word for phrase in board.scope.function_words for word in self.words(phrase)
-        )
 
     def _add_detector(self, owner: tuple[str, int], trigger: Trigger) -> None:
         index = len(self.detectors)
@@ -394,6 +407,37 @@ class Matcher:
             )
         ]
 
+    def _longest(
+        self, tokens: list[Token], position: int
+    ) -> tuple[int, list[TagRef], list[TagRef]]:
+        """The longest phrases starting at `position` (length and tags), and the tags of the
+        shorter phrases that also match there."""
+        token = tokens[position]
+        count = len(tokens)
+        best_length = 0
+        best_tags: list[TagRef] = []
+        shorter: list[TagRef] = []
+        for candidates, skip in (
+            (self._exact.get(token.text), 1),  # the index key already matched word 0
+            (self._prefix.get(token.text[:3]), 0),
+        ):
+            for pattern, tags in candidates or ():
+                length = len(pattern)
+                if position + length > count:
+                    continue
+                if tokens[position + length - 1].clause != token.clause:
+                    continue
+                if not _matches(pattern, tokens, position, skip):
+                    continue
+                if length > best_length:
+                    shorter.extend(best_tags)
+                    best_length, best_tags = length, list(tags)
+                elif length == best_length:
+                    best_tags.extend(tag for tag in tags if tag not in best_tags)
+                else:
+                    shorter.extend(tags)
+        return best_length, best_tags, shorter
+
     def hits(self, tokens: list[Token]) -> list[_Hit]:
         """Leftmost-longest phrase matches that stay inside one clause.
 
@@ -404,31 +448,7 @@ class Matcher:
         count = len(tokens)
         position = 0
         while position < count:
-            token = tokens[position]
-            best_length = 0
-            best_tags: list[TagRef] = []
-            shorter: list[TagRef] = []
-            for candidates, skip in (
-                (self._exact.get(token.text), 1),  # the index key already matched word 0
-                (self._prefix.get(token.text[:3]), 0),
-            ):
-                if not candidates:
-                    continue
-                for pattern, tags in candidates:
-                    length = len(pattern)
-                    if position + length > count:
-                        continue
-                    if tokens[position + length - 1].clause != token.clause:
-                        continue
-                    if not _matches(pattern, tokens, position, skip):
-                        continue
-                    if length > best_length:
-                        shorter.extend(best_tags)
-                        best_length, best_tags = length, list(tags)
-                    elif length == best_length:
-                        best_tags.extend(tag for tag in tags if tag not in best_tags)
-                    else:
-                        shorter.extend(tags)
+            best_length, best_tags, shorter = self._longest(tokens, position)
             if not best_length:
                 position += 1
                 continue
@@ -549,6 +569,24 @@ class _Emphasis:
     tokens: list[Token]
 
     def of(self, first: int, last: int) -> tuple[int, bool]:
+        """(emphasis level, said as a rule) for the words from token `first` to `last`."""
+        seen = self._cues_around(first, last)
+        if "stated here" in seen:
+            level = STATED_PRIORITY
+        elif "background" in seen:
+            level = BACKGROUND
+        elif "stated before" in seen:
+            level = STATED_PRIORITY
+        elif "concession" in seen:
+            level = BACKGROUND
+        elif "contrast" in seen:
+            level = AFTER_CONTRAST
+        else:
+            level = PLAIN
+        return level, level == STATED_PRIORITY or ("rule" in seen and level != BACKGROUND)
+
+    def _cues_around(self, first: int, last: int) -> set[str]:
+        """Which kinds of emphasis cue bear on these words, in their sentence."""
         tokens = self.tokens
         sentence = tokens[first].sentence
         clauses = range(tokens[first].clause, tokens[last].clause + 1)
@@ -557,7 +595,7 @@ class _Emphasis:
         last_contrast = max(
             (c.last for c in cues if Tag.CONTRAST in _kinds(c) and c.last < first), default=-1
         )
-        stated_here = stated_before = background = concession = contrast = rule = False
+        seen: set[str] = set()
         for cue in cues:
             kinds = _kinds(cue)
             clause = tokens[cue.first].clause
@@ -570,34 +608,19 @@ class _Emphasis:
                 and tokens[cue.first].pos - tokens[last].pos <= 8 * _LATIN_STEP
             )
             if (Tag.PRIORITY in kinds and before) or (Tag.PRIORITY_AFTER in kinds and after):
-                if here:
-                    stated_here = True
-                else:
-                    stated_before = True
+                seen.add("stated here" if here else "stated before")
             if Tag.BACKGROUND in kinds and here:
-                background = True
+                seen.add("background")
             # "Although we use GCP, ..." opens a background clause; "the priority though is"
             # (not at the clause start) does not.
             opens_clause = cue.first == 0 or tokens[cue.first - 1].clause != clause
             if Tag.CONCESSION in kinds and here and cue.last < first and opens_clause:
-                concession = True
+                seen.add("concession")
             if Tag.CONTRAST in kinds and cue.last < first:
-                contrast = True
+                seen.add("contrast")
             if Tag.REQUIRE in kinds and here:
-                rule = True
-        if stated_here:
-            level = STATED_PRIORITY
-        elif background:
-            level = BACKGROUND
-        elif stated_before:
-            level = STATED_PRIORITY
-        elif concession:
-            level = BACKGROUND
-        elif contrast:
-            level = AFTER_CONTRAST
-        else:
-            level = PLAIN
-        return level, level == STATED_PRIORITY or (rule and level != BACKGROUND)
+                seen.add("rule")
+        return seen
 
 
 def _kinds(hit: _Hit) -> set[Tag]:
@@ -658,20 +681,8 @@ class _Scope:
                 break
             if not hit.content:
                 continue
-            if previous is None:
-                if forward:
-                    distance = tokens[hit.first].pos - tokens[self.cue.last].pos
-                else:
-                    distance = tokens[self.cue.first].pos - tokens[hit.last].pos
-                if distance > self.window * _LATIN_STEP:
-                    break
-            else:
-                if forward:
-                    gap = tokens[previous.last + 1 : hit.first]
-                else:
-                    gap = tokens[hit.last + 1 : previous.first]
-                if not all(token.text in self.coordination for token in gap):
-                    break
+            if not self._reaches(hit, previous, forward=forward):
+                break
             if hit.negated_by is None:
                 hit.negated_by = self.cue_text
                 hit.negated_span = (
@@ -680,6 +691,22 @@ class _Scope:
             if any(detector in self.either for _, detector, _ in hit.tags):
                 break
             previous = hit
+
+    def _reaches(self, hit: _Hit, previous: _Hit | None, *, forward: bool) -> bool:
+        """The first phrase must be within the window; each next one joined to the previous
+        by coordination words only ("not GCP or Vertex")."""
+        tokens = self.tokens
+        if previous is None:
+            if forward:
+                distance = tokens[hit.first].pos - tokens[self.cue.last].pos
+            else:
+                distance = tokens[self.cue.first].pos - tokens[hit.last].pos
+            return distance <= self.window * _LATIN_STEP
+        if forward:
+            gap = tokens[previous.last + 1 : hit.first]
+        else:
+            gap = tokens[hit.last + 1 : previous.first]
+        return all(token.text in self.coordination for token in gap)
 
 
 def _live_combos(hits: list[_Hit], detectors: list[Detector]) -> set[int]:
