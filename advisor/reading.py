@@ -8,6 +8,7 @@ it (a stated priority, a contrast, or mere background) and whether it was stated
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 import unicodedata
@@ -78,13 +79,19 @@ _FOREIGN = re.compile(
 # Distances are counted in half-words: a Latin word is 2, a CJK character 1 (about half a word).
 _LATIN_STEP = 2
 _CJK_STEP = 1
+# The longest scope phrase, in tokens: bounds the search for a phrase inside another.
+_SCOPE_SPAN = 6
+# How far (half-words) an emphasis cue can be from the words it weighs: about 40 words.
+_EMPHASIS_REACH = 40 * _LATIN_STEP
 # Contractions whose stem is not the plain word before "n't".
 _NOT_STEMS = {"ca": "can", "wo": "will", "sha": "shall", "ai": "am"}
 _DROPPED_SUFFIXES = frozenset({"s", "re", "ve", "ll", "d", "m"})
 _ENGLISH_SUFFIXES = _DROPPED_SUFFIXES | {"t"}
 _WORD_CACHE_SIZE = 20_000
-# Only words this long are typo-corrected, and only to a key term at edit distance 1.
+# Only words this long are typo-corrected, and only to a key term at edit distance 1; no key
+# term is longer than _TYPO_MAX, so longer words (a pasted hash or URL) are never tried.
 _TYPO_MIN = 5
+_TYPO_MAX = 20
 
 
 class Tag(IntEnum):
@@ -261,6 +268,8 @@ class Matcher:
             (self.compile_phrase(phrase), tag) for phrases, tag in scope_lists for phrase in phrases
         ]
         for pattern, tag in patterns:
+            if len(pattern) > _SCOPE_SPAN:
+                raise BoardError(f"scope phrase {pattern} is longer than {_SCOPE_SPAN} tokens")
             text, is_prefix = pattern[0]
             key = ("*" + text[:3]) if is_prefix else text
             self._scope.setdefault(key, []).append((pattern, tag))
@@ -280,6 +289,8 @@ class Matcher:
         )
         self._typos: dict[str, list[str]] = {}
         for raw in typo_terms:
+            if len(raw) > _TYPO_MAX:
+                raise BoardError(f"typo term {raw!r} is longer than {_TYPO_MAX} letters")
             for term in self.words(raw):
                 for variant in {term, *_deletions(term)}:
                     targets = self._typos.setdefault(variant, [])
@@ -334,7 +345,9 @@ class Matcher:
         return cached
 
     def _correct(self, word: str) -> str:
-        if len(word) < _TYPO_MIN or word in self._vocabulary or not word.isascii():
+        if not _TYPO_MIN <= len(word) <= _TYPO_MAX or word in self._vocabulary:
+            return word
+        if not word.isascii():
             return word
         if any(word.startswith(prefix) for prefix in self._prefixes):
             return word
@@ -397,13 +410,18 @@ class Matcher:
                     if _matches(pattern, tokens, position, skip):
                         found.append((tag, position, last))
         # Inside a longer scope phrase a shorter one means nothing: "画" (picture) in "動画"
-        # (video) does not make a video question about images.
+        # (video) does not make a video question about images. Scope phrases are a few words
+        # long, so only phrases starting a few tokens earlier can contain another.
+        ends_by_start: dict[int, list[int]] = {}
+        for _, first, last in found:
+            ends_by_start.setdefault(first, []).append(last)
         return [
             (tag, first, last)
             for tag, first, last in found
             if not any(
-                start <= first and last <= end and end - start > last - first
-                for _, start, end in found
+                end >= last and end - start > last - first
+                for start in range(max(0, first - _SCOPE_SPAN), first + 1)
+                for end in ends_by_start.get(start, ())
             )
         ]
 
@@ -559,14 +577,15 @@ def read(question: str) -> Reading:
     )
 
 
-@dataclass(frozen=True, slots=True)
 class _Emphasis:
     """How the question weighs a span of words: a stated priority ("the main requirement is",
     "... is a must") outranks words after a contrast ("but ..."), which outrank plain words;
     background ("half our stack", "although we use ...") ranks below plain words."""
 
-    cues: list[_Hit]
-    tokens: list[Token]
+    def __init__(self, cues: list[_Hit], tokens: list[Token]) -> None:
+        self.cues = cues  # in question order
+        self.tokens = tokens
+        self._starts = [tokens[cue.first].pos for cue in cues]
 
     def of(self, first: int, last: int) -> tuple[int, bool]:
         """(emphasis level, said as a rule) for the words from token `first` to `last`."""
@@ -590,8 +609,11 @@ class _Emphasis:
         tokens = self.tokens
         sentence = tokens[first].sentence
         clauses = range(tokens[first].clause, tokens[last].clause + 1)
-        # Cues of this sentence; a contrast ("but") ends the reach of a priority before it.
-        cues = [c for c in self.cues if tokens[c.first].sentence == sentence]
+        # Cues of this sentence, near enough to bear on the words (a pasted wall of text is one
+        # long "sentence"); a contrast ("but") ends the reach of a priority before it.
+        low = bisect.bisect_left(self._starts, tokens[first].pos - _EMPHASIS_REACH)
+        high = bisect.bisect_right(self._starts, tokens[last].pos + _EMPHASIS_REACH)
+        cues = [c for c in self.cues[low:high] if tokens[c.first].sentence == sentence]
         last_contrast = max(
             (c.last for c in cues if Tag.CONTRAST in _kinds(c) and c.last < first), default=-1
         )
