@@ -19,6 +19,7 @@ from routes.model import (
     Usage,
 )
 from routes.pricing import RoutePricing
+from routes.tasks import TaskLedger
 
 
 @runtime_checkable
@@ -43,6 +44,18 @@ class Route(Protocol):
     def capabilities(self) -> Capabilities: ...
 
     async def generate(self, request: ImageRequest) -> ImageResult: ...
+
+    async def attempt(self, request: ImageRequest, tasks: TaskLedger) -> ImageResult:
+        """One provider attempt for the executor. A route whose submit is billed reports the
+        accepted task to `tasks`, and when `tasks` already holds one (an earlier attempt timed
+        out, or a restart) resumes polling it instead of submitting again."""
+        ...
+
+    @property
+    def resends_after_timeout(self) -> bool:
+        """Whether a call that timed out may be sent again (False where the server keeps
+        working on it, so a repeat would queue a second job)."""
+        ...
 
     async def probe(self, mode: ProbeKind) -> ProbeResult: ...
 
@@ -104,6 +117,14 @@ class BaseRoute:
 
     async def generate(self, request: ImageRequest) -> ImageResult:
         raise NotImplementedError
+
+    async def attempt(self, request: ImageRequest, tasks: TaskLedger) -> ImageResult:
+        # Routes that answer in one call have no task to resume: each attempt is a new call.
+        return await self.generate(request)
+
+    @property
+    def resends_after_timeout(self) -> bool:
+        return True
 
     def warm(self) -> None:
         """Import the SDK and build the client before the first call (run in a thread), so

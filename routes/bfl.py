@@ -1,9 +1,11 @@
 """kind = "bfl": Black Forest Labs FLUX over httpx: submit, poll the returned polling URL,
 download the result at once (its signed URL expires after about ten minutes).
 
-Every submit is billed, so once a task is accepted nothing resubmits it: failures while polling
-are re-polled here until the route's timeout, and errors after the submit are final for the
-executor's retry loop.
+Every submit is billed, so once a task is accepted nothing resubmits it. The accepted task goes
+into the executor's TaskLedger (and from there into the run log) before polling starts; a
+timeout while polling is retried by the executor as a resumed poll of the same task, and a
+submit whose answer never arrived is not sent again (it may have been accepted). Other errors
+after the submit are final.
 """
 
 from __future__ import annotations
@@ -31,8 +33,11 @@ from routes.errors import (
 from routes.media import image_pixels, sniff_mime
 from routes.model import GeneratedImage, ImageRequest, ImageResult, Usage
 from routes.pricing import MEGAPIXEL
+from routes.tasks import SubmittedTask, TaskLedger
 
 MAX_DOWNLOAD_BYTES = 40 * 1024 * 1024
+# BFL keeps a task's result (and its signed URL) for about ten minutes after submit.
+RESULT_TTL_SECONDS = 600.0
 POLL_CAP_SECONDS = 4.0
 PROVIDER = "Black Forest Labs"
 
@@ -72,17 +77,33 @@ class BflRoute(BaseRoute):
         return self._client
 
     async def generate(self, request: ImageRequest) -> ImageResult:
+        return await self.attempt(request, TaskLedger())
+
+    async def attempt(self, request: ImageRequest, tasks: TaskLedger) -> ImageResult:
         size = resolve_size(request.size, self._caps).label
         t0 = time.perf_counter()
-        task_id, polling_url = await self._submit(submit_body(request, self.model, size))
+        task = tasks.task
+        if task is None:
+            task = await self._submit(submit_body(request, self.model, size), tasks)
         try:
+            if task.expired():
+                raise ProviderDownError(
+                    f"{PROVIDER} no longer keeps the result of task {task.task_id} (results "
+                    "expire about ten minutes after submit)",
+                    retryable=False,
+                )
+            polling_url = task.polling_url or self._result_url(task.task_id)
             result = await self._poll(
-                task_id, polling_url, deadline=t0 + self.config.timeout_seconds
+                task.task_id, polling_url, deadline=t0 + self.config.timeout_seconds
             )
-            data = await self._download(str(result.get("sample") or ""), task_id)
+            data = await self._download(str(result.get("sample") or ""), task.task_id)
         except RouteError as exc:
-            exc.retryable = False  # the task was accepted (and billed): never resubmit
+            # Accepted and billed: only a timeout is worth another attempt, which resumes
+            # polling this task; anything else is final.
+            exc.retryable = isinstance(exc, RouteTimeoutError)
+            exc.request_id = exc.request_id or task.task_id
             raise
+        task_id = task.task_id
         latency = time.perf_counter() - t0
         mime = sniff_mime(data) or "image/jpeg"
         return ImageResult(
@@ -108,24 +129,51 @@ class BflRoute(BaseRoute):
             },
         )
 
-    async def _submit(self, body: dict[str, Any]) -> tuple[str, str]:
+    def _result_url(self, task_id: str) -> str:
+        return f"{self.config.base_url.rstrip('/')}/v1/get_result?id={task_id}"
+
+    async def _submit(self, body: dict[str, Any], tasks: TaskLedger) -> SubmittedTask:
+        """POST the task once; the accepted task goes into the ledger before any polling."""
+        tasks.submitting()
         try:
             response = await self.client.post(f"/v1/{self.model}", json=body)
-        except httpx.TimeoutException:
-            raise RouteTimeoutError("the submit request timed out") from None
-        except httpx.TransportError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            tasks.not_accepted()  # never reached BFL: safe to send again
             raise ProviderDownError(f"could not reach {PROVIDER}: {type(exc).__name__}") from None
+        except httpx.TimeoutException:
+            # Sent, no answer: BFL may have accepted (and billed) it. Not sent again.
+            raise RouteTimeoutError(
+                "the submit was sent but no answer came back in time", retryable=False
+            ) from None
+        except httpx.TransportError as exc:
+            raise ProviderDownError(
+                f"the connection to {PROVIDER} dropped during the submit "
+                f"({type(exc).__name__}); it may have been accepted, so it is not sent again",
+                retryable=False,
+            ) from None
         if response.status_code != 200:
+            tasks.not_accepted()
             raise self._http_error(response)
         answer = response.json()
         task_id, polling_url = answer.get("id"), answer.get("polling_url")
         if not task_id:
-            raise ProviderDownError(f"{PROVIDER} accepted the request but sent no task id")
+            raise ProviderDownError(
+                f"{PROVIDER} accepted the request but sent no task id", retryable=False
+            )
         if not polling_url:
-            polling_url = f"{self.config.base_url.rstrip('/')}/v1/get_result?id={task_id}"
+            polling_url = self._result_url(str(task_id))
         if urlparse(str(polling_url)).scheme not in ("https", "http"):
-            raise ProviderDownError(f"{PROVIDER} sent a polling URL that is not http(s)")
-        return str(task_id), str(polling_url)
+            raise ProviderDownError(
+                f"{PROVIDER} sent a polling URL that is not http(s)", retryable=False
+            )
+        task = SubmittedTask(
+            task_id=str(task_id),
+            polling_url=str(polling_url),
+            submitted_at=time.time(),
+            result_ttl_s=RESULT_TTL_SECONDS,
+        )
+        await tasks.accepted(task)
+        return task
 
     async def _poll(self, task_id: str, url: str, *, deadline: float) -> dict[str, Any]:
         delay = self.config.poll_interval_seconds

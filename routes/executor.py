@@ -1,4 +1,11 @@
-"""Runs a Route call under its timeout, retry budget and concurrency limit, recording attempts."""
+"""Runs a Route call under its timeout, retry budget and concurrency limit, recording attempts.
+
+Retries are tenacity's: Retry-After wins (capped), otherwise exponential backoff with jitter;
+only errors marked retryable are retried, and every attempt is recorded. A route whose submit is
+billed is never submitted twice: the executor hands it a TaskLedger shared by all attempts, so an
+attempt after a timeout resumes polling the accepted task, within the run's retry budget. A
+self-hosted call that timed out is not sent again: the server may still be working on it.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +17,18 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
 from routes.base import Route
 from routes.errors import ProviderDownError, RouteError, RouteTimeoutError
 from routes.lifecycle import explain_missing_model
 from routes.model import Attempt, ImageRequest, ImageResult, ProbeKind, ProbeResult
+from routes.tasks import OnSubmit, SubmittedTask, TaskLedger
 
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
+OnAttempt = Callable[[Attempt], Awaitable[None] | None]
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,10 @@ class RetryPolicy:
             return min(max(error.retry_after, 0.0), self.max_retry_after)
         ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
         return rng.uniform(ceiling / 2, ceiling)
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, RouteError) and exc.retryable
 
 
 class RouteExecutor:
@@ -69,12 +84,12 @@ class RouteExecutor:
         await asyncio.to_thread(self.route.warm)
         self._warmed = True
 
-    async def _attempt(self, request: ImageRequest) -> ImageResult:
+    async def _attempt(self, request: ImageRequest, tasks: TaskLedger) -> ImageResult:
         await self._warm()
         async with self._semaphore:
             try:
                 async with asyncio.timeout(self.timeout):
-                    return await self.route.generate(request)
+                    return await self.route.attempt(request, tasks)
             except TimeoutError:
                 raise RouteTimeoutError(
                     f"no answer within {self.timeout:g} s (the route's timeout_seconds)"
@@ -83,27 +98,96 @@ class RouteExecutor:
     async def generate(
         self,
         request: ImageRequest,
-        on_attempt: Callable[[Attempt], Awaitable[None] | None] | None = None,
+        on_attempt: OnAttempt | None = None,
+        on_task: OnSubmit | None = None,
     ) -> ImageResult:
-        """Call the route until it answers, the retry budget is spent or an error is final."""
+        """Call the route until it answers, the retry budget is spent or an error is final.
+
+        `on_task` hears about a billed task as soon as the provider accepts it (the run log
+        stores it, so a restart can collect the result with `resume`)."""
+        return await self._run(request, TaskLedger(on_task), on_attempt)
+
+    async def resume(
+        self, request: ImageRequest, task: SubmittedTask, on_attempt: OnAttempt | None = None
+    ) -> ImageResult:
+        """Collect a task submitted earlier (before a restart, say): poll it until its result
+        is ready, within the retry budget and before the provider drops the result. Never
+        submits anything."""
+        if task.expired():
+            raise ProviderDownError(
+                f"task {task.task_id}'s result has expired at the provider: it cannot be "
+                "collected any more",
+                request_id=task.task_id,
+                retryable=False,
+            )
+        return await self._run(request, TaskLedger(task=task), on_attempt)
+
+    async def _run(
+        self, request: ImageRequest, tasks: TaskLedger, on_attempt: OnAttempt | None
+    ) -> ImageResult:
         attempts: list[Attempt] = []
-        waited = 0.0
-        number = 0
-        while True:
-            number += 1
-            started = time.time()
-            t0 = time.perf_counter()
-            try:
-                result = await self._attempt(request)
-            except RouteError as exc:
-                error = exc
-            except Exception as exc:  # an adapter bug or an unmapped SDK error
-                log.exception("route %s raised an unmapped error", self.route.id)
-                error = ProviderDownError(
-                    f"unexpected {type(exc).__name__} from the adapter", retryable=False
-                )
-            else:
-                attempt = Attempt(
+        waits: list[float] = [0.0]
+
+        def wait(state: RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            assert isinstance(error, RouteError)  # only RouteErrors are retried
+            return self.policy.delay(state.attempt_number, error, self._rng)
+
+        def before_sleep(state: RetryCallState) -> None:
+            delay = state.next_action.sleep if state.next_action else 0.0
+            waits.append(delay)
+            log.info(
+                "route %s attempt %d failed; retrying in %.2f s",
+                self.route.id,
+                state.attempt_number,
+                delay,
+            )
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.policy.retries + 1),
+            wait=wait,
+            retry=retry_if_exception(_retryable),
+            sleep=self._sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            async for state in retrying:
+                with state:
+                    number = state.retry_state.attempt_number
+                    result = await self._one(request, tasks, number, waits[-1], attempts)
+                    await _notify(on_attempt, attempts[-1])
+                    return result
+                if state.retry_state.outcome and state.retry_state.outcome.failed:
+                    await _notify(on_attempt, attempts[-1])
+        except RouteError as error:
+            error.attempts = tuple(attempts)
+            raise self._explained(error, tasks) from None
+        raise AssertionError("tenacity stopped without an outcome")  # reraise=True prevents it
+
+    async def _one(
+        self,
+        request: ImageRequest,
+        tasks: TaskLedger,
+        number: int,
+        waited: float,
+        attempts: list[Attempt],
+    ) -> ImageResult:
+        """One attempt, recorded whatever its outcome."""
+        started = time.time()
+        t0 = time.perf_counter()
+        try:
+            result = await self._attempt(request, tasks)
+        except RouteError as exc:
+            error = self._classified(exc, tasks)
+        except Exception as exc:  # an adapter bug or an unmapped SDK error
+            log.exception("route %s raised an unmapped error", self.route.id)
+            error = ProviderDownError(
+                f"unexpected {type(exc).__name__} from the adapter", retryable=False
+            )
+        else:
+            attempts.append(
+                Attempt(
                     number=number,
                     started_at=started,
                     latency_s=time.perf_counter() - t0,
@@ -111,12 +195,12 @@ class RouteExecutor:
                     request_id=result.response_id,
                     waited_s=waited,
                 )
-                attempts.append(attempt)
-                await _notify(on_attempt, attempt)
-                # The one cost authority prices what the adapter reported it consumed.
-                cost = self.route.cost(result.metered)
-                return dataclasses.replace(result, cost=cost, attempts=tuple(attempts))
-            attempt = Attempt(
+            )
+            # The one cost authority prices what the adapter reported it consumed.
+            cost = self.route.cost(result.metered)
+            return dataclasses.replace(result, cost=cost, attempts=tuple(attempts))
+        attempts.append(
+            Attempt(
                 number=number,
                 started_at=started,
                 latency_s=time.perf_counter() - t0,
@@ -127,20 +211,40 @@ class RouteExecutor:
                 message=error.message,
                 waited_s=waited,
             )
-            attempts.append(attempt)
-            await _notify(on_attempt, attempt)
-            if not error.retryable or number > self.policy.retries:
-                error.attempts = tuple(attempts)
-                raise explain_missing_model(self.route.config.lifecycle_models(), error)
-            waited = self.policy.delay(number, error, self._rng)
-            log.info(
-                "route %s attempt %d failed (%s); retrying in %.2f s",
-                self.route.id,
-                number,
-                error.error_class,
-                waited,
+        )
+        raise error
+
+    def _classified(self, error: RouteError, tasks: TaskLedger) -> RouteError:
+        """Whether a failed attempt may be repeated, from what was already sent."""
+        if not isinstance(error, RouteTimeoutError):
+            return error
+        if tasks.task is not None:
+            # Accepted and billed: a repeat only polls the same task again.
+            error.request_id = error.request_id or tasks.task.task_id
+            return error
+        if tasks.submit_in_flight:
+            error.retryable = False
+            error.hint = (
+                "The submit was sent but no answer came back: the provider may have accepted "
+                "(and billed) it, so it was not sent again"
             )
-            await self._sleep(waited)
+        elif not self.route.resends_after_timeout:
+            error.retryable = False
+            error.hint = "The server may still be working on it, so it was not sent again"
+        return error
+
+    def _explained(self, error: RouteError, tasks: TaskLedger) -> RouteError:
+        """The final error as the user reads it: a shut-down model named as such; a billed
+        task named with its id, so it can be found at the provider."""
+        error = explain_missing_model(self.route.config.lifecycle_models(), error)
+        task = tasks.task
+        if task is not None and task.task_id not in error.message:
+            error.message = (
+                f"{error.message.rstrip('.')} (task {task.task_id}, submitted once and never "
+                "submitted again)"
+            )
+            error.request_id = error.request_id or task.task_id
+        return error
 
     async def probe(self, mode: ProbeKind) -> ProbeResult:
         """One probe under the route's timeout and concurrency limit (no retries: a probe
@@ -163,9 +267,7 @@ class RouteExecutor:
                 )
 
 
-async def _notify(
-    callback: Callable[[Attempt], Awaitable[None] | None] | None, attempt: Attempt
-) -> None:
+async def _notify(callback: OnAttempt | None, attempt: Attempt) -> None:
     if callback is None:
         return
     outcome = callback(attempt)

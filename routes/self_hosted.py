@@ -122,6 +122,12 @@ class SelfHostedRoute(BaseRoute):
                 )
         return self._client
 
+    @property
+    def resends_after_timeout(self) -> bool:
+        # One GPU serving one job at a time: a repeat after a timeout would queue a second job
+        # behind the first, which the server may still be working on.
+        return False
+
     def describe(self) -> dict[str, Any]:
         """The deployment facts the route board asks to log for self-hosted routes."""
         facts = super().describe()

@@ -56,8 +56,12 @@ class Spend:
         )
 
 
-# A run that made images (the provider billed it) but whose cost is not known.
-_UNPRICED = sa.and_(col(Run.cost_usd).is_(None), col(Run.images) > 0)
+# A run the provider billed (it made images, or a billed task was accepted) whose cost is not
+# known; a task that made nothing counts the images it was asked for.
+_UNPRICED = sa.and_(
+    col(Run.cost_usd).is_(None), sa.or_(col(Run.images) > 0, col(Run.task_id).is_not(None))
+)
+_UNPRICED_IMAGES = sa.case((col(Run.images) > 0, Run.images), else_=Run.n)
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,38 @@ class RunLog:
 
     def finish(self, run_id: int, status: str, **fields: Any) -> Run:
         return self.update(run_id, status=status, finished_at=utcnow(), **fields)
+
+    def record_task(
+        self,
+        run_id: int,
+        task_id: str,
+        *,
+        polling_url: str | None,
+        submitted_at: datetime,
+        expires_at: datetime | None,
+    ) -> Run:
+        """Keep the provider task a billed submit created, the moment it is accepted."""
+        return self.update(
+            run_id,
+            task_id=task_id,
+            task_polling_url=polling_url,
+            task_submitted_at=submitted_at,
+            task_expires_at=expires_at,
+        )
+
+    def collectable_tasks(self, now: datetime | None = None) -> list[Run]:
+        """Runs left pending or interrupted (a restart) whose billed task was accepted and
+        whose result the provider still keeps: collect them rather than lose them."""
+        now = now or utcnow()
+        with Session(self.engine, expire_on_commit=False) as session:
+            query = (
+                select(Run)
+                .where(col(Run.status).in_(("pending", "interrupted")))
+                .where(col(Run.task_id).is_not(None))
+                .where(sa.or_(col(Run.task_expires_at).is_(None), col(Run.task_expires_at) > now))
+                .order_by(col(Run.id))
+            )
+            return list(session.exec(query).all())
 
     def add_attempts(self, run_id: int, attempts: Iterable[dict[str, Any]]) -> None:
         with Session(self.engine) as session:
@@ -202,20 +238,21 @@ class RunLog:
         """Runs, success rate, latency percentiles and cost per route (finished runs only)."""
         with Session(self.engine) as session:
             query = select(  # type: ignore[call-overload]
-                Run.route_id, Run.status, Run.latency_s, Run.cost_usd, Run.images
+                Run.route_id, Run.status, Run.latency_s, Run.cost_usd, Run.images, Run.task_id
             ).where(col(Run.status).in_(("succeeded", "failed")))
             if since is not None:
                 query = query.where(Run.created_at >= since)
             rows = session.exec(query).all()
-        grouped: dict[str, list[tuple[str, float | None, float | None, int]]] = {}
-        for route_id, status, latency, cost, images in rows:
-            grouped.setdefault(route_id, []).append((status, latency, cost, images))
+        grouped: dict[str, list[tuple[str, float | None, float | None, bool]]] = {}
+        for route_id, status, latency, cost, images, task_id in rows:
+            billed = images > 0 or task_id is not None  # made images, or a billed task
+            grouped.setdefault(route_id, []).append((status, latency, cost, billed))
         stats: dict[str, RouteStats] = {}
         for route_id, items in grouped.items():
             ok = [i for i in items if i[0] == "succeeded"]
             latencies = [i[1] for i in ok if i[1] is not None]
             costs = [i[2] for i in ok if i[2] is not None]
-            unpriced = sum(1 for i in items if i[2] is None and i[3] > 0)
+            unpriced = sum(1 for i in items if i[2] is None and i[3])
             stats[route_id] = RouteStats(
                 route_id=route_id,
                 runs=len(items),
@@ -276,7 +313,9 @@ class RunLog:
                     sa.func.coalesce(sa.func.sum(Run.cost_usd), 0.0),
                     sa.func.count(col(Run.cost_usd)),
                     sa.func.coalesce(sa.func.sum(unpriced), 0),
-                    sa.func.coalesce(sa.func.sum(sa.case((_UNPRICED, Run.images), else_=0)), 0),
+                    sa.func.coalesce(
+                        sa.func.sum(sa.case((_UNPRICED, _UNPRICED_IMAGES), else_=0)), 0
+                    ),
                 )
                 .where(Run.created_at >= since)
                 .group_by(key)

@@ -63,6 +63,13 @@ class Run(SQLModel, table=True):
     error_message: str | None = Field(default=None, sa_type=sa.Text)
     error_request_id: str | None = Field(default=None, max_length=200)
     attempts: int = 0
+    # A provider task whose submit is billed (BFL): recorded as soon as it is accepted, so the
+    # result can be collected after a restart (before the provider drops it) and the task is
+    # never paid for twice.
+    task_id: str | None = Field(default=None, max_length=200, index=True)
+    task_polling_url: str | None = Field(default=None, sa_type=sa.Text)
+    task_submitted_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    task_expires_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
     # Self-hosted routes.
     hardware: str | None = Field(default=None, max_length=200)

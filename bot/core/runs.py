@@ -13,6 +13,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -25,6 +26,7 @@ from routes.errors import InvalidRequest, RouteError
 from routes.executor import RouteExecutor
 from routes.media import extension_for
 from routes.model import GeneratedImage, ImageRequest, ImageResult
+from routes.tasks import SubmittedTask
 from storage.assets import AssetStore, AssetStoreError, StoredAsset
 from storage.health import PASSIVE_ERROR_CLASSES, HealthLog
 from storage.runlog import RunLog
@@ -111,13 +113,27 @@ class RunService:
             if inputs:
                 await asyncio.to_thread(self.runlog.update, run_id, input_assets=inputs)
             try:
-                result = await self.executors[route_id].generate(request)
+                result = await self.executors[route_id].generate(
+                    request, on_task=lambda task: self._record_task(run_id, task)
+                )
             except RouteError as exc:
                 return await self._failed(run_id, exc)
             return await self._succeeded(run_id, route, result)
         except asyncio.CancelledError:
             await self._interrupted(run_id)
             raise
+
+    async def _record_task(self, run_id: int, task: SubmittedTask) -> None:
+        """A billed task, kept on the run the moment the provider accepts it."""
+        expires = task.expires_at
+        await asyncio.to_thread(
+            self.runlog.record_task,
+            run_id,
+            task.task_id,
+            polling_url=task.polling_url,
+            submitted_at=datetime.fromtimestamp(task.submitted_at, UTC),
+            expires_at=datetime.fromtimestamp(expires, UTC) if expires is not None else None,
+        )
 
     async def _interrupted(self, run_id: int | None) -> None:
         if run_id is None:
@@ -293,8 +309,6 @@ def deployment_facts(config: RouteConfigBase) -> dict[str, str | None]:
 
 
 def _attempt_rows(attempts: Sequence[Any]) -> list[dict[str, Any]]:
-    from datetime import UTC, datetime
-
     return [
         {
             "number": a.number,
