@@ -30,7 +30,10 @@ class Route(Protocol):
     Everything a caller needs is declared here (price estimate, cost, warm-up, description),
     so no caller reaches into an adapter's attributes or config."""
 
-    config: RouteConfigBase
+    @property
+    def config(self) -> RouteConfigBase:
+        """The route's settings from the routes file (read-only to callers)."""
+        ...
 
     @property
     def id(self) -> str: ...

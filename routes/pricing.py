@@ -20,7 +20,7 @@ from types import MappingProxyType
 from typing import Any, Literal, cast
 
 from routes.capabilities import ResolvedSize
-from routes.model import Cost, Estimate, EstimateBasis, ImageRequest, TokenCount, Usage
+from routes.model import Cost, Estimate, ImageRequest, TokenCount, Usage
 
 PriceBasis = Literal["tokens", "per_image", "per_megapixel"]
 TOKEN_CLASSES: tuple[str, ...] = (
@@ -426,14 +426,3 @@ def _pixels_label(pixels: int | None) -> str | None:
         return None
     side = math.isqrt(pixels)
     return f"up to {side}x{side}" if side * side == pixels else f"up to {pixels:,} px"
-
-
-def estimate_basis_label(basis: EstimateBasis) -> str:
-    """How an estimate was worked out, in words for a Slack message or a report."""
-    return {
-        "list_price": "list price",
-        "token_estimate": "published per-image figure",
-        "route_override": "the route's own price",
-        "hardware_time": "hardware time",
-        "free": "free",
-    }[basis]
