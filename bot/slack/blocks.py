@@ -176,7 +176,7 @@ def stats_blocks(
                 f"{s.success_rate:.0%}" if s and s.success_rate is not None else "—",
                 seconds(s.p50_latency_s) if s else "—",
                 seconds(s.p95_latency_s) if s else "—",
-                money(s.median_cost_usd, "tokens") if s and s.median_cost_usd is not None else "—",
+                money(s.median_cost_usd, None) if s and s.median_cost_usd is not None else "—",
                 f"${w.spend_usd:.2f}" if w else "$0.00",
                 "{} ok / {} not".format(*verdicts[rid]) if rid in verdicts else "—",
             )
