@@ -19,18 +19,15 @@ from routes.base import BaseRoute
 from routes.capabilities import resolve_size
 from routes.config import BedrockRoute as BedrockConfig
 from routes.errors import (
-    AuthError,
     BadRequestError,
     ModerationError,
     ProviderDownError,
-    RateLimitError,
     RouteError,
     RouteTimeoutError,
 )
+from routes.failures import ProviderFailure, retry_after, route_error
 from routes.media import image_pixels, sniff_mime
 from routes.model import GeneratedImage, ImageRequest, ImageResult, Usage
-
-ACCESS_HINT = "Request access to this model in the Bedrock console for the route's region"
 
 
 def family(model: str) -> str:
@@ -47,16 +44,18 @@ def request_body(model: str, request: ImageRequest, size_label: str) -> dict[str
             "prompt": request.prompt,
             "output_format": request.output_format or "png",
         }
-        if ":" in size_label:
-            body["aspect_ratio"] = size_label
         if request.negative_prompt:
             body["negative_prompt"] = request.negative_prompt
         if request.seed is not None:
             body["seed"] = request.seed
         if request.input_images:
-            body["image"] = base64.b64encode(request.input_images[0].data).decode()
+            # image-to-image keeps the input's aspect ratio: AWS documents aspect_ratio as valid
+            # for text-to-image only (the capability row refuses a size on edits).
             body["mode"] = "image-to-image"
+            body["image"] = base64.b64encode(request.input_images[0].data).decode()
             body["strength"] = 0.7
+        elif ":" in size_label:
+            body["aspect_ratio"] = size_label
         return body
     width, height = (int(v) for v in size_label.split("x"))
     config: dict[str, Any] = {"numberOfImages": request.n, "width": width, "height": height}
@@ -82,10 +81,25 @@ def request_body(model: str, request: ImageRequest, size_label: str) -> dict[str
     return {"taskType": "TEXT_IMAGE", "textToImageParams": text, "imageGenerationConfig": config}
 
 
-def parse_answer(answer: dict[str, Any], request_id: str | None) -> tuple[GeneratedImage, ...]:
-    if answer.get("error"):
-        raise ModerationError(str(answer["error"]), request_id=request_id)
-    reasons = [r for r in answer.get("finish_reasons") or [] if r]
+# Stability's documented finish reasons: the "Filter reason" ones are the safety filter, while
+# "Inference error" is the model failing, which is the provider's fault, not the prompt's.
+INFERENCE_ERROR = "Inference error"
+
+
+def parse_answer(
+    answer: dict[str, Any], request_id: str | None
+) -> tuple[tuple[GeneratedImage, ...], str | None]:
+    """The images of an InvokeModel answer, and Nova's note when its filter removed some.
+
+    Safety and failures arrive as HTTP 200: Nova/Titan put a sentence in `error` ("All of the
+    generated images have been blocked by our content filters." / "Some of ..."), Stability puts
+    one reason per image in `finish_reasons`."""
+    reasons = [str(r) for r in answer.get("finish_reasons") or [] if r]
+    if any(r == INFERENCE_ERROR for r in reasons):
+        raise ProviderDownError(
+            "the Stability model failed while generating (finish reason 'Inference error')",
+            request_id=request_id,
+        )
     if reasons:
         raise ModerationError(f"Bedrock filtered the output: {reasons[0]}", request_id=request_id)
     images = []
@@ -95,37 +109,30 @@ def parse_answer(answer: dict[str, Any], request_id: str | None) -> tuple[Genera
         except (binascii.Error, ValueError):
             raise ProviderDownError("Bedrock sent an image that is not valid base64") from None
         images.append(GeneratedImage(data=data, mime=sniff_mime(data) or "image/png"))
+    note = str(answer["error"]) if answer.get("error") else None
     if not images:
+        if note:
+            raise ModerationError(note, request_id=request_id)
         raise ProviderDownError(
             "Bedrock answered without an image", request_id=request_id, retryable=False
         )
-    return tuple(images)
+    return tuple(images), note
 
 
 def map_client_error(exc: Any) -> RouteError:
-    """botocore ClientError -> the taxonomy (code from the error, request id from metadata)."""
+    """botocore ClientError -> the taxonomy, by the [[bedrock]] table (AWS error code first)."""
     error = exc.response.get("Error", {})
     code = str(error.get("Code", ""))
-    message = str(error.get("Message", "")) or code
     meta = exc.response.get("ResponseMetadata", {})
-    request_id = meta.get("RequestId")
-    status = meta.get("HTTPStatusCode")
-    if code == "ThrottlingException" or code == "ServiceQuotaExceededException":
-        return RateLimitError(message, request_id=request_id, status_code=status)
-    if code in ("AccessDeniedException", "UnrecognizedClientException", "ExpiredTokenException"):
-        hint = (
-            ACCESS_HINT if "model" in message.lower() or code == "AccessDeniedException" else None
-        )
-        return AuthError(message, request_id=request_id, status_code=status, hint=hint)
-    if code == "ValidationException":
-        if any(w in message.lower() for w in ("content filter", "blocked", "moderat")):
-            return ModerationError(message, request_id=request_id, status_code=status)
-        return BadRequestError(message, request_id=request_id, status_code=status)
-    if code == "ModelTimeoutException":
-        return RouteTimeoutError(message, request_id=request_id, status_code=status)
-    if code == "ResourceNotFoundException":
-        return BadRequestError(message, request_id=request_id, status_code=status)
-    return ProviderDownError(f"{code}: {message}", request_id=request_id, status_code=status)
+    failure = ProviderFailure(
+        status=meta.get("HTTPStatusCode"),
+        codes=(code,) if code else (),
+        message=str(error.get("Message", "")) or code,
+        request_id=meta.get("RequestId"),
+        retry_after=retry_after(meta.get("HTTPHeaders")),
+    )
+    # The AWS error code says more than most messages (ThrottlingException: Too many requests).
+    return route_error("bedrock", failure, message=f"{code}: {failure.message}" if code else None)
 
 
 def _pixels(size_label: str) -> int | None:
@@ -188,7 +195,7 @@ class BedrockRoute(BaseRoute):
         t0 = time.perf_counter()
         answer, request_id = await asyncio.to_thread(self._invoke, body)
         latency = time.perf_counter() - t0
-        images = parse_answer(answer, request_id)
+        images, filtered = parse_answer(answer, request_id)
         return ImageResult(
             images=images,
             requested_model=self.model,
@@ -201,7 +208,15 @@ class BedrockRoute(BaseRoute):
                 quality=request.quality,
                 pixels=_pixels(size) or image_pixels(images[0].data),
             ),
-            metadata={"task": body.get("taskType", "stability"), "seeds": answer.get("seeds")},
+            metadata={
+                key: value
+                for key, value in (
+                    ("task", body.get("taskType") or body.get("mode", "text-to-image")),
+                    ("seeds", answer.get("seeds")),
+                    ("filtered", filtered),
+                )
+                if value is not None
+            },
         )
 
     async def aclose(self) -> None:

@@ -21,21 +21,19 @@ import httpx
 from routes.base import BaseRoute
 from routes.capabilities import resolve_size
 from routes.config import BflRoute as BflConfig
+from routes.download import download_image
 from routes.errors import (
-    BadRequestError,
     ModerationError,
     ProviderDownError,
     RouteError,
     RouteTimeoutError,
-    error_for_status,
-    retry_after_seconds,
 )
-from routes.media import image_pixels, sniff_mime
+from routes.failures import ProviderFailure, clean_message, retry_after, route_error
+from routes.media import image_pixels
 from routes.model import GeneratedImage, ImageRequest, ImageResult, Usage
 from routes.pricing import MEGAPIXEL
 from routes.tasks import SubmittedTask, TaskLedger
 
-MAX_DOWNLOAD_BYTES = 40 * 1024 * 1024
 # BFL keeps a task's result (and its signed URL) for about ten minutes after submit.
 RESULT_TTL_SECONDS = 600.0
 POLL_CAP_SECONDS = 4.0
@@ -96,7 +94,7 @@ class BflRoute(BaseRoute):
             result = await self._poll(
                 task.task_id, polling_url, deadline=t0 + self.config.timeout_seconds
             )
-            data = await self._download(str(result.get("sample") or ""), task.task_id)
+            image = await self._download(str(result.get("sample") or ""), task.task_id)
         except RouteError as exc:
             # Accepted and billed: only a timeout is worth another attempt, which resumes
             # polling this task; anything else is final.
@@ -105,9 +103,8 @@ class BflRoute(BaseRoute):
             raise
         task_id = task.task_id
         latency = time.perf_counter() - t0
-        mime = sniff_mime(data) or "image/jpeg"
         return ImageResult(
-            images=(GeneratedImage(data=data, mime=mime),),
+            images=(image,),
             requested_model=self.model,
             model=self.model,
             response_id=task_id,
@@ -115,7 +112,7 @@ class BflRoute(BaseRoute):
             metered=Usage(
                 images=1,
                 # FLUX.2 bills per megapixel of output and of input images.
-                megapixels=tuple(p / MEGAPIXEL for p in [image_pixels(data)] if p),
+                megapixels=tuple(p / MEGAPIXEL for p in [image_pixels(image.data)] if p),
                 input_megapixels=tuple(
                     p / MEGAPIXEL
                     for p in (image_pixels(i.data) for i in request.input_images[:1])
@@ -210,28 +207,18 @@ class BflRoute(BaseRoute):
             detail = answer.get("details") or answer.get("error") or status
             raise ProviderDownError(f"{PROVIDER} failed the task: {detail}", request_id=task_id)
 
-    async def _download(self, url: str, task_id: str) -> bytes:
-        if urlparse(url).scheme not in ("https", "http"):
-            raise ProviderDownError("the result has no image URL", request_id=task_id)
-        data = bytearray()
-        # The signed URL needs no key: do not send ours to the delivery host.
-        async with (
-            httpx.AsyncClient(timeout=60) as plain,
-            plain.stream("GET", url) as response,
-        ):
-            if response.status_code != 200:
-                raise ProviderDownError(
-                    f"the result download failed (HTTP {response.status_code}); "
-                    "result URLs expire after about ten minutes",
-                    request_id=task_id,
-                )
-            async for chunk in response.aiter_bytes():
-                data.extend(chunk)
-                if len(data) > MAX_DOWNLOAD_BYTES:
-                    raise ProviderDownError("the result image is too large", request_id=task_id)
-        if not sniff_mime(bytes(data)):
-            raise ProviderDownError("the result is not an image", request_id=task_id)
-        return bytes(data)
+    async def _download(self, url: str, task_id: str) -> GeneratedImage:
+        # The signed URL needs no key and lives on a delivery host: ours is never sent there.
+        try:
+            return await download_image(url, request_id=task_id, what="the FLUX result")
+        except ProviderDownError as exc:
+            if exc.status_code not in (403, 404, 410):
+                raise
+            raise ProviderDownError(
+                f"{exc.message}; result URLs expire after about ten minutes",
+                request_id=task_id,
+                status_code=exc.status_code,
+            ) from None
 
     def _http_error(self, response: httpx.Response, task_id: str | None = None) -> RouteError:
         try:
@@ -239,20 +226,13 @@ class BflRoute(BaseRoute):
             detail = body.get("detail") if isinstance(body, dict) else body
         except ValueError:
             detail = response.text
-        message = detail if isinstance(detail, str) else str(detail)
-        if response.status_code == 422:
-            return BadRequestError(
-                f"{PROVIDER} rejected the request: {message[:300]}",
-                request_id=task_id,
-                status_code=422,
-            )
-        return error_for_status(
-            response.status_code,
-            message,
-            provider=PROVIDER,
+        failure = ProviderFailure(
+            status=response.status_code,
+            message=_detail_text(detail),
             request_id=task_id,
-            retry_after=retry_after_seconds(response.headers.get("retry-after")),
+            retry_after=retry_after(response.headers),
         )
+        return route_error("bfl", failure, message=f"{PROVIDER}: {clean_message(failure.message)}")
 
     async def check_auth(self) -> str | None:
         """GET /v1/credits: free, proves the key works."""
@@ -268,3 +248,17 @@ class BflRoute(BaseRoute):
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+
+def _detail_text(detail: Any) -> str:
+    """BFL's `detail`: a sentence, or FastAPI's validation list ([{loc, msg}, ...])."""
+    if isinstance(detail, list):
+        parts = []
+        for item in detail:
+            if isinstance(item, dict):
+                where = ".".join(str(p) for p in item.get("loc", []) if p != "body")
+                parts.append(f"{where}: {item.get('msg')}" if where else str(item.get("msg")))
+            else:
+                parts.append(str(item))
+        return "; ".join(parts)
+    return str(detail or "")

@@ -12,6 +12,7 @@ from importlib import resources
 from typing import Any
 
 from routes.errors import InvalidRequest
+from routes.media import IMAGE_MIMES, mask_problem, sniff_mime
 from routes.model import ImageRequest
 
 _SIZE = re.compile(r"^\s*(\d{2,5})\s*[xX×]\s*(\d{2,5})\s*$")
@@ -30,6 +31,7 @@ class Capabilities:
     min_side: int = 64
     max_side: int = 4096
     max_pixels: int | None = None
+    min_pixels: int | None = None
     min_aspect: float = 1.0
     max_aspect: float = 4.0
     max_n: int = 1
@@ -43,6 +45,11 @@ class Capabilities:
     negative_prompt: bool = False
     compression: bool = False
     moderation: tuple[str, ...] = ()
+    # Moderation levels an edit accepts (None: the same as `moderation`).
+    edit_moderation: tuple[str, ...] | None = None
+    # False when an edit keeps the input's shape and takes no size.
+    edit_size: bool = True
+    max_seed: int | None = None
     max_prompt_chars: int = 4000
     default_size: str | None = None
     source: str = ""
@@ -88,7 +95,8 @@ class ResolvedSize:
 
 @dataclass(frozen=True)
 class Unsupported:
-    """One option a route cannot serve; `feature` lets callers find routes that can."""
+    """One option a route cannot serve; `feature` lets callers find routes that can. Features
+    starting with `input:` are problems of the user's files, the same on every route."""
 
     feature: str
     sentence: str
@@ -199,6 +207,11 @@ def _check_free_size(size: str, w: int, h: int, caps: Capabilities) -> None:
         raise InvalidRequest(
             f"size={size} is too large here: at most {caps.max_pixels:,} pixels in total."
         )
+    if caps.min_pixels and w * h < caps.min_pixels:
+        raise InvalidRequest(
+            f"size={size} is too small here: at least {caps.min_pixels:,} pixels in total "
+            f"({w * h:,} asked), e.g. 1024x1024 or 1024x640."
+        )
     aspect = max(w, h) / min(w, h)
     if aspect > caps.max_aspect + 1e-9:
         raise InvalidRequest(
@@ -252,22 +265,55 @@ def find_unsupported(request: ImageRequest, caps: Capabilities) -> list[Unsuppor
         refuse("compression", "output compression is not offered here")
     if request.seed is not None and not caps.seed:
         refuse("seed", "this route does not take a seed")
+    elif request.seed is not None and caps.max_seed is not None and request.seed > caps.max_seed:
+        refuse("seed", f"seed={request.seed} is above this route's maximum of {caps.max_seed:,}")
     if request.negative_prompt and not caps.negative_prompt:
         refuse("negative_prompt", "this route does not take a negative prompt")
     if request.moderation and request.moderation not in caps.moderation:
         refuse(f"moderation:{request.moderation}", "this route has no moderation setting")
-    if request.input_images:
-        if not caps.edits:
-            refuse("edits", "this route cannot edit images")
-        elif len(request.input_images) > caps.max_input_images:
-            refuse(
-                "many_inputs",
-                f"this route takes at most {caps.max_input_images} input image(s)",
-            )
-    if request.mask is not None and not caps.mask:
-        refuse("mask", "this route does not take an edit mask")
+    problems += _edit_problems(request, caps)
     try:
         resolve_size(request.size, caps)
     except InvalidRequest as exc:
         refuse(f"size:{request.size}", str(exc).rstrip("."))
+    return problems
+
+
+def _edit_problems(request: ImageRequest, caps: Capabilities) -> list[Unsupported]:
+    """What this route cannot do with the request's input images and mask."""
+    problems: list[Unsupported] = []
+
+    def refuse(feature: str, sentence: str) -> None:
+        problems.append(Unsupported(feature, sentence))
+
+    edit_moderation = caps.moderation if caps.edit_moderation is None else caps.edit_moderation
+    moderation = request.moderation
+    if request.is_edit and moderation in caps.moderation and moderation not in edit_moderation:
+        refuse(
+            f"edit_moderation:{moderation}",
+            f"moderation={moderation} is not available on edits here: this route's edit "
+            "endpoint has no moderation setting and always applies the default (auto)",
+        )
+    if request.input_images:
+        if not caps.edits:
+            refuse("edits", "this route cannot edit images")
+        elif len(request.input_images) > caps.max_input_images:
+            most = caps.max_input_images
+            refuse("many_inputs", f"this route takes at most {most} input image(s)")
+        elif request.size and not caps.edit_size:
+            refuse(
+                "edit_size", "an edit on this route keeps the input image's shape: leave size out"
+            )
+        for number, image in enumerate(request.input_images, 1):
+            if sniff_mime(image.data) not in IMAGE_MIMES:
+                refuse("input:type", f"input image {number} is not a PNG, JPEG or WebP image")
+    if request.mask is not None:
+        if not caps.mask:
+            refuse("mask", "this route does not take an edit mask")
+        elif not request.input_images:
+            refuse("mask", "a mask needs an image to edit")
+        else:
+            problem = mask_problem(request.mask.data, request.input_images[0].data)
+            if problem:
+                refuse("input:mask", problem)
     return problems

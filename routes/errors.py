@@ -6,6 +6,7 @@ provider's request id and, where the route board has one, a hint that says what 
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
@@ -119,8 +120,17 @@ class ModelRetiredError(RouteError):
     label = "model shut down"
 
 
+class QuotaError(RouteError):
+    """A quota or billing limit was reached (credits used up, a budget or a service quota):
+    waiting does not help, so it is never retried."""
+
+    error_class = "quota"
+    label = "quota or billing limit reached"
+
+
 ERROR_CLASSES: tuple[str, ...] = (
     "auth",
+    "quota",
     "rate_limit",
     "moderation",
     "bad_request",
@@ -129,58 +139,14 @@ ERROR_CLASSES: tuple[str, ...] = (
     "model_retired",
 )
 
-ORG_VERIFICATION_HINT = (
-    "This is an account-readiness step, not a reason to switch provider: an organization admin "
-    "verifies the organization in the OpenAI platform settings, then access follows"
-)
 
-
-def looks_like_org_verification(text: str) -> bool:
-    """True when a provider message is about OpenAI organization verification."""
-    lowered = text.lower()
-    return "verif" in lowered and "organization" in lowered
-
-
-def error_for_status(
-    status: int,
-    message: str,
-    *,
-    provider: str,
-    request_id: str | None = None,
-    retry_after: float | None = None,
-) -> RouteError:
-    """The taxonomy for a plain HTTP API (adapters without an SDK of their own)."""
-    text = " ".join(message.split())[:300] or f"HTTP {status}"
-    if status == 429:
-        return RateLimitError(
-            text, request_id=request_id, status_code=status, retry_after=retry_after
-        )
-    if status in (401, 403):
-        hint = None
-        if looks_like_org_verification(text):
-            hint = "This is an account-readiness step (verification), not a reason to switch routes"
-        return AuthError(text, request_id=request_id, status_code=status, hint=hint)
-    if status == 402:
-        return AuthError(
-            f"{provider} says the account is out of credits ({text})",
-            request_id=request_id,
-            status_code=status,
-            hint="Top up the account of the route's billing owner",
-        )
-    if status in (408, 504):
-        return RouteTimeoutError(text, request_id=request_id, status_code=status)
-    if status >= 500:
-        return ProviderDownError(
-            text, request_id=request_id, status_code=status, retry_after=retry_after
-        )
-    return BadRequestError(text, request_id=request_id, status_code=status)
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After in seconds (numbers only; an HTTP date is ignored: backoff applies)."""
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        return None
+def error_types() -> dict[str, type[RouteError]]:
+    """Every error class by its `error_class` name, subclasses defined anywhere included (so a
+    new class is usable from the provider error tables as soon as it is defined)."""
+    found: dict[str, type[RouteError]] = {}
+    pending = deque(RouteError.__subclasses__())
+    while pending:  # breadth first: the most general class of a name wins
+        cls = pending.popleft()
+        found.setdefault(cls.error_class, cls)
+        pending.extend(cls.__subclasses__())
+    return found

@@ -45,6 +45,12 @@ class GatewayImagesRoute(OpenAIImagesRoute):
             facts["underlying_model"] = self.config.underlying_model
         return facts
 
+    @property
+    def credentials(self) -> dict[str, str]:
+        """The key and the configured headers (a gateway's own auth often lives in them)."""
+        headers = {k: v.get_secret_value() for k, v in self.config.headers.items()}
+        return {**super().credentials, **headers}
+
     async def generate(self, request: ImageRequest) -> ImageResult:
         result = await super().generate(request)
         underlying = (

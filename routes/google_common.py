@@ -6,10 +6,7 @@ auth, error bodies, hidden SDK retries) live here once.
 
 from __future__ import annotations
 
-import email.utils
 import json
-import re
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -30,12 +27,11 @@ from routes.config import GoogleImagenRoute as GoogleImagenConfig
 from routes.errors import (
     AuthError,
     BadRequestError,
-    ModerationError,
     ProviderDownError,
-    RateLimitError,
     RouteError,
     RouteTimeoutError,
 )
+from routes.failures import ProviderFailure, clean_message, retry_after, route_error
 from routes.media import sniff_mime
 from routes.model import GeneratedImage
 
@@ -43,19 +39,7 @@ from routes.model import GeneratedImage
 # add one, and the error body may carry a google.rpc.RequestInfo.
 REQUEST_ID_HEADERS = ("x-request-id", "x-goog-request-id")
 _REQUEST_INFO = "type.googleapis.com/google.rpc.RequestInfo"
-_RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
-# Imagen refuses a prompt with HTTP 400 INVALID_ARGUMENT and wording like "The prompt could not
-# be submitted ... safety filter threshold prohibited ..." or "The response is blocked, as it may
-# violate our policies": a safety block, not a malformed request.
-_SAFETY_WORDING = re.compile(
-    r"safety filter|responsible ai|violate (our|google's) polic|prohibited|"
-    r"sensitive words|blocked by|content filter|support codes?:",
-    re.IGNORECASE,
-)
-_BAD_KEY = re.compile(r"api key not valid|api_key_invalid|invalid api key", re.IGNORECASE)
-_TAGS = re.compile(r"<[^>]+>")
-_MESSAGE_LIMIT = 300
+_ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
 
 # The httpx responses seen by the current task, so a call can read the headers of an answer the
 # SDK turned into a model object (generate_images drops them).
@@ -202,35 +186,6 @@ def _detail_items(details: Any) -> list[Mapping[str, Any]]:
     return [item for item in items or [] if isinstance(item, Mapping)]
 
 
-def _header_delay(value: str) -> float | None:
-    """Retry-After as seconds: either a number or an HTTP date."""
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
-
-
-def _retry_after(exc: genai_errors.APIError) -> float | None:
-    """Retry-After header when a proxy sends one, else Google's google.rpc.RetryInfo delay."""
-    response = exc.response if isinstance(exc.response, httpx.Response) else None
-    if response is not None:
-        value = response.headers.get("retry-after")
-        delay = _header_delay(value) if value is not None else None
-        if delay is not None:
-            return delay
-    for item in _detail_items(exc.details):
-        if item.get("@type") == _RETRY_INFO:
-            match = _DURATION.match(str(item.get("retryDelay", "")))
-            if match:
-                return float(match.group(1))
-    return None
-
-
 def _error_request_id(exc: genai_errors.APIError) -> str | None:
     response = exc.response if isinstance(exc.response, httpx.Response) else None
     found = request_id_from_headers(response.headers if response is not None else None)
@@ -242,62 +197,29 @@ def _error_request_id(exc: genai_errors.APIError) -> str | None:
     return None
 
 
-def _clean_message(raw: Any, fallback: str) -> str:
-    """The provider's message as one short line: an HTML error page or a huge body becomes
-    something a Slack user can read."""
-    text = _TAGS.sub(" ", str(raw or "")) if raw else ""
-    text = " ".join(text.split())
-    if not text:
-        return fallback
-    if len(text) > _MESSAGE_LIMIT:
-        text = text[: _MESSAGE_LIMIT - 1].rstrip() + "…"
-    return text
+def _codes(exc: genai_errors.APIError) -> tuple[str, ...]:
+    """The status name (RESOURCE_EXHAUSTED) and any google.rpc.ErrorInfo reasons."""
+    codes = [str(exc.status)] if exc.status else []
+    for item in _detail_items(exc.details):
+        if item.get("@type") == _ERROR_INFO and item.get("reason"):
+            codes.append(str(item["reason"]))
+    return tuple(codes)
 
 
 def _api_error(exc: genai_errors.APIError, provider: str) -> RouteError:
-    status = int(exc.code) if isinstance(exc.code, int) else 0
-    status_name = str(exc.status or "")
-    message = _clean_message(
-        exc.message, f"{provider} answered HTTP {status} {status_name}".strip()
+    status = int(exc.code) if isinstance(exc.code, int) else None
+    response = exc.response if isinstance(exc.response, httpx.Response) else None
+    failure = ProviderFailure(
+        status=status,
+        codes=_codes(exc),
+        message=clean_message(exc.message),
+        request_id=_error_request_id(exc),
+        retry_after=retry_after(
+            response.headers if response is not None else None, _detail_items(exc.details)
+        ),
     )
-    common: dict[str, Any] = {"request_id": _error_request_id(exc), "status_code": status}
-    if status == 429 or status_name == "RESOURCE_EXHAUSTED":
-        if "limit: 0" in message:
-            # A quota of zero is not throttling: the project has no access to this model yet.
-            return AuthError(
-                message,
-                hint="This project has no quota for the model (free tier or billing not "
-                "enabled): enable billing or request quota, then try again",
-                **common,
-            )
-        return RateLimitError(message, retry_after=_retry_after(exc), **common)
-    if status in (401, 403) or status_name in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
-        hint = (
-            "Check the route's api_key, or the application default credentials"
-            if status == 401
-            else "The credentials work but may not use this model here: enable the API on the "
-            "project, grant access to the model, or check the location"
-        )
-        return AuthError(message, hint=hint, **common)
-    if _BAD_KEY.search(message):
-        # The Gemini API answers a wrong key with 400 INVALID_ARGUMENT.
-        return AuthError(message, hint="Check the route's api_key", **common)
-    if status_name == "FAILED_PRECONDITION":
-        return AuthError(
-            message,
-            hint="An account or region precondition failed (billing, terms, or a location "
-            "the model is not offered in)",
-            **common,
-        )
-    if status == 400 and _SAFETY_WORDING.search(message):
-        return ModerationError(message, **common)
-    if status == 408 or status >= 500:
-        return ProviderDownError(message, **common)
-    if status == 404:
-        return BadRequestError(
-            message, hint="Check the route's model, location and base_url", **common
-        )
-    return BadRequestError(message, **common)
+    fallback = f"{provider} answered HTTP {status or ''} {exc.status or ''}"
+    return route_error("google", failure, message=failure.message or " ".join(fallback.split()))
 
 
 def map_google_error(exc: BaseException, *, provider: str) -> RouteError:

@@ -1,9 +1,13 @@
-"""Image file facts in one place: the type of a file from its first bytes, its extension and its
-pixel count."""
+"""Image file facts in one place: the type of a file from its first bytes, its extension, its
+size and pixel count, and whether an edit mask is usable."""
 
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 # The image types every route, the asset store and Slack uploads deal in.
 IMAGE_MIMES: frozenset[str] = frozenset({"image/png", "image/jpeg", "image/webp"})
@@ -38,3 +42,53 @@ def image_pixels(data: bytes) -> int | None:
     except (UnidentifiedImageError, OSError, ValueError):
         return None
     return int(width * height)
+
+
+# A mask pixel at least this transparent marks the area to edit ("transparent where to edit",
+# OpenAI's convention, which the product uses everywhere; adapters convert where needed).
+EDIT_ALPHA_BELOW = 128
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) of an image, or None when Pillow cannot read it."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            return opened.size
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+def mask_alpha(data: bytes) -> Image.Image | None:
+    """The mask's alpha channel (mode L), or None when the PNG has no transparency at all."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            if opened.mode not in ("RGBA", "LA", "PA") and "transparency" not in opened.info:
+                return None
+            return opened.convert("RGBA").getchannel("A")
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+def mask_problem(mask: bytes, image: bytes | None) -> str | None:
+    """Why a mask cannot be used (one sentence), or None when it is fine: a PNG with an alpha
+    channel, some transparent pixels (the area to edit) and the size of the image it masks."""
+    if sniff_mime(mask) != "image/png":
+        return "the mask must be a PNG (transparent where to edit)"
+    alpha = mask_alpha(mask)
+    if alpha is None:
+        return "the mask has no transparency: make the area to edit transparent"
+    low = alpha.getextrema()[0]
+    if not isinstance(low, int | float) or low >= EDIT_ALPHA_BELOW:
+        return "the mask has no transparent pixels, so nothing would be edited"
+    if image is not None:
+        wanted = image_size(image)
+        if wanted is not None and alpha.size != wanted:
+            return (
+                f"the mask is {alpha.size[0]}x{alpha.size[1]} but the image is "
+                f"{wanted[0]}x{wanted[1]}: they must be the same size"
+            )
+    return None

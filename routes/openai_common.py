@@ -13,20 +13,16 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from routes.download import download_image
 from routes.errors import (
-    ORG_VERIFICATION_HINT,
-    AuthError,
-    BadRequestError,
     EmptyResultError,
-    ModerationError,
     ProviderDownError,
-    RateLimitError,
     RouteError,
     RouteTimeoutError,
-    looks_like_org_verification,
 )
+from routes.failures import ProviderFailure, retry_after, route_error
 from routes.media import sniff_mime
-from routes.model import GeneratedImage, TokenCount
+from routes.model import GeneratedImage, ImageRequest, TokenCount
 
 if TYPE_CHECKING:
     import openai
@@ -47,49 +43,76 @@ def make_client(
     attempt is counted once in the run record."""
     import openai
 
-    return openai.AsyncOpenAI(
+    client = openai.AsyncOpenAI(
         # The SDK refuses to start without a key; local servers often need none.
         api_key=api_key or "not-needed",
         base_url=base_url or DEFAULT_BASE_URL,
-        organization=organization,
+        organization=organization or None,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         max_retries=0,
         default_headers=dict(headers or {}),
     )
+    # The SDK fills a missing organization and project from OPENAI_ORG_ID / OPENAI_PROJECT_ID
+    # and sends them as headers, even to a gateway. A route sends only what it configures: an
+    # unset or empty organization (the example config's ${OPENAI_ORG_ID:-}) sends no header.
+    client.organization = organization or None
+    client.project = None
+    return client
 
 
-def _retry_after(headers: httpx.Headers | None) -> float | None:
-    if headers is None:
-        return None
-    for name in ("retry-after-ms", "retry-after"):
-        value = headers.get(name)
-        if value is None:
-            continue
-        try:
-            seconds = float(value)
-        except ValueError:
-            continue
-        return seconds / 1000 if name.endswith("-ms") else seconds
-    return None
+def images_api_params(request: ImageRequest, size_label: str) -> dict[str, Any]:
+    """The Images API body fields for a request (model and prompt added by the caller).
+
+    The edit endpoint takes no `moderation` (SDK signature of images.edit; the capability data
+    refuses a non-default moderation on edits), so it is sent on generations only."""
+    params: dict[str, Any] = {"n": request.n}
+    if size_label != "auto" or request.size:
+        params["size"] = size_label
+    fields: list[tuple[str, Any]] = [
+        ("quality", request.quality),
+        ("background", request.background),
+        ("output_format", request.output_format),
+        ("output_compression", request.output_compression),
+    ]
+    if not request.is_edit:
+        fields.append(("moderation", request.moderation))
+    params.update((key, value) for key, value in fields if value is not None)
+    return params
 
 
-def _error_fields(body: Any) -> tuple[str, str, str]:
-    """(code, type, message) from an OpenAI error body, tolerating other shapes."""
+async def call_images_api(
+    client: openai.AsyncOpenAI, *, model: str, request: ImageRequest, params: dict[str, Any]
+) -> Any:
+    """POST /images/generations (JSON), or /images/edits (multipart: every input image, then
+    the optional mask) when the request has input images. Returns the raw SDK response."""
+    if not request.is_edit:
+        return await client.images.with_raw_response.generate(
+            model=model, prompt=request.prompt, **params
+        )
+    files = [(img.name, img.data, img.mime) for img in request.input_images]
+    extra: dict[str, Any] = {}
+    if request.mask is not None:
+        extra["mask"] = (request.mask.name, request.mask.data, request.mask.mime)
+    return await client.images.with_raw_response.edit(
+        model=model, prompt=request.prompt, image=files, **extra, **params
+    )
+
+
+def _error_fields(body: Any) -> tuple[tuple[str, ...], str]:
+    """(codes, message) from an OpenAI error body (`error.code` and `error.type` are both
+    codes the table matches on), tolerating the other shapes gateways send."""
     if isinstance(body, Mapping):
         inner = body.get("error", body)
         if isinstance(inner, Mapping):
-            return (
-                str(inner.get("code") or ""),
-                str(inner.get("type") or ""),
-                str(inner.get("message") or ""),
-            )
+            codes = tuple(str(inner[k]) for k in ("code", "type") if inner.get(k))
+            return codes, str(inner.get("message") or "")
         if isinstance(inner, str):
-            return "", "", inner
-    return "", "", ""
+            return (), inner
+    return (), ""
 
 
 def map_openai_error(exc: Exception, *, provider: str = "OpenAI") -> RouteError:
-    """Map an openai SDK exception onto the route error taxonomy."""
+    """Map an openai SDK exception onto the route error taxonomy (the [[openai]] table)."""
     import openai
 
     if isinstance(exc, openai.APITimeoutError):
@@ -98,56 +121,56 @@ def map_openai_error(exc: Exception, *, provider: str = "OpenAI") -> RouteError:
         return RouteTimeoutError(f"could not reach {provider} (connection failed or dropped)")
     if not isinstance(exc, openai.APIStatusError):
         return ProviderDownError(f"unexpected {type(exc).__name__} from {provider}")
-    status = exc.status_code
-    request_id = exc.request_id or exc.response.headers.get("x-request-id")
-    code, err_type, message = _error_fields(exc.body)
-    message = message or f"HTTP {status}"
-    common: dict[str, Any] = {"request_id": request_id, "status_code": status}
-    if looks_like_org_verification(message):
-        return AuthError(message, hint=ORG_VERIFICATION_HINT, **common)
-    if code == "moderation_blocked" or "safety system" in message.lower():
-        return ModerationError(message, **common)
-    if status == 429:
-        if code == "insufficient_quota" or err_type == "insufficient_quota":
-            return AuthError(
-                message,
-                hint="This is a billing limit, not a rate limit: add credit or raise the "
-                "project's budget, then try again",
-                **common,
-            )
-        return RateLimitError(message, retry_after=_retry_after(exc.response.headers), **common)
-    if status in (401, 403):
-        hint = (
-            "Check the route's api_key and that the key's project can use this model"
-            if status == 401
-            else "The key works but this account or project may not use the model yet"
-        )
-        return AuthError(message, hint=hint, **common)
-    if status == 402:
-        return AuthError(message, hint="Add credit to the provider account", **common)
-    if status in (408, 409) or status >= 500:
-        return ProviderDownError(message, **common)
-    if status == 404:
-        return BadRequestError(message, hint="Check the route's model and base_url", **common)
-    return BadRequestError(message, **common)
+    headers = exc.response.headers
+    codes, message = _error_fields(exc.body)
+    failure = ProviderFailure(
+        status=exc.status_code,
+        codes=codes,
+        message=message,
+        request_id=exc.request_id or headers.get("x-request-id"),
+        retry_after=retry_after(headers),
+    )
+    return route_error("openai", failure)
 
 
-def decode_images(items: Any, output_format: str | None) -> tuple[GeneratedImage, ...]:
-    """Images from an OpenAI `data` list: base64 preferred, which GPT image models always send."""
+async def collect_images(
+    items: Any,
+    output_format: str | None,
+    *,
+    issuer: str | None,
+    credentials: Mapping[str, str],
+    request_id: str | None,
+) -> tuple[GeneratedImage, ...]:
+    """Images from an OpenAI `data` list. GPT image models always send `b64_json`; gateways and
+    local servers may send `url` instead, which is downloaded with the checks of
+    routes.download (the route's credentials only ever go to the route's own host)."""
     mime = _MIME.get(output_format or "png", "image/png")
     images: list[GeneratedImage] = []
     for item in items or []:
-        b64 = getattr(item, "b64_json", None)
-        if b64 is None and isinstance(item, Mapping):
-            b64 = item.get("b64_json")
-        if not b64:
-            continue
-        try:
-            data = base64.b64decode(b64, validate=True)
-        except (binascii.Error, ValueError):
-            raise ProviderDownError("the provider sent an image that is not valid base64") from None
-        images.append(GeneratedImage(data=data, mime=sniff_mime(data) or mime))
+        b64 = _field(item, "b64_json")
+        url = _field(item, "url")
+        if b64:
+            try:
+                data = base64.b64decode(b64, validate=True)
+            except (binascii.Error, ValueError):
+                raise ProviderDownError(
+                    "the provider sent an image that is not valid base64", request_id=request_id
+                ) from None
+            images.append(GeneratedImage(data=data, mime=sniff_mime(data) or mime))
+        elif url:
+            images.append(
+                await download_image(
+                    str(url), issuer=issuer, credentials=credentials, request_id=request_id
+                )
+            )
     return tuple(images)
+
+
+def _field(item: Any, name: str) -> Any:
+    value = getattr(item, name, None)
+    if value is None and isinstance(item, Mapping):
+        value = item.get(name)
+    return value
 
 
 def require_images(images: tuple[GeneratedImage, ...], request_id: str | None) -> None:

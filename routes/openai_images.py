@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from routes.base import BaseRoute
 from routes.capabilities import resolve_size
 from routes.config import OpenAIRoute as OpenAIConfig
 from routes.model import ImageRequest, ImageResult, Usage
 from routes.openai_common import (
-    decode_images,
+    DEFAULT_BASE_URL,
+    call_images_api,
+    collect_images,
     image_token_count,
+    images_api_params,
     make_client,
     map_openai_error,
     require_images,
@@ -24,23 +27,6 @@ if TYPE_CHECKING:
 
 # Headers OpenAI-compatible gateways use to say which model served a request.
 SERVED_MODEL_HEADERS = ("x-model", "x-litellm-model", "x-litellm-model-id", "x-portkey-model")
-
-
-def images_api_params(request: ImageRequest, size_label: str) -> dict[str, Any]:
-    """The Images API body fields for a request (model and prompt added by the caller)."""
-    params: dict[str, Any] = {"n": request.n}
-    if size_label != "auto" or request.size:
-        params["size"] = size_label
-    for key, value in (
-        ("quality", request.quality),
-        ("background", request.background),
-        ("output_format", request.output_format),
-        ("output_compression", request.output_compression),
-        ("moderation", request.moderation),
-    ):
-        if value is not None:
-            params[key] = value
-    return params
 
 
 class OpenAIImagesRoute(BaseRoute):
@@ -65,6 +51,16 @@ class OpenAIImagesRoute(BaseRoute):
             )
         return self._client
 
+    @property
+    def credentials(self) -> dict[str, str]:
+        """The headers that authenticate this route, for downloads from its own host only."""
+        key = self.config.api_key.get_secret_value() if self.config.api_key else None
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    @property
+    def issuer(self) -> str:
+        return self.config.base_url or DEFAULT_BASE_URL
+
     async def generate(self, request: ImageRequest) -> ImageResult:
         import openai
 
@@ -72,28 +68,21 @@ class OpenAIImagesRoute(BaseRoute):
         params = images_api_params(request, size.label)
         t0 = time.perf_counter()
         try:
-            if request.is_edit:
-                files = [(img.name, img.data, img.mime) for img in request.input_images]
-                extra: dict[str, Any] = {}
-                if request.mask is not None:
-                    extra["mask"] = (request.mask.name, request.mask.data, request.mask.mime)
-                raw = await self.client.images.with_raw_response.edit(
-                    model=self.model,
-                    prompt=request.prompt,
-                    image=files,
-                    **extra,
-                    **params,
-                )
-            else:
-                raw = await self.client.images.with_raw_response.generate(
-                    model=self.model, prompt=request.prompt, **params
-                )
-            latency = time.perf_counter() - t0
+            raw = await call_images_api(
+                self.client, model=self.model, request=request, params=params
+            )
             body = raw.parse()
         except openai.OpenAIError as exc:
             raise map_openai_error(exc, provider=self.provider_name) from None
         request_id = raw.headers.get("x-request-id")
-        images = decode_images(body.data, request.output_format)
+        images = await collect_images(
+            body.data,
+            request.output_format,
+            issuer=self.issuer,
+            credentials=self.credentials,
+            request_id=request_id,
+        )
+        latency = time.perf_counter() - t0  # a downloaded image is part of the call
         require_images(images, request_id)
         usage = usage_dict(body.usage)
         extra_fields = body.model_extra or {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import time
 from typing import Any
 
@@ -18,31 +19,45 @@ from routes.capabilities import resolve_size
 from routes.config import OpenAIResponsesRoute as ResponsesConfig
 from routes.errors import ProviderDownError
 from routes.media import sniff_mime
-from routes.model import GeneratedImage, ImageRequest, ImageResult, TokenCount, Usage
+from routes.model import GeneratedImage, ImageRequest, ImageResult, InputImage, TokenCount, Usage
 from routes.openai_common import (
     image_token_count,
+    images_api_params,
     map_openai_error,
     require_images,
     text_token_count,
     usage_dict,
 )
-from routes.openai_images import OpenAIImagesRoute, images_api_params
+from routes.openai_images import OpenAIImagesRoute
 
 TOOL_SETTINGS = ("size", "quality", "background", "output_format", "moderation")
 
 
+def _data_url(image: InputImage) -> str:
+    return f"data:{image.mime};base64,{base64.b64encode(image.data).decode()}"
+
+
 def tool_definition(request: ImageRequest, image_model: str, size: str) -> dict[str, Any]:
-    """The hosted tool's settings: the Images API fields, minus `n` (one image per call)."""
-    params = images_api_params(request, size)
+    """The hosted tool's settings: the Images API fields, minus `n` (one image per call).
+
+    Unlike the Images edit endpoint the tool takes `moderation` on edits too, and the mask goes
+    in the tool as `input_image_mask` (transparent where to edit, applied to the first input
+    image), per the SDK's ImageGeneration tool type."""
+    params = images_api_params(dataclasses.replace(request, input_images=()), size)
     params.pop("n", None)
-    return {"type": "image_generation", "model": image_model, **params}
+    tool: dict[str, Any] = {"type": "image_generation", "model": image_model, **params}
+    if request.mask is not None:
+        tool["input_image_mask"] = {"image_url": _data_url(request.mask)}
+    return tool
 
 
 def request_input(request: ImageRequest) -> list[dict[str, Any]]:
     content: list[dict[str, Any]] = [{"type": "input_text", "text": request.prompt}]
-    for image in request.input_images:
-        data = base64.b64encode(image.data).decode()
-        content.append({"type": "input_image", "image_url": f"data:{image.mime};base64,{data}"})
+    content += [
+        # `detail` is required by the API schema (ResponseInputImageParam); auto is its default.
+        {"type": "input_image", "image_url": _data_url(image), "detail": "auto"}
+        for image in request.input_images
+    ]
     return [{"role": "user", "content": content}]
 
 

@@ -13,11 +13,14 @@ import base64
 import binascii
 import copy
 import dataclasses
+import io
 import json
+import logging
+import random
 import time
 import uuid
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import httpx
@@ -30,13 +33,24 @@ from routes.errors import (
     ProviderDownError,
     RouteError,
     RouteTimeoutError,
-    error_for_status,
-    retry_after_seconds,
 )
-from routes.model import GeneratedImage, ImageRequest, ImageResult, Usage
-from routes.openai_common import decode_images, make_client, map_openai_error, require_images
+from routes.failures import ProviderFailure, clean_message, retry_after, route_error
+from routes.media import EDIT_ALPHA_BELOW, mask_alpha
+from routes.model import GeneratedImage, ImageRequest, ImageResult, InputImage, Usage
+from routes.openai_common import (
+    call_images_api,
+    collect_images,
+    make_client,
+    map_openai_error,
+    require_images,
+)
+
+log = logging.getLogger(__name__)
 
 POLL_CAP_SECONDS = 2.0
+# ComfyUI's KSampler takes any 64-bit seed; the product's seed option is 0..2**32-1, so a random
+# one drawn here can be typed back as seed=N to repeat a run.
+SEED_RANGE = 2**32
 
 
 def default_workflow() -> dict[str, Any]:
@@ -47,10 +61,19 @@ def default_workflow() -> dict[str, Any]:
 
 
 def fill_workflow(
-    workflow: dict[str, Any], request: ImageRequest, width: int, height: int, image_name: str | None
+    workflow: dict[str, Any],
+    request: ImageRequest,
+    width: int,
+    height: int,
+    *,
+    seed: int,
+    image_name: str | None = None,
+    mask_name: str | None = None,
 ) -> dict[str, Any]:
     """Put the request into an API-format workflow: positive/negative prompts (found through the
-    KSampler's inputs), seed, size and batch (EmptyLatentImage), and the input image (LoadImage)."""
+    KSampler's inputs), seed, size and batch (EmptyLatentImage), the input image (LoadImage) and
+    the mask (LoadImageMask, read from its alpha channel: ComfyUI masks where alpha is low, the
+    same "transparent where to edit" convention as ours)."""
     graph = copy.deepcopy(workflow)
     samplers = [n for n in graph.values() if n.get("class_type", "").startswith("KSampler")]
     if not samplers:
@@ -60,15 +83,41 @@ def fill_workflow(
         ref = sampler.get(key)
         if isinstance(ref, list) and str(ref[0]) in graph:
             graph[str(ref[0])]["inputs"]["text"] = text
-    if request.seed is not None:
-        sampler["seed" if "seed" in sampler else "noise_seed"] = request.seed
+    sampler["seed" if "seed" in sampler else "noise_seed"] = seed
     for node in graph.values():
         kind = node.get("class_type", "")
         if kind in ("EmptyLatentImage", "EmptySD3LatentImage"):
             node["inputs"].update(width=width, height=height, batch_size=request.n)
         if kind == "LoadImage" and image_name:
             node["inputs"]["image"] = image_name
+        if kind == "LoadImageMask" and mask_name:
+            node["inputs"].update(image=mask_name, channel="alpha")
     return graph
+
+
+def a1111_mask(mask: InputImage) -> str:
+    """Our mask (transparent where to edit) in AUTOMATIC1111's convention: a black-and-white
+    image whose WHITE pixels are repainted (with inpainting_mask_invert = 0). Sent as an opaque
+    grey-scale PNG so A1111 reads the colours, not the alpha (modules/processing.py
+    create_binary_mask uses the alpha channel of an RGBA mask, opaque = repaint: the inverse of
+    ours)."""
+    alpha = mask_alpha(mask.data)
+    if alpha is None:  # refused before any call (routes.capabilities); kept safe here too
+        raise BadRequestError("the mask has no transparency: make the area to edit transparent")
+    converted = alpha.point(lambda a: 255 if a < EDIT_ALPHA_BELOW else 0)
+    buffer = io.BytesIO()
+    converted.save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def _checkpoint_stem(name: str) -> str:
+    """A checkpoint name without folder, extension or A1111's " [hash]" suffix, lower-case."""
+    stem = name.split(" [")[0].strip()
+    stem = PurePosixPath(stem.replace("\\", "/")).name
+    for suffix in (".safetensors", ".ckpt", ".pt", ".gguf", ".bin"):
+        if stem.lower().endswith(suffix):
+            stem = stem[: -len(suffix)]
+    return stem.lower()
 
 
 class SelfHostedRoute(BaseRoute):
@@ -78,13 +127,23 @@ class SelfHostedRoute(BaseRoute):
         super().__init__(config)
         self._client: Any = None
         self._workflow: dict[str, Any] | None = None
+        declared = config.capabilities or {}
         if config.flavor == "comfyui":
             self._workflow = self._load_workflow()
-            has_loader = any(n.get("class_type") == "LoadImage" for n in self._workflow.values())
-            if not has_loader:  # txt2img workflow: edits are not possible on this route
+            kinds = {n.get("class_type") for n in self._workflow.values()}
+            if "LoadImage" not in kinds:  # txt2img workflow: edits are not possible on this route
                 self._caps = dataclasses.replace(
                     self._caps, edits=False, mask=False, max_input_images=0
                 )
+            elif "LoadImageMask" not in kinds:  # nowhere to put a mask: refuse it before a call
+                self._caps = dataclasses.replace(self._caps, mask=False)
+        elif config.flavor == "openai" and not declared.get("edits"):
+            # Most OpenAI-compatible local servers implement /images/generations only. Edits go
+            # to /images/edits once the operator declares the server has it:
+            # capabilities = { edits = true, mask = true }.
+            self._caps = dataclasses.replace(
+                self._caps, edits=False, mask=False, max_input_images=0
+            )
 
     def _load_workflow(self) -> dict[str, Any]:
         if not self.config.workflow:
@@ -149,17 +208,28 @@ class SelfHostedRoute(BaseRoute):
         else:
             images, reported = await self._openai(request, label)
         latency = time.perf_counter() - t0
+        server_model = reported.pop("server_model", None)
+        server_hash = reported.pop("server_model_hash", None)
+        # What the operator declared is kept (the route board asks for the model version and
+        # the deployment hash); what the server reports is logged beside it and only fills in
+        # what was not declared.
         facts = {
             "hardware": self.config.hardware,
-            "model_version": reported.pop("model_version", None) or self.config.model_version,
-            "deployment_hash": reported.pop("deployment_hash", None) or self.config.deployment_hash,
+            "model_version": self.config.model_version or server_model,
+            "deployment_hash": self.config.deployment_hash or server_hash,
             "serving_config": self.config.serving_config
             or f"{self.config.flavor} at {self.config.base_url}",
+            "server_model": server_model,
+            "server_model_hash": server_hash,
         }
+        mismatch = self._mismatch(server_model)
+        if mismatch:
+            facts["model_version_mismatch"] = mismatch
+            log.warning("route %s: %s", self.id, mismatch)
         return ImageResult(
             images=images,
             requested_model=self.model,
-            model=facts["model_version"],
+            model=server_model or self.config.model_version,
             response_id=reported.pop("response_id", None),
             latency_s=latency,
             metered=Usage(images=len(images), seconds=latency),
@@ -169,6 +239,14 @@ class SelfHostedRoute(BaseRoute):
                 "flavor": self.config.flavor,
             },
         )
+
+    def _mismatch(self, server_model: str | None) -> str | None:
+        declared = self.config.model_version
+        if not declared or not server_model:
+            return None
+        if _checkpoint_stem(declared) == _checkpoint_stem(server_model):
+            return None
+        return f"the route declares model_version {declared!r} but the server ran {server_model!r}"
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
@@ -180,12 +258,12 @@ class SelfHostedRoute(BaseRoute):
                 f"could not reach {self.config.base_url} ({type(exc).__name__})"
             ) from None
         if response.status_code >= 400:
-            raise error_for_status(
-                response.status_code,
-                response.text,
-                provider="the self-hosted server",
-                retry_after=retry_after_seconds(response.headers.get("retry-after")),
+            failure = ProviderFailure(
+                status=response.status_code,
+                message=_error_text(response),
+                retry_after=retry_after(response.headers),
             )
+            raise route_error("default", failure)
         return response
 
     async def _a1111(
@@ -205,7 +283,8 @@ class SelfHostedRoute(BaseRoute):
             body["init_images"] = [base64.b64encode(request.input_images[0].data).decode()]
             body["denoising_strength"] = 0.6
             if request.mask is not None:
-                body["mask"] = base64.b64encode(request.mask.data).decode()
+                body["mask"] = a1111_mask(request.mask)
+                body["inpainting_mask_invert"] = 0  # white = repaint, as converted
         answer = (await self._call("POST", path, json=body)).json()
         images = tuple(_b64_image(b64) for b64 in answer.get("images") or [])
         require_images(images, None)
@@ -215,25 +294,43 @@ class SelfHostedRoute(BaseRoute):
         except ValueError:
             info = {}
         reported = {
-            "model_version": info.get("sd_model_name"),
-            "deployment_hash": info.get("sd_model_hash"),
+            "server_model": info.get("sd_model_name"),
+            "server_model_hash": info.get("sd_model_hash"),
             "seed": info.get("seed"),
         }
         return images, {k: v for k, v in reported.items() if v is not None}
+
+    async def _upload(self, image: InputImage, name: str) -> str | None:
+        files = {"image": (name, image.data, image.mime)}
+        form = {"overwrite": "true", "type": "input"}
+        uploaded = (await self._call("POST", "/upload/image", files=files, data=form)).json()
+        stored = uploaded.get("name")
+        return str(stored) if stored else None
 
     async def _comfyui(
         self, request: ImageRequest, width: int, height: int
     ) -> tuple[tuple[GeneratedImage, ...], dict[str, Any]]:
         assert self._workflow is not None
-        image_name = None
+        # Names of our own, so the mask never overwrites the image (or another run's files).
+        token = uuid.uuid4().hex[:12]
+        image_name = mask_name = None
         if request.input_images:
             source = request.input_images[0]
-            files = {"image": (source.name, source.data, source.mime)}
-            uploaded = (
-                await self._call("POST", "/upload/image", files=files, data={"overwrite": "true"})
-            ).json()
-            image_name = uploaded.get("name")
-        graph = fill_workflow(self._workflow, request, width, height, image_name)
+            image_name = await self._upload(source, f"imageroute-{token}-{source.name}")
+            if request.mask is not None:
+                mask_name = await self._upload(request.mask, f"imageroute-{token}-mask.png")
+        # The default workflow's seed is a constant: without a fresh one every run of the same
+        # prompt returns the same image. The seed used is logged so a run can be repeated.
+        seed = request.seed if request.seed is not None else random.randrange(SEED_RANGE)
+        graph = fill_workflow(
+            self._workflow,
+            request,
+            width,
+            height,
+            seed=seed,
+            image_name=image_name,
+            mask_name=mask_name,
+        )
         client_id = uuid.uuid4().hex
         try:
             queued = (
@@ -259,7 +356,15 @@ class SelfHostedRoute(BaseRoute):
                 images.append(GeneratedImage(data=data, mime="image/png"))
         result = tuple(images)
         require_images(result, prompt_id)
-        return result, {"response_id": prompt_id}
+        reported: dict[str, Any] = {"response_id": prompt_id, "seed": seed}
+        checkpoints = [
+            n["inputs"].get("ckpt_name")
+            for n in graph.values()
+            if n.get("class_type", "").startswith("CheckpointLoader")
+        ]
+        if checkpoints and checkpoints[0]:
+            reported["server_model"] = str(checkpoints[0])
+        return result, reported
 
     async def _wait_history(self, prompt_id: str) -> dict[str, Any]:
         deadline = time.perf_counter() + self.config.timeout_seconds
@@ -295,22 +400,28 @@ class SelfHostedRoute(BaseRoute):
     ) -> tuple[tuple[GeneratedImage, ...], dict[str, Any]]:
         import openai
 
+        # Only the parameters every OpenAI-compatible server knows (the dall-e-2-era subset);
+        # b64_json is asked for explicitly because local servers often default to URLs.
+        params: dict[str, Any] = {"n": request.n, "size": label, "response_format": "b64_json"}
         try:
-            raw = await self.client.images.with_raw_response.generate(
-                model=self.model,
-                prompt=request.prompt,
-                n=request.n,
-                size=label,
-                response_format="b64_json",  # local servers may default to URLs
+            raw = await call_images_api(
+                self.client, model=self.model, request=request, params=params
             )
             body = raw.parse()
         except openai.OpenAIError as exc:
             raise map_openai_error(exc, provider="the local server") from None
-        images = decode_images(body.data, request.output_format)
         request_id = raw.headers.get("x-request-id")
+        key = self.config.api_key.get_secret_value() if self.config.api_key else None
+        images = await collect_images(
+            body.data,
+            request.output_format,
+            issuer=self.config.base_url,
+            credentials={"Authorization": f"Bearer {key}"} if key else {},
+            request_id=request_id,
+        )
         require_images(images, request_id)
         reported = (body.model_extra or {}).get("model")
-        return images, {"response_id": request_id, "model_version": reported}
+        return images, {"response_id": request_id, "server_model": reported}
 
     # -- probe -----------------------------------------------------------------------------
     async def check_auth(self) -> str | None:
@@ -341,3 +452,26 @@ def _b64_image(b64: str) -> GeneratedImage:
     except (binascii.Error, ValueError):
         raise ProviderDownError("the server sent an image that is not valid base64") from None
     return GeneratedImage(data=data, mime="image/png")
+
+
+def _error_text(response: httpx.Response) -> str:
+    """The server's own words: FastAPI's `detail` (A1111), ComfyUI's error and node errors, or
+    the body as text."""
+    try:
+        body = response.json()
+    except ValueError:
+        return clean_message(response.text)
+    if not isinstance(body, dict):
+        return clean_message(body)
+    parts: list[str] = []
+    error = body.get("error")
+    if isinstance(error, dict):
+        parts.append(str(error.get("message") or error.get("type") or ""))
+    elif error:
+        parts.append(str(error))
+    if body.get("detail"):
+        parts.append(str(body["detail"]))
+    for node in (body.get("node_errors") or {}).values():
+        for item in node.get("errors", []) if isinstance(node, dict) else []:
+            parts.append(str(item.get("message", "")) + " " + str(item.get("details", "")))
+    return clean_message("; ".join(p.strip() for p in parts if p.strip()) or response.text)

@@ -14,7 +14,7 @@ from storage.tables import HealthCheck, Incident
 
 # Errors of a real run that say something about the route, not about the request.
 PASSIVE_ERROR_CLASSES = frozenset(
-    {"auth", "rate_limit", "timeout", "provider_down", "model_retired"}
+    {"auth", "quota", "rate_limit", "timeout", "provider_down", "model_retired"}
 )
 
 

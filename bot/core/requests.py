@@ -250,7 +250,9 @@ class RequestValidator:
                         for p in find_unsupported(request, route.capabilities())
                     )
                 ]
-                if others:
+                if first.feature.startswith("input:"):
+                    hint = ""  # a problem of the user's file: no route would take it
+                elif others:
                     hint = f" Routes that support it: {', '.join(f'`{r}`' for r in others)}."
                 elif len(self.routes) > len(route_ids):
                     hint = " No other configured route supports it."

@@ -20,7 +20,7 @@ from bot.health.events import (
 )
 from bot.health.notices import minutes_between
 from bot.slack.poster import NotInChannel, SlackPoster
-from routes.errors import ORG_VERIFICATION_HINT, looks_like_org_verification
+from routes.failures import looks_like_org_verification, org_verification_hint
 from storage.runlog import as_utc
 
 log = logging.getLogger(__name__)
@@ -33,13 +33,15 @@ CHECK_FIRST = {
     "max_concurrency.",
     "timeout": "Check the provider's status page and the route's timeout_seconds.",
     "provider_down": "Check the provider's status page; retries are already applied.",
+    "quota": "Check the billing owner's credit or budget and the provider's quota for the model; "
+    "waiting does not lift it.",
 }
 
 
 def verify_hint(error_class: str | None, message: str | None, kind: str, slo: float) -> str:
     """What to check first, from the route board's verify lists."""
     if looks_like_org_verification(message or ""):
-        return f"Organization verification: {ORG_VERIFICATION_HINT}."
+        return f"Organization verification: {org_verification_hint()}."
     if kind == "degraded":
         return (
             f"Probes are slower than latency_slo_seconds ({slo:g} s): check the provider's "

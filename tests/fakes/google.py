@@ -13,20 +13,39 @@ _api_client.py), so the adapters run through the real SDK:
 Answers are shaped like Google's (camelCase JSON, google.rpc error bodies) and carry real PNG or
 JPEG bytes, base64 encoded. Tests queue special answers (errors, filtered images, slow replies)
 per endpoint; everything else gets the default healthy answer.
+
+It is strict: a request Google would refuse gets Google's 400 INVALID_ARGUMENT, and the reason
+is kept in `rejections`. Where the rules come from:
+- Field names: the paths google-genai writes (read at import time from the SDK's own request
+  converters, `_GenerateImagesConfig_to_vertex`, `_GenerateContentConfig_to_mldev/_to_vertex`
+  and `_ImageConfig_to_vertex` in google/genai/models.py); an unknown field is refused.
+- Imagen (Vertex model reference "imagen-api", model pages, read 2026-11-25): one instance with
+  a prompt; sampleCount 1..4; aspectRatio 1:1, 3:4, 4:3, 9:16, 16:9; sampleImageSize 1K|2K and
+  not on the fast model; a seed only with addWatermark false (the default is true); no
+  negativePrompt on Imagen 4; personGeneration, safetySetting and outputOptions enums,
+  compressionQuality 0..100 for JPEG only.
+- Gemini image (ai.google.dev image-generation, Vertex AspectRatio enum): responseModalities
+  from TEXT/IMAGE; imageConfig.aspectRatio from the model's list; imageSize 1K|2K|4K on the 3.x
+  models only; inline images PNG, JPEG, WebP, HEIC or HEIF.
+- Lifecycle: a shut-down model in `retired` answers 404 NOT_FOUND in Google's wording.
 """
 
 from __future__ import annotations
 
 import base64
+import inspect
 import io
 import json
+import re
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
+from google.genai import models as genai_models
 from PIL import Image
 
-from tests.fakes.server import FakeServer, RecordedRequest, Reply
+from tests.fakes.server import FakeServer, ProviderFake, RecordedRequest, Reply
 
 Endpoint = Literal["predict", "generate", "get", "token"]
 
@@ -63,6 +82,158 @@ KNOWN_MODELS = frozenset(
         "gemini-3.1-flash-image",
     }
 )
+
+
+def _sdk_paths(converter: Callable[..., object]) -> list[tuple[str, ...]]:
+    """The JSON paths one of google-genai's request converters writes."""
+    source = inspect.getsource(converter)
+    return [
+        tuple(part.strip().strip("'\"") for part in match.group(1).split(","))
+        for match in re.finditer(r"setv\(\s*(?:to_object|parent_object),\s*\[([^\]]*)\]", source)
+    ]
+
+
+PREDICT_PARAMETERS = frozenset(
+    path[1]
+    for path in _sdk_paths(genai_models._GenerateImagesConfig_to_vertex)
+    if path[0] == "parameters"
+)
+OUTPUT_OPTIONS = frozenset(
+    path[2]
+    for path in _sdk_paths(genai_models._GenerateImagesConfig_to_vertex)
+    if path[:2] == ("parameters", "outputOptions")
+)
+GENERATION_CONFIG = frozenset(
+    path[0]
+    for converter in (
+        genai_models._GenerateContentConfig_to_mldev,
+        genai_models._GenerateContentConfig_to_vertex,
+    )
+    for path in _sdk_paths(converter)
+)
+IMAGE_CONFIG = frozenset(path[0] for path in _sdk_paths(genai_models._ImageConfig_to_vertex))
+IMAGEN_RATIOS = frozenset({"1:1", "3:4", "4:3", "9:16", "16:9"})
+GEMINI_RATIOS = frozenset({"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"})
+GEMINI_31_RATIOS = GEMINI_RATIOS | {"1:4", "4:1", "1:8", "8:1"}
+INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"})
+
+
+class Invalid(Exception):
+    """A request Google answers with 400 INVALID_ARGUMENT."""
+
+
+def check_predict(model: str, body: Any) -> None:
+    """Imagen's :predict body, as Vertex AI validates it."""
+    if not isinstance(body, dict) or set(body) - {"instances", "parameters", "labels"}:
+        raise Invalid("Invalid JSON payload received. Unknown name in the request body.")
+    instances = body.get("instances")
+    if not isinstance(instances, list) or len(instances) != 1:
+        raise Invalid("Exactly one instance with a prompt is required.")
+    prompt = instances[0].get("prompt") if isinstance(instances[0], dict) else None
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise Invalid("The prompt is empty.")
+    _check_predict_parameters(model, body.get("parameters") or {})
+
+
+def _check_predict_parameters(model: str, params: dict[str, Any]) -> None:
+    unknown = set(params) - PREDICT_PARAMETERS - {"outputOptions"}
+    if unknown:
+        raise Invalid(
+            f"Invalid JSON payload received. Unknown name \"{sorted(unknown)[0]}\" at 'parameters'."
+        )
+    if not 1 <= int(params.get("sampleCount", 1)) <= 4:
+        raise Invalid("sampleCount must be between 1 and 4.")
+    if params.get("aspectRatio", "1:1") not in IMAGEN_RATIOS:
+        raise Invalid(f"Unsupported aspect ratio {params.get('aspectRatio')}.")
+    size = params.get("sampleImageSize")
+    if size is not None and ("fast" in model or size not in ("1K", "2K")):
+        raise Invalid(f"sampleImageSize {params['sampleImageSize']} is not supported for {model}.")
+    if "seed" in params and params.get("addWatermark", True):
+        raise Invalid("Seed is not supported when watermark is enabled. Set addWatermark to false.")
+    if "negativePrompt" in params and model.startswith("imagen-4"):
+        raise Invalid("Negative prompt is not supported for this model.")
+    enums = {
+        "personGeneration": {"dont_allow", "allow_adult", "allow_all"},
+        "safetySetting": {
+            "block_low_and_above",
+            "block_medium_and_above",
+            "block_only_high",
+            "block_none",
+        },
+    }
+    for key, allowed in enums.items():
+        # The SDK sends its enum names (ALLOW_ALL); the API documents lower case: both work.
+        if key in params and str(params[key]).lower() not in allowed:
+            raise Invalid(f"Invalid value for {key}: {params[key]}.")
+    _check_output_options(params.get("outputOptions") or {})
+
+
+def _check_output_options(options: dict[str, Any]) -> None:
+    if set(options) - OUTPUT_OPTIONS or options.get("mimeType", "image/png") not in (
+        "image/png",
+        "image/jpeg",
+    ):
+        raise Invalid("Invalid outputOptions.")
+    if "compressionQuality" in options and (
+        options.get("mimeType") != "image/jpeg"
+        or not 0 <= int(options["compressionQuality"]) <= 100
+    ):
+        raise Invalid("compressionQuality applies to image/jpeg only, between 0 and 100.")
+
+
+def check_generate(model: str, body: Any) -> None:
+    """A :generateContent body for an image model, as the Gemini API and Vertex validate it."""
+    known = {
+        "contents",
+        "generationConfig",
+        "safetySettings",
+        "systemInstruction",
+        "tools",
+        "toolConfig",
+        "cachedContent",
+        "labels",
+    }
+    if not isinstance(body, dict) or set(body) - known:
+        raise Invalid("Invalid JSON payload received. Unknown name in the request body.")
+    _check_contents(body.get("contents"))
+    _check_generation_config(model, body.get("generationConfig") or {})
+
+
+def _check_contents(contents: Any) -> None:
+    if not isinstance(contents, list) or not contents:
+        raise Invalid("contents is not specified")
+    for content in contents:
+        for part in content.get("parts") or []:
+            inline = part.get("inlineData")
+            if inline is not None:
+                if inline.get("mimeType") not in INLINE_TYPES:
+                    raise Invalid(f"Unsupported MIME type: {inline.get('mimeType')}")
+                base64.urlsafe_b64decode(str(inline.get("data", "")) + "==")
+            elif not isinstance(part.get("text"), str):
+                raise Invalid("A part needs text or inlineData.")
+
+
+def _check_generation_config(model: str, config: dict[str, Any]) -> None:
+    unknown = set(config) - GENERATION_CONFIG
+    if unknown:
+        raise Invalid(
+            f"Invalid JSON payload received. Unknown name \"{sorted(unknown)[0]}\" at 'generation_config'."
+        )
+    modalities = config.get("responseModalities") or ["TEXT"]
+    if set(modalities) - {"TEXT", "IMAGE"} or "IMAGE" not in modalities:
+        raise Invalid("This model only supports response modalities TEXT and IMAGE, with IMAGE.")
+    image = config.get("imageConfig") or {}
+    if set(image) - IMAGE_CONFIG:
+        raise Invalid("Invalid imageConfig.")
+    ratios = GEMINI_31_RATIOS if model.startswith("gemini-3.1") else GEMINI_RATIOS
+    if "aspectRatio" in image and image["aspectRatio"] not in ratios:
+        raise Invalid(f"Unsupported aspect ratio: {image['aspectRatio']}")
+    if "imageSize" in image and (
+        image["imageSize"] not in ("1K", "2K", "4K") or not model.startswith("gemini-3")
+    ):
+        raise Invalid(f"image_size {image['imageSize']} is not supported by {model}.")
+
+
 # Google's wording for an image its filter removed (include_rai_reason = true).
 RAI_REASON = (
     "Your current safety filter threshold filtered out 1 generated images. You will not be "
@@ -181,7 +352,7 @@ def gemini_body(
     return body
 
 
-class GoogleFake:
+class GoogleFake(ProviderFake):
     """Vertex AI + Gemini API + OAuth token endpoint on one loopback server.
 
     `api_key` is the only key accepted; a bearer token is accepted once the token endpoint has
@@ -208,17 +379,6 @@ class GoogleFake:
         self.server.on("POST", "/token", self._token)
 
     # -- lifecycle ------------------------------------------------------------------
-    def start(self) -> GoogleFake:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
     @property
     def token_uri(self) -> str:
         return f"{self.url}/token"
@@ -228,6 +388,8 @@ class GoogleFake:
         """Back to healthy defaults with no recorded requests (one server, many tests)."""
         self.headers: dict[str, str] = {}
         self.models: set[str] = set(KNOWN_MODELS)
+        self.retired: set[str] = set()
+        self.rejections: list[str] = []
         self.tokens_issued = 0
         self.imagen_filtered = 0
         self.enhanced_prompt: str | None = None
@@ -296,7 +458,15 @@ class GoogleFake:
 
     def _unknown_model(self, req: RecordedRequest) -> Reply | None:
         model = req.path_params.get("model", "").split(":")[0]
-        if model in self.models:
+        if model in self.retired and req.path.startswith(GEMINI):
+            return google_error(
+                404,
+                "NOT_FOUND",
+                f"models/{model} is not found for API version v1beta, or is not supported for "
+                "generateContent. Call ListModels to see the list of available models and their "
+                "supported methods.",
+            )
+        if model in self.models and model not in self.retired:
             return None
         return google_error(
             404,
@@ -312,8 +482,17 @@ class GoogleFake:
     def _ok(self, body: dict[str, Any]) -> Reply:
         return Reply(200, body, headers=dict(self.headers))
 
+    def _invalid(self, req: RecordedRequest, check: Callable[[str, Any], None]) -> Reply | None:
+        model = req.path_params.get("model", "").split(":")[0]
+        try:
+            check(model, req.json())
+        except (Invalid, ValueError, TypeError) as exc:
+            self.rejections.append(f"{model}: {exc}")
+            return google_error(400, "INVALID_ARGUMENT", str(exc) or "Invalid argument.")
+        return None
+
     def _predict(self, req: RecordedRequest) -> Reply:
-        denied = self._denied(req) or self._unknown_model(req)
+        denied = self._denied(req) or self._unknown_model(req) or self._invalid(req, check_predict)
         if denied:
             return denied
         queued = self._next("predict")
@@ -332,7 +511,7 @@ class GoogleFake:
         )
 
     def _generate(self, req: RecordedRequest) -> Reply:
-        denied = self._denied(req) or self._unknown_model(req)
+        denied = self._denied(req) or self._unknown_model(req) or self._invalid(req, check_generate)
         if denied:
             return denied
         queued = self._next("generate")

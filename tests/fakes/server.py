@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs
 
 import uvicorn
@@ -261,3 +261,22 @@ class FakeServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop(wait=True)
+
+
+class ProviderFake:
+    """What every provider fake shares: one FakeServer, started and stopped with the fake, and
+    the base URL a route is configured with (the server's address plus the fake's prefix)."""
+
+    server: FakeServer
+    prefix: str = ""
+
+    def start(self) -> Self:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    @property
+    def url(self) -> str:
+        return self.server.url + self.prefix

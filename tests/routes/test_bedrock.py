@@ -10,12 +10,24 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from routes.capabilities import find_unsupported
 from routes.config import ConfigError, parse_config
-from routes.errors import AuthError, BadRequestError, ModerationError, RateLimitError
+from routes.errors import (
+    AuthError,
+    BadRequestError,
+    ModelRetiredError,
+    ModerationError,
+    ProviderDownError,
+    QuotaError,
+    RateLimitError,
+    RouteError,
+)
 from routes.executor import RouteExecutor
 from routes.model import ImageRequest, InputImage
 from routes.registry import build_route
-from tests.fakes.server import FakeServer, Reply
+from tests.fakes.bedrock import BedrockFake, aws_error
+from tests.fakes.server import Reply
+from tests.routes.conftest import Sleeps
 
 
 def png() -> bytes:
@@ -24,11 +36,8 @@ def png() -> bytes:
     return buf.getvalue()
 
 
-B64 = base64.b64encode(png()).decode()
-
-
 @pytest.fixture
-def bedrock(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
+def bedrock(monkeypatch: pytest.MonkeyPatch) -> Iterator[BedrockFake]:
     for key, value in {
         "AWS_ACCESS_KEY_ID": "AKIAFAKE",
         "AWS_SECRET_ACCESS_KEY": "fake-secret",
@@ -37,33 +46,20 @@ def bedrock(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServer]:
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    server = FakeServer("bedrock").start()
-    yield server
-    server.stop()
+    fake = BedrockFake().start()
+    yield fake
+    fake.stop()
 
 
-def make(server: FakeServer, model: str, extra: str = "") -> Any:
+def make(fake: BedrockFake, model: str, extra: str = "") -> Any:
     text = (
         f'[routes.b]\nkind = "bedrock"\nmodel = "{model}"\nregion = "us-east-1"\n'
-        f'endpoint_url = "{server.url}"\nallow_retired_model = true\n{extra}'
+        f'endpoint_url = "{fake.url}"\nallow_retired_model = true\n{extra}'
     )
     return build_route(parse_config(text, "t.toml").routes["b"])
 
 
-def ok(body: dict[str, Any]) -> Reply:
-    return Reply(200, body, headers={"x-amzn-RequestId": "req-bedrock-1"})
-
-
-def aws_error(status: int, code: str, message: str) -> Reply:
-    return Reply(
-        status,
-        {"message": message},
-        headers={"x-amzn-ErrorType": f"{code}:http://internal", "x-amzn-RequestId": "req-err"},
-    )
-
-
-async def test_nova_canvas_text_to_image(bedrock: FakeServer) -> None:
-    bedrock.on("POST", "/model/{model}/invoke", ok({"images": [B64, B64]}))
+async def test_nova_canvas_text_to_image(bedrock: BedrockFake) -> None:
     route = make(bedrock, "amazon.nova-canvas-v1:0")
     result = await RouteExecutor(route).generate(
         ImageRequest(
@@ -75,6 +71,7 @@ async def test_nova_canvas_text_to_image(bedrock: FakeServer) -> None:
             negative_prompt="blur",
         )
     )
+    assert not bedrock.rejections
     [call] = bedrock.calls()
     assert call.path == "/model/amazon.nova-canvas-v1:0/invoke"
     assert call.headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKIAFAKE/")
@@ -96,48 +93,72 @@ async def test_nova_canvas_text_to_image(bedrock: FakeServer) -> None:
     await route.aclose()
 
 
-async def test_stability_body_and_filtered_output(bedrock: FakeServer) -> None:
-    bedrock.on(
-        "POST",
-        "/model/{model}/invoke",
-        ok({"images": [B64], "seeds": [5], "finish_reasons": [None]}),
-    )
+async def test_nova_filter_on_200_keeps_what_survived(bedrock: BedrockFake) -> None:
+    route = make(bedrock, "amazon.nova-canvas-v1:0")
+    bedrock.filter = "some"
+    result = await RouteExecutor(route).generate(ImageRequest(prompt="a lamp", n=3))
+    assert len(result.images) == 2 and "Some of the generated" in result.metadata["filtered"]
+    bedrock.filter = "all"
+    with pytest.raises(ModerationError, match="All of the generated images"):
+        await RouteExecutor(route).generate(ImageRequest(prompt="a lamp"))
+    await route.aclose()
+
+
+async def test_stability_image_to_image_sends_no_aspect_ratio(bedrock: BedrockFake) -> None:
+    """AWS documents aspect_ratio for text-to-image only; image-to-image keeps the input's."""
     route = make(bedrock, "stability.sd3-5-large-v1:0")
-    result = await route.generate(
+    executor = RouteExecutor(route)
+    result = await executor.generate(
         ImageRequest(
-            prompt="poster",
-            size="16:9",
-            output_format="jpeg",
-            seed=5,
-            input_images=(InputImage(png()),),
+            prompt="poster", output_format="jpeg", seed=5, input_images=(InputImage(png()),)
         )
     )
+    assert not bedrock.rejections
     body = bedrock.calls()[0].json()
-    assert (
-        body["prompt"] == "poster"
-        and body["aspect_ratio"] == "16:9"
-        and body["output_format"] == "jpeg"
-    )
+    assert "aspect_ratio" not in body
     assert body["mode"] == "image-to-image" and base64.b64decode(body["image"]) == png()
-    assert result.metadata["seeds"] == [5]
-
-    bedrock.on(
-        "POST",
-        "/model/{model}/invoke",
-        ok({"images": [], "finish_reasons": ["Filter reason: output image"]}),
+    assert (
+        body["prompt"] == "poster" and body["output_format"] == "jpeg" and body["strength"] == 0.7
     )
-    with pytest.raises(ModerationError, match="output image"):
-        await route.generate(ImageRequest(prompt="poster"))
+    assert result.metadata["seeds"] == [5] and result.metadata["task"] == "image-to-image"
+
+    await executor.generate(ImageRequest(prompt="poster", size="16:9"))
+    assert bedrock.calls()[-1].json()["aspect_ratio"] == "16:9"
+    # A size on an edit cannot be honoured: refused before any call.
+    edit = ImageRequest(prompt="poster", size="16:9", input_images=(InputImage(png()),))
+    assert [p.feature for p in find_unsupported(edit, route.capabilities())] == ["edit_size"]
+    await route.aclose()
+
+
+async def test_stability_finish_reasons(bedrock: BedrockFake) -> None:
+    route = make(bedrock, "stability.sd3-5-large-v1:0", "retries = 1\n")
+    executor = RouteExecutor(route, sleep=Sleeps())
+    bedrock.filter = "all"
+    with pytest.raises(ModerationError, match="output image") as blocked:
+        await executor.generate(ImageRequest(prompt="poster"))
+    assert len(blocked.value.attempts) == 1
+    # "Inference error" is the model failing, not the safety filter.
+    bedrock.filter = "inference_error"
+    with pytest.raises(ProviderDownError, match="Inference error") as failed:
+        await executor.generate(ImageRequest(prompt="poster"))
+    assert failed.value.error_class == "provider_down"
     await route.aclose()
 
 
 @pytest.mark.parametrize(
     ("reply", "error", "calls"),
     [
-        (aws_error(429, "ThrottlingException", "Too many requests"), RateLimitError, 2),
+        (aws_error("ThrottlingException", "Too many requests"), RateLimitError, 2),
         (
             aws_error(
-                403,
+                "ServiceQuotaExceededException",
+                "Your request exceeds the service quota for your account.",
+            ),
+            QuotaError,
+            1,
+        ),
+        (
+            aws_error(
                 "AccessDeniedException",
                 "You don't have access to the model with the specified model ID.",
             ),
@@ -145,27 +166,25 @@ async def test_stability_body_and_filtered_output(bedrock: FakeServer) -> None:
             1,
         ),
         (
-            aws_error(400, "ValidationException", "The prompt was blocked by our content filters."),
+            aws_error(
+                "ValidationException", "This request has been blocked by our content filters."
+            ),
             ModerationError,
             1,
         ),
         (
-            aws_error(400, "ValidationException", "width must be a multiple of 16"),
+            aws_error("ValidationException", "width must be a multiple of 16"),
             BadRequestError,
             1,
         ),
     ],
 )
 async def test_errors_are_mapped(
-    bedrock: FakeServer, reply: Reply, error: type, calls: int
+    bedrock: BedrockFake, reply: Reply, error: type[RouteError], calls: int
 ) -> None:
-    bedrock.on("POST", "/model/{model}/invoke", reply)
-
-    async def no_sleep(_s: float) -> None:
-        return None
-
+    bedrock.queue(reply, reply)
     executor = RouteExecutor(
-        make(bedrock, "amazon.nova-canvas-v1:0", "retries = 1\n"), sleep=no_sleep
+        make(bedrock, "amazon.nova-canvas-v1:0", "retries = 1\n"), sleep=Sleeps()
     )
     with pytest.raises(error) as info:
         await executor.generate(ImageRequest(prompt="x"))
@@ -173,9 +192,21 @@ async def test_errors_are_mapped(
     assert info.value.request_id == "req-err"
     if error is AuthError:
         assert "Bedrock console" in info.value.sentence()
+    if error is QuotaError:
+        assert "quota" in info.value.sentence().lower()
     await executor.route.aclose()
 
 
-def test_unknown_model_family_is_refused_at_start(bedrock: FakeServer) -> None:
+async def test_a_model_past_its_end_of_life(bedrock: BedrockFake) -> None:
+    """Bedrock's end-of-life answer, read with the lifecycle data: the model is shut down."""
+    bedrock.retired.add("amazon.nova-canvas-v1:0")
+    route = make(bedrock, "amazon.nova-canvas-v1:0")
+    with pytest.raises(ModelRetiredError, match="shut down") as info:
+        await RouteExecutor(route).generate(ImageRequest(prompt="x"))
+    assert len(info.value.attempts) == 1
+    await route.aclose()
+
+
+def test_unknown_model_family_is_refused_at_start(bedrock: BedrockFake) -> None:
     with pytest.raises(ConfigError, match=r"route 'b': .*request format"):
         make(bedrock, "meta.some-image-model")

@@ -14,37 +14,39 @@ from routes.errors import (
     BadRequestError,
     ModerationError,
     ProviderDownError,
+    QuotaError,
     RateLimitError,
+    RouteError,
 )
 from routes.executor import RouteExecutor
 from routes.model import ImageRequest, InputImage
 from routes.registry import build_route
-from tests.fakes.bfl import Bfl, jpeg
+from tests.fakes.bfl import BflFake, jpeg
 from tests.fakes.server import Reply
 
 
 @pytest.fixture
-def bfl() -> Iterator[Bfl]:
-    fake = Bfl()
+def bfl() -> Iterator[BflFake]:
+    fake = BflFake().start()
     yield fake
-    fake.server.stop()
+    fake.stop()
 
 
-def make(bfl: Bfl, model: str = "flux-pro-1.1", extra: str = "") -> Any:
+def make(bfl: BflFake, model: str = "flux-pro-1.1", extra: str = "") -> Any:
     text = (
         f'[routes.flux]\nkind = "bfl"\nmodel = "{model}"\napi_key = "bfl-key-123"\n'
-        f'base_url = "{bfl.server.url}"\npoll_interval_seconds = 0.01\ntimeout_seconds = 5\n{extra}'
+        f'base_url = "{bfl.url}"\npoll_interval_seconds = 0.01\ntimeout_seconds = 5\n{extra}'
     )
     config = parse_config(text, "t.toml")
     return build_route(config.routes["flux"])
 
 
-async def test_submit_poll_and_download(bfl: Bfl) -> None:
+async def test_submit_poll_and_download(bfl: BflFake) -> None:
     route = make(bfl)
     result = await RouteExecutor(route).generate(
         ImageRequest(prompt="a fox in snow", size="1024x768", seed=7, output_format="jpeg")
     )
-    [submit] = bfl.server.calls("/v1/flux-pro-1.1")
+    [submit] = bfl.submits("flux-pro-1.1")
     assert submit.headers["x-key"] == "bfl-key-123"
     assert submit.json() == {
         "prompt": "a fox in snow",
@@ -55,8 +57,9 @@ async def test_submit_poll_and_download(bfl: Bfl) -> None:
     }
     polls = bfl.server.calls("/us1/v1/get_result")
     assert len(polls) == 3 and all(p.headers["x-key"] == "bfl-key-123" for p in polls)
-    [download] = bfl.server.calls("/delivery/task-1.jpg")
+    [download] = bfl.delivery.calls("/results/task-1/sample.jpeg")
     assert "x-key" not in download.headers  # the key never goes to the delivery host
+    assert not bfl.rejections
     assert result.images[0].mime == "image/jpeg" and result.images[0].data == jpeg()
     assert result.response_id == "task-1"
     assert result.metadata["seed"] == 42
@@ -64,7 +67,7 @@ async def test_submit_poll_and_download(bfl: Bfl) -> None:
     await route.aclose()
 
 
-async def test_kontext_edit_sends_the_input_image_and_aspect_ratio(bfl: Bfl) -> None:
+async def test_kontext_edit_sends_the_input_image_and_aspect_ratio(bfl: BflFake) -> None:
     route = make(bfl, "flux-kontext-pro")
     source = jpeg()
     await route.generate(
@@ -72,7 +75,7 @@ async def test_kontext_edit_sends_the_input_image_and_aspect_ratio(bfl: Bfl) -> 
             prompt="make it night", size="16:9", input_images=(InputImage(source, "image/jpeg"),)
         )
     )
-    body = bfl.server.calls("/v1/flux-kontext-pro")[0].json()
+    body = bfl.submits("flux-kontext-pro")[0].json()
     assert body["aspect_ratio"] == "16:9" and "width" not in body
     import base64
 
@@ -90,31 +93,31 @@ async def test_kontext_edit_sends_the_input_image_and_aspect_ratio(bfl: Bfl) -> 
     ],
 )
 async def test_every_final_status_is_mapped_and_never_resubmitted(
-    bfl: Bfl, status: str, error: type
+    bfl: BflFake, status: str, error: type[RouteError]
 ) -> None:
     bfl.statuses = ["Pending", status]
     executor = RouteExecutor(make(bfl, extra="retries = 3\n"))
     with pytest.raises(error) as info:
         await executor.generate(ImageRequest(prompt="x"))
     assert info.value.request_id == "task-1"
-    assert len(bfl.server.calls("/v1/flux-pro-1.1")) == 1  # billed once, submitted once
+    assert len(bfl.submits("flux-pro-1.1")) == 1  # billed once, submitted once
     await executor.route.aclose()
 
 
-async def test_lost_polls_are_polled_again(bfl: Bfl) -> None:
+async def test_lost_polls_are_polled_again(bfl: BflFake) -> None:
     bfl.statuses = ["Pending", "ServerError", "ServerError", "Ready"]
     route = make(bfl)
     result = await route.generate(ImageRequest(prompt="x"))
-    assert result.images and len(bfl.server.calls("/v1/flux-pro-1.1")) == 1
+    assert result.images and len(bfl.submits("flux-pro-1.1")) == 1
     await route.aclose()
 
 
-async def test_expired_result_url_is_a_clear_final_error(bfl: Bfl) -> None:
-    bfl.delivery_status = 403
+async def test_expired_result_url_is_a_clear_final_error(bfl: BflFake) -> None:
+    bfl.expired = True
     executor = RouteExecutor(make(bfl, extra="retries = 2\n"))
     with pytest.raises(ProviderDownError, match="expire"):
         await executor.generate(ImageRequest(prompt="x"))
-    assert len(bfl.server.calls("/v1/flux-pro-1.1")) == 1
+    assert len(bfl.submits("flux-pro-1.1")) == 1
     await executor.route.aclose()
 
 
@@ -126,7 +129,7 @@ async def test_expired_result_url_is_a_clear_final_error(bfl: Bfl) -> None:
             RateLimitError,
             True,
         ),
-        (Reply(402, {"detail": "Insufficient credits"}), AuthError, False),
+        (Reply(402, {"detail": "Insufficient credits"}), QuotaError, False),
         (Reply(401, {"detail": "Invalid key"}), AuthError, False),
         (
             Reply(422, {"detail": [{"loc": ["body", "width"], "msg": "must be multiple of 16"}]}),
@@ -136,7 +139,9 @@ async def test_expired_result_url_is_a_clear_final_error(bfl: Bfl) -> None:
         (Reply(503, "unavailable"), ProviderDownError, True),
     ],
 )
-async def test_submit_errors(bfl: Bfl, reply: Reply, error: type, retried: bool) -> None:
+async def test_submit_errors(
+    bfl: BflFake, reply: Reply, error: type[RouteError], retried: bool
+) -> None:
     bfl.submit_reply = reply
 
     async def no_sleep(_s: float) -> None:
@@ -145,14 +150,14 @@ async def test_submit_errors(bfl: Bfl, reply: Reply, error: type, retried: bool)
     executor = RouteExecutor(make(bfl, extra="retries = 1\n"), sleep=no_sleep)
     with pytest.raises(error) as info:
         await executor.generate(ImageRequest(prompt="x"))
-    assert len(bfl.server.calls("/v1/flux-pro-1.1")) == (2 if retried else 1)
+    assert len(bfl.submits("flux-pro-1.1")) == (2 if retried else 1)
     assert "bfl-key-123" not in str(info.value.sentence())
     if reply.status == 402:
         assert "credits" in info.value.sentence()
     await executor.route.aclose()
 
 
-async def test_polling_timeout(bfl: Bfl) -> None:
+async def test_polling_timeout(bfl: BflFake) -> None:
     bfl.statuses = ["Pending"] * 1000
     route = make(bfl, extra="")
     route.config = route.config.model_copy(update={"timeout_seconds": 0.2})
@@ -161,9 +166,9 @@ async def test_polling_timeout(bfl: Bfl) -> None:
     await route.aclose()
 
 
-async def test_auth_probe_uses_the_free_credits_call(bfl: Bfl) -> None:
+async def test_auth_probe_uses_the_free_credits_call(bfl: BflFake) -> None:
     route = make(bfl)
     probe = await route.probe("auth")
     assert probe.ok and bfl.server.calls("/v1/credits")
-    assert not bfl.server.calls("/v1/flux-pro-1.1")
+    assert not bfl.submits("flux-pro-1.1")
     await route.aclose()

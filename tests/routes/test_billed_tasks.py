@@ -18,7 +18,7 @@ from routes.model import ImageRequest
 from routes.registry import build_route
 from routes.tasks import SubmittedTask
 from tests.conftest import RuntimeOpener
-from tests.fakes.bfl import Bfl
+from tests.fakes.bfl import BflFake
 from tests.fakes.server import FakeServer, RecordedRequest, Reply
 
 SUBMIT = "/v1/flux-pro-1.1"
@@ -36,14 +36,14 @@ class Sleeps:
 
 
 @pytest.fixture
-def bfl() -> Iterator[Bfl]:
-    fake = Bfl()
+def bfl() -> Iterator[BflFake]:
+    fake = BflFake().start()
     fake.statuses = []  # Ready at once, unless `ready_after` says the render is slow
     yield fake
-    fake.server.stop()
+    fake.stop()
 
 
-def flux_config(bfl: Bfl, *, timeout: float, retries: int) -> str:
+def flux_config(bfl: BflFake, *, timeout: float, retries: int) -> str:
     return (
         f'[routes.flux]\nkind = "bfl"\nmodel = "flux-pro-1.1"\napi_key = "bfl-key"\n'
         f'base_url = "{bfl.server.url}"\npoll_interval_seconds = 0.02\n'
@@ -51,13 +51,13 @@ def flux_config(bfl: Bfl, *, timeout: float, retries: int) -> str:
     )
 
 
-def flux(bfl: Bfl, *, timeout: float, retries: int) -> RouteExecutor:
+def flux(bfl: BflFake, *, timeout: float, retries: int) -> RouteExecutor:
     config = parse_config(flux_config(bfl, timeout=timeout, retries=retries), "r.toml")
     return RouteExecutor(build_route(config.routes["flux"]), sleep=Sleeps())
 
 
 async def test_polling_that_outlives_the_timeout_submits_once_and_finishes_by_polling(
-    bfl: Bfl,
+    bfl: BflFake,
 ) -> None:
     bfl.ready_after = 0.8  # slower than one attempt's timeout
     executor = flux(bfl, timeout=0.5, retries=2)
@@ -81,7 +81,9 @@ async def test_polling_that_outlives_the_timeout_submits_once_and_finishes_by_po
     await executor.route.aclose()
 
 
-async def test_a_task_never_ready_fails_saying_its_id_and_is_never_resubmitted(bfl: Bfl) -> None:
+async def test_a_task_never_ready_fails_saying_its_id_and_is_never_resubmitted(
+    bfl: BflFake,
+) -> None:
     bfl.ready_after = 60.0
     executor = flux(bfl, timeout=0.3, retries=2)
     with pytest.raises(RouteTimeoutError) as info:
@@ -93,7 +95,7 @@ async def test_a_task_never_ready_fails_saying_its_id_and_is_never_resubmitted(b
     await executor.route.aclose()
 
 
-async def test_a_submit_with_no_answer_is_not_sent_again(bfl: Bfl) -> None:
+async def test_a_submit_with_no_answer_is_not_sent_again(bfl: BflFake) -> None:
     bfl.submit_reply = Reply(200, {"id": "late", "polling_url": "http://x"}, delay=2.0)
     executor = flux(bfl, timeout=0.3, retries=2)
     with pytest.raises(RouteError) as info:
@@ -103,7 +105,7 @@ async def test_a_submit_with_no_answer_is_not_sent_again(bfl: Bfl) -> None:
     await executor.route.aclose()
 
 
-async def test_a_refused_submit_is_retried_because_nothing_was_billed(bfl: Bfl) -> None:
+async def test_a_refused_submit_is_retried_because_nothing_was_billed(bfl: BflFake) -> None:
     answers = iter([Reply(503, "unavailable")])
 
     def submit(req: RecordedRequest) -> Reply:
@@ -119,7 +121,7 @@ async def test_a_refused_submit_is_retried_because_nothing_was_billed(bfl: Bfl) 
 
 
 async def test_the_run_keeps_the_task_and_a_restart_collects_it_without_paying_again(
-    bfl: Bfl, open_runtime: RuntimeOpener
+    bfl: BflFake, open_runtime: RuntimeOpener
 ) -> None:
     from bot.core.runs import RunOrigin
 
@@ -150,7 +152,7 @@ async def test_the_run_keeps_the_task_and_a_restart_collects_it_without_paying_a
     await restarted.route.aclose()
 
 
-async def test_an_expired_task_is_not_polled(bfl: Bfl) -> None:
+async def test_an_expired_task_is_not_polled(bfl: BflFake) -> None:
     executor = flux(bfl, timeout=2, retries=2)
     old = SubmittedTask("task-9", None, submitted_at=time.time() - 700, result_ttl_s=600)
     with pytest.raises(RouteError, match="expired"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +17,16 @@ import pytest
 from PIL import Image
 
 from routes.capabilities import find_unsupported
-from routes.config import ConfigError, GeminiImageRoute
+from routes.config import ConfigError
 from routes.errors import AuthError, EmptyResultError, ModerationError, RateLimitError
 from routes.executor import RouteExecutor
 from routes.gemini_image import GeminiImageRoute as GeminiAdapter
 from routes.model import ImageRequest, InputImage
-from routes.registry import build_route
 from tests.fakes.google import (
     ACCESS_TOKEN,
     API_KEY,
     IMAGE_INPUT_TOKENS,
     IMAGE_OUTPUT_TOKENS,
-    SDK_ENV_VARS,
     GoogleFake,
     b64,
     gemini_body,
@@ -36,68 +34,26 @@ from tests.fakes.google import (
     image_bytes,
 )
 from tests.fakes.server import Reply
+from tests.routes.conftest import GoogleRoutes, Sleeps
 
 FLASH = "gemini-2.5-flash-image"
 PRO = "gemini-3-pro-image-preview"
 GEMINI_API_PATH = f"/v1beta/models/{FLASH}:generateContent"
 
 
-class Sleeps:
-    """Stands in for asyncio.sleep in the executor: records each backoff, waits for none."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
-@pytest.fixture(autouse=True)
-def _no_google_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in SDK_ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="module")
-def google_server() -> Iterator[GoogleFake]:
-    fake = GoogleFake().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def google(google_server: GoogleFake) -> GoogleFake:
-    google_server.reset()
-    return google_server
-
-
 Make = Callable[..., GeminiAdapter]
 
 
 @pytest.fixture
-async def make(google: GoogleFake) -> AsyncIterator[Make]:
+def make(google_routes: GoogleRoutes) -> Make:
     """Builds gemini-image routes on the fake (Gemini API with a key unless told otherwise)."""
-    built: list[GeminiAdapter] = []
 
     def _make(**keys: Any) -> GeminiAdapter:
-        # The model these tests were written against; the kind's default is gemini-3-pro-image.
-        table: dict[str, Any] = {
-            "id": "gemini",
-            "kind": "gemini-image",
-            "model": "gemini-2.5-flash-image",
-            "base_url": google.url,
-        }
-        if "project" not in keys:
-            table["api_key"] = API_KEY
-        table.update(keys)
-        route = build_route(GeminiImageRoute.model_validate(table))
+        route = google_routes("gemini-image", **keys)
         assert isinstance(route, GeminiAdapter)
-        built.append(route)
         return route
 
-    yield _make
-    for route in built:
-        await route.aclose()
+    return _make
 
 
 def sent(google: GoogleFake, index: int = -1) -> dict[str, Any]:

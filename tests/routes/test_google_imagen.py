@@ -10,7 +10,7 @@ import base64
 import io
 import json
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +18,14 @@ import pytest
 from PIL import Image
 
 from routes.capabilities import find_unsupported
-from routes.config import ConfigError, GoogleImagenRoute
+from routes.config import ConfigError
 from routes.errors import (
     AuthError,
     BadRequestError,
     EmptyResultError,
     ModerationError,
     ProviderDownError,
+    QuotaError,
     RateLimitError,
     RouteError,
     RouteTimeoutError,
@@ -32,17 +33,16 @@ from routes.errors import (
 from routes.executor import RouteExecutor
 from routes.google_imagen import GoogleImagenRoute as ImagenAdapter
 from routes.model import ImageRequest
-from routes.registry import build_route
 from tests.fakes.google import (
     ACCESS_TOKEN,
     API_KEY,
     RAI_REASON,
-    SDK_ENV_VARS,
     GoogleFake,
     google_error,
     imagen_body,
 )
 from tests.fakes.server import Reply
+from tests.routes.conftest import GoogleRoutes, Sleeps
 
 ULTRA = "imagen-4.0-ultra-generate-001"
 EXPRESS_PREDICT = f"/v1beta1/publishers/google/models/{ULTRA}:predict"
@@ -53,62 +53,19 @@ PROMPT_BLOCKED = (
 )
 
 
-class Sleeps:
-    """Stands in for asyncio.sleep in the executor: records each backoff, waits for none."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
-@pytest.fixture(autouse=True)
-def _no_google_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in SDK_ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="module")
-def google_server() -> Iterator[GoogleFake]:
-    fake = GoogleFake().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def google(google_server: GoogleFake) -> GoogleFake:
-    google_server.reset()
-    return google_server
-
-
 Make = Callable[..., ImagenAdapter]
 
 
 @pytest.fixture
-async def make(google: GoogleFake) -> AsyncIterator[Make]:
+def make(google_routes: GoogleRoutes) -> Make:
     """Builds google-imagen routes on the fake (express mode unless told otherwise)."""
-    built: list[ImagenAdapter] = []
 
     def _make(**keys: Any) -> ImagenAdapter:
-        # The kind has no default model since Imagen's shutdown: these tests name Ultra.
-        table: dict[str, Any] = {
-            "id": "imagen",
-            "kind": "google-imagen",
-            "model": ULTRA,
-            "base_url": google.url,
-        }
-        if "project" not in keys:
-            table["api_key"] = API_KEY
-        table.update(keys)
-        route = build_route(GoogleImagenRoute.model_validate(table))
+        route = google_routes("google-imagen", **keys)
         assert isinstance(route, ImagenAdapter)
-        built.append(route)
         return route
 
-    yield _make
-    for route in built:
-        await route.aclose()
+    return _make
 
 
 def predict_params(google: GoogleFake, index: int = -1) -> dict[str, Any]:
@@ -422,7 +379,7 @@ async def test_unreachable_host_is_a_retryable_connection_error(make: Make) -> N
                 "RESOURCE_EXHAUSTED",
                 "Quota exceeded for metric: generate_requests_per_model, limit: 0",
             ),
-            AuthError,
+            QuotaError,
             False,
             "limit: 0",
         ),

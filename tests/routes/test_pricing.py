@@ -17,7 +17,7 @@ from routes.config import ConfigError, parse_config
 from routes.executor import RouteExecutor
 from routes.model import ImageRequest, InputImage
 from routes.registry import build_route
-from tests.fakes.bfl import Bfl
+from tests.fakes.bfl import BflFake
 from tests.fakes.openai import responses_body
 from tests.fakes.server import FakeServer, Reply
 
@@ -41,10 +41,10 @@ def fake() -> Iterator[FakeServer]:
 
 
 @pytest.fixture
-def bfl() -> Iterator[Bfl]:
-    fake = Bfl()
+def bfl() -> Iterator[BflFake]:
+    fake = BflFake().start()
     yield fake
-    fake.server.stop()
+    fake.stop()
 
 
 # -- OpenAI: tokens by class --------------------------------------------------------------------
@@ -147,14 +147,14 @@ async def test_responses_without_the_tool_usage_is_unknown(fake: FakeServer) -> 
 # -- FLUX.2 per megapixel -----------------------------------------------------------------------
 
 
-def _flux(bfl: Bfl, model: str) -> Route:
+def _flux(bfl: BflFake, model: str) -> Route:
     return build(
         f'[routes.f]\nkind = "bfl"\nmodel = "{model}"\napi_key = "k"\nbase_url = "{bfl.server.url}"\n'
         "poll_interval_seconds = 0.01\n"
     )
 
 
-async def test_flux_2_bills_the_first_megapixel_then_each_extra(bfl: Bfl) -> None:
+async def test_flux_2_bills_the_first_megapixel_then_each_extra(bfl: BflFake) -> None:
     bfl.statuses = ["Ready"]
     bfl.image_size = (2048, 1024)  # 2 MP
     route = _flux(bfl, "flux-2-pro")
@@ -165,7 +165,7 @@ async def test_flux_2_bills_the_first_megapixel_then_each_extra(bfl: Bfl) -> Non
     await route.aclose()
 
 
-async def test_flux_2_edit_adds_the_input_megapixels(bfl: Bfl) -> None:
+async def test_flux_2_edit_adds_the_input_megapixels(bfl: BflFake) -> None:
     bfl.statuses = ["Ready"]
     bfl.image_size = (1024, 1024)
     buf = io.BytesIO()
@@ -177,7 +177,7 @@ async def test_flux_2_edit_adds_the_input_megapixels(bfl: Bfl) -> None:
     await route.aclose()
 
 
-async def test_a_megapixel_rate_not_on_file_leaves_the_cost_unknown(bfl: Bfl) -> None:
+async def test_a_megapixel_rate_not_on_file_leaves_the_cost_unknown(bfl: BflFake) -> None:
     bfl.statuses = ["Ready"]
     bfl.image_size = (2048, 1024)
     route = _flux(bfl, "flux-2-flex")

@@ -1,49 +1,23 @@
-"""Shared fakes for the benchmark tests: a fake OpenAI server (Images API and Responses) and a
+"""Shared fakes for the benchmark tests: the strict OpenAI fake (Images API and Responses) and a
 route config with a demo, a Responses and a priced Images route (runtimes: tests/conftest.py)."""
 
 from __future__ import annotations
 
-import base64
-import io
 from collections.abc import Iterator
 
 import pytest
-from PIL import Image
 
-from tests.fakes.openai import responses_body
-from tests.fakes.server import FakeServer, RecordedRequest, Reply
-
-
-def png() -> str:
-    buf = io.BytesIO()
-    Image.new("RGB", (24, 24), "navy").save(buf, format="PNG")
-    return base64.b64encode(buf.getvalue()).decode()
-
-
-class OpenAIFake:
-    def __init__(self) -> None:
-        self.server = FakeServer("openai").start()
-        self.server.on("POST", "/v1/images/generations", self._images)
-        self.server.on("POST", "/v1/images/edits", self._images)
-        self.server.on("POST", "/v1/responses", self._responses)
-
-    def _images(self, req: RecordedRequest) -> Reply:
-        return Reply(
-            200, {"created": 1, "data": [{"b64_json": png()}]}, headers={"x-request-id": "req_img"}
-        )
-
-    def _responses(self, req: RecordedRequest) -> Reply:
-        return Reply(
-            200,
-            responses_body(png(), response_id="resp_bench", revised_prompt="a plan, then an image"),
-        )
+from tests.fakes.openai import OpenAIFake
 
 
 @pytest.fixture
 def openai_fake() -> Iterator[OpenAIFake]:
-    fake = OpenAIFake()
+    """The strict OpenAI fake every benchmark route talks to."""
+    fake = OpenAIFake().start()
+    fake.revised_prompt = "a plan, then an image"
+    fake.response_id = "resp_bench"
     yield fake
-    fake.server.stop()
+    fake.stop()
 
 
 def config(fake: OpenAIFake, slow: float = 0.0) -> str:

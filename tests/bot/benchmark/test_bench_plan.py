@@ -17,7 +17,8 @@ from bot.cli import app as cli_app
 from storage.benches import BenchLog
 from storage.db import make_engine, upgrade
 from storage.tables import Bench
-from tests.bot.benchmark.conftest import OpenAIFake, config
+from tests.bot.benchmark.conftest import config
+from tests.fakes.openai import OpenAIFake
 from tests.fakes.server import RecordedRequest, Reply
 
 REFUSED_PROMPT = "passport photo page"
@@ -25,10 +26,9 @@ REFUSED_PROMPT = "passport photo page"
 
 def refusing(fake: OpenAIFake) -> None:
     """The fake answers the edge family's risky prompt as OpenAI's safety system does."""
-    images = fake._images
 
-    def handler(req: RecordedRequest) -> Reply:
-        if REFUSED_PROMPT in (req.json() or {}).get("prompt", ""):
+    def moderate(endpoint: str, req: RecordedRequest) -> Reply | None:
+        if endpoint == "generations" and REFUSED_PROMPT in (req.json() or {}).get("prompt", ""):
             return Reply(
                 400,
                 {
@@ -40,9 +40,9 @@ def refusing(fake: OpenAIFake) -> None:
                 },
                 headers={"x-request-id": "req_mod"},
             )
-        return images(req)
+        return None
 
-    fake.server.on("POST", "/v1/images/generations", handler)
+    fake.intercept = moderate
 
 
 async def test_edge_family_records_how_each_route_refuses(openai_fake, open_runtime):

@@ -24,59 +24,48 @@ from storage.db import make_engine
 from storage.tables import utcnow
 from tests.bot.conftest import BOT_TOKEN
 from tests.conftest import SettingsFactory
-from tests.fakes.server import FakeServer, RecordedRequest, Reply
+from tests.fakes.openai import OpenAIFake, openai_error
+from tests.fakes.server import RecordedRequest, Reply
 from tests.fakes.slack import Message, SlackFake
 
 ALERTS = "C0ALERTS01"
 
 
 class Provider:
-    """One fake OpenAI-compatible server; each route has its own path prefix and mode."""
+    """The strict OpenAI fake mounted once per route under /{route}/v1; each route has a mode
+    (ok, forbidden, down, slow) that changes how a valid request is answered."""
 
     def __init__(self) -> None:
-        self.server = FakeServer("provider").start()
+        self.fake = OpenAIFake(prefix="/{route}/v1").start()
+        self.server = self.fake.server
         self.mode: dict[str, str] = {}
-        self.server.on("GET", "/{route}/v1/models/{model}", self._model)
-        self.server.on("POST", "/{route}/v1/images/generations", self._generate)
+        self.fake.intercept = self._reply
 
-    def _reply(self, route: str) -> Reply | None:
+    def _reply(self, endpoint: str, req: RecordedRequest) -> Reply | None:
+        route = req.path_params["route"]
         mode = self.mode.get(route, "ok")
         if mode == "forbidden":
-            return Reply(
+            return openai_error(
                 403,
-                {
-                    "error": {
-                        "message": "Your organization must be verified to use the model `gpt-image-2`.",
-                        "type": "invalid_request_error",
-                        "code": None,
-                    }
-                },
-                headers={"x-request-id": f"req_{route}_403"},
+                "Your organization must be verified to use the model `gpt-image-2`.",
+                **{"x-request-id": f"req_{route}_403"},
             )
         if mode == "down":
-            return Reply(
+            return openai_error(
                 500,
-                {"error": {"message": "The server had an error.", "type": "server_error"}},
-                headers={"x-request-id": f"req_{route}_500"},
+                "The server had an error.",
+                type_="server_error",
+                **{"x-request-id": f"req_{route}_500"},
             )
-        return None
-
-    def _model(self, req: RecordedRequest) -> Reply:
-        route = req.path_params["route"]
-        failure = self._reply(route)
-        if failure is not None:
-            return failure
-        delay = 1.0 if self.mode.get(route) == "slow" else 0.0
+        if endpoint != "models":
+            return openai_error(500, "not used")
+        delay = 1.0 if mode == "slow" else 0.0
         return Reply(
             200,
             {"id": req.path_params["model"], "object": "model", "owned_by": "openai"},
             headers={"x-request-id": f"req_{route}_ok"},
             delay=delay,
         )
-
-    def _generate(self, req: RecordedRequest) -> Reply:
-        failure = self._reply(req.path_params["route"])
-        return failure or Reply(500, {"error": {"message": "not used"}})
 
     def config(self, routes: dict[str, str], failure_threshold: int = 2) -> str:
         text = f"""
@@ -106,7 +95,7 @@ retries = 0
 def provider() -> Iterator[Provider]:
     p = Provider()
     yield p
-    p.server.stop()
+    p.fake.stop()
 
 
 @pytest.fixture

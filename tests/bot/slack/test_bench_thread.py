@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 from storage.benches import BenchLog
-from tests.bot.benchmark.conftest import OpenAIFake
 from tests.bot.conftest import USER, button
+from tests.fakes.openai import OpenAIFake
 from tests.fakes.slack import Message, Upload
 
 
@@ -56,7 +56,7 @@ async def test_slack_bench_posts_progress_outputs_and_report_in_one_thread(start
 
 
 async def test_slack_bench_respects_channel_limits_and_the_users_daily_cap(start_harness):
-    fake = OpenAIFake()
+    fake = OpenAIFake().start()
     try:
         h = await start_harness(
             config=f"""
@@ -88,4 +88,4 @@ allowed_channels = ["C0ELSEWHERE"]
         done = json.dumps(parent.updates[-1])
         assert "1 skipped" in done and "$0.04 spent" in done
     finally:
-        fake.server.stop()
+        fake.stop()

@@ -14,7 +14,8 @@ import pytest
 from PIL import Image
 
 from tests.bot.conftest import CHANNEL, BotHarness
-from tests.fakes.server import FakeServer, RecordedRequest, Reply
+from tests.fakes.openai import OpenAIFake
+from tests.fakes.server import Reply
 from tests.fakes.slack import Message, Upload
 
 API_KEY = "sk-test-secret-key-4242"
@@ -26,7 +27,7 @@ def _png() -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def _ok(_req: RecordedRequest) -> Reply:
+def _ok() -> Reply:
     return Reply(
         200,
         {
@@ -49,10 +50,10 @@ def _error(status: int, message: str, code: str | None, **headers: str) -> Reply
 
 
 @pytest.fixture
-def openai_fake() -> Iterator[FakeServer]:
-    server = FakeServer("openai").start()
-    yield server
-    server.stop()
+def openai_fake() -> Iterator[OpenAIFake]:
+    fake = OpenAIFake(api_key=API_KEY).start()
+    yield fake
+    fake.stop()
 
 
 def _config(url: str, timeout: float = 10.0) -> str:
@@ -103,10 +104,12 @@ def _texts(thread: list[Message | Upload]) -> str:
     ids=["401", "403-org-verification", "500", "timeout"],
 )
 async def test_provider_failure_is_one_sentence_in_the_thread(
-    start_harness, openai_fake: FakeServer, reply: Reply, error_class: str, expected: str
+    start_harness, openai_fake: OpenAIFake, reply: Reply, error_class: str, expected: str
 ):
-    openai_fake.on("POST", "/v1/images/generations", reply)
-    h = await start_harness(_config(openai_fake.url, 0.5 if error_class == "timeout" else 10.0))
+    openai_fake.queue("generations", reply, reply)
+    h = await start_harness(
+        _config(openai_fake.server.url, 0.5 if error_class == "timeout" else 10.0)
+    )
     _, thread = await _imagegen(h)
     text = _texts(thread)
     assert f"failed ({error_class})" in text
@@ -117,7 +120,7 @@ async def test_provider_failure_is_one_sentence_in_the_thread(
     assert API_KEY not in (run.error_message or "")
     assert not [m for m in thread if isinstance(m, Upload)]
     # No retry on auth errors; retries on 5xx and timeouts, each attempt recorded.
-    calls = openai_fake.calls("/v1/images/generations")
+    calls = openai_fake.calls("generations")
     assert len(calls) == (1 if error_class == "auth" else 2)
     attempts = h.runtime.runlog.attempts(run.id)
     assert [(a.number, a.ok) for a in attempts] == [(i + 1, False) for i in range(len(calls))], [
@@ -126,16 +129,13 @@ async def test_provider_failure_is_one_sentence_in_the_thread(
     assert calls[0].headers["authorization"] == f"Bearer {API_KEY}"
 
 
-async def test_rate_limit_then_success_posts_the_image(start_harness, openai_fake: FakeServer):
-    replies = iter(
-        [_error(429, "Rate limit reached.", "rate_limit_exceeded", **{"retry-after": "0.2"})]
+async def test_rate_limit_then_success_posts_the_image(start_harness, openai_fake: OpenAIFake):
+    openai_fake.queue(
+        "generations",
+        _error(429, "Rate limit reached.", "rate_limit_exceeded", **{"retry-after": "0.2"}),
+        _ok(),
     )
-
-    def handler(req: RecordedRequest) -> Reply:
-        return next(replies, None) or _ok(req)
-
-    openai_fake.on("POST", "/v1/images/generations", handler)
-    h = await start_harness(_config(openai_fake.url))
+    h = await start_harness(_config(openai_fake.server.url))
     _, thread = await _imagegen(h)
     uploads = [m for m in thread if isinstance(m, Upload)]
     assert len(uploads) == 1
@@ -145,7 +145,7 @@ async def test_rate_limit_then_success_posts_the_image(start_harness, openai_fak
     attempts = h.runtime.runlog.attempts(run.id)
     assert [a.ok for a in attempts] == [False, True]
     assert attempts[0].error_class == "rate_limit" and attempts[1].waited_s >= 0.2
-    sent = openai_fake.calls("/v1/images/generations")[-1].json()
+    sent = openai_fake.calls("generations")[-1].json()
     assert sent["model"] == "gpt-image-2" and sent["quality"] == "low"
     # 20 text tokens at $5/M + 272 image tokens at $30/M, from the returned usage and the
     # gpt-image-2 rows on file.
