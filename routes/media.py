@@ -11,6 +11,8 @@ if TYPE_CHECKING:
 
 # The image types every route, the asset store and Slack uploads deal in.
 IMAGE_MIMES: frozenset[str] = frozenset({"image/png", "image/jpeg", "image/webp"})
+# The largest image a user may hand in for an edit (Slack file or CLI --image).
+MAX_INPUT_BYTES = 20 * 1024 * 1024
 
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from bot.core.requests import CheckedRequest
     from bot.core.runs import RunOutcome
     from bot.wiring.runtime import Runtime
+    from routes.model import InputImage
 
 
 @app.command()
@@ -30,14 +31,26 @@ def gen(
     background: Annotated[str | None, typer.Option(help="transparent|opaque|auto.")] = None,
     format: Annotated[str | None, typer.Option("--format", help="png|jpeg|webp.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed, where the route takes one.")] = None,
+    image: Annotated[
+        list[Path] | None,
+        typer.Option("--image", help="Edit this image (PNG, JPEG or WebP); repeat for several."),
+    ] = None,
+    mask: Annotated[
+        Path | None,
+        typer.Option(help="Edit mask: PNG, size of the first image, transparent where to edit."),
+    ] = None,
+    moderation: Annotated[str | None, typer.Option(help="low|auto, where a route has it.")] = None,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Also copy the images into this folder.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the runs as JSON.")] = False,
 ) -> None:
-    """Generate on one or more routes; every run is logged like a Slack run."""
+    """Generate on one or more routes (or edit --image files); every run is logged like a Slack
+    run."""
     setup_logging()
     with user_errors():
+        import dataclasses
+
         from bot.core.requests import build_request
 
         options: dict[str, str] = {"prompt": prompt, "n": str(n)}
@@ -47,15 +60,42 @@ def gen(
             ("background", background),
             ("format", format),
             ("seed", None if seed is None else str(seed)),
+            ("moderation", moderation),
         ):
             if value is not None:
                 options[key] = value
         # The options are checked before any setting is read: a typo costs nothing.
         request = build_request(options)
+        if mask is not None and not image:
+            fail("--mask needs the image it masks: add --image FILE.")
+        if image:
+            request = dataclasses.replace(
+                request,
+                input_images=tuple(_input_file(path) for path in image),
+                mask=_input_file(mask) if mask is not None else None,
+            )
         runtime = open_runtime()
         checked = runtime.validator.check(runtime.validator.select(route), request)
         code = asyncio.run(_gen(runtime, checked, output, as_json))
     raise typer.Exit(code)
+
+
+def _input_file(path: Path) -> InputImage:
+    """An image file given on the command line, read and checked like a Slack upload."""
+    from routes.errors import InvalidRequest
+    from routes.media import MAX_INPUT_BYTES, sniff_mime
+    from routes.model import InputImage
+
+    try:
+        if path.stat().st_size > MAX_INPUT_BYTES:
+            raise InvalidRequest(f"{path} is larger than 20 MB; edits take at most 20 MB.")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InvalidRequest(f"cannot read {path}: {exc.strerror}") from None
+    mime = sniff_mime(data)
+    if mime is None:
+        raise InvalidRequest(f"{path} is not a PNG, JPEG or WebP image.")
+    return InputImage(data=data, mime=mime, name=path.name, source=f"file:{path}")
 
 
 async def _gen(

@@ -14,10 +14,9 @@ import httpx
 from slack_sdk.web.async_client import AsyncWebClient
 
 from routes.errors import InvalidRequest
-from routes.media import IMAGE_MIMES, sniff_mime
+from routes.media import IMAGE_MIMES, MAX_INPUT_BYTES, sniff_mime
 from routes.model import InputImage
 
-MAX_INPUT_BYTES = 20 * 1024 * 1024
 SLACK_FILE_HOSTS = {"files.slack.com", "slack-files.com"}
 
 
