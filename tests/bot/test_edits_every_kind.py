@@ -255,8 +255,11 @@ async def test_slack_edit_shortcut_on_every_kind(
         h: BotHarness = await start_harness(providers.edit_config(tmp_path))
         shared = h.slack.share_file(photo(), name="wall.png")
         await h.interact(_shortcut_payload(h, [shared]))
-        await h.settle()
-        view = [v for v in h.slack.views if v["method"] == "open"][-1]["view"]
+        # The shortcut opens its modal after the ack: wait for what Slack received.
+        opened = await h.slack.server.received(
+            lambda: [v for v in h.slack.views if v["method"] == "open"]
+        )
+        view = opened[-1]["view"]
         offered = {o["value"] for o in view["blocks"][0]["element"]["options"]}
         # Kinds that cannot edit are not offered; every kind that can is.
         assert offered == {*EDIT_ROUTES, "demo"}

@@ -213,7 +213,7 @@ async def test_edit_shortcut_fetches_the_file_with_the_token_and_posts_in_its_th
     h = await start_harness()
     shared = h.slack.share_file(_png((80, 60)), name="mockup.png")
     await h.interact(_shortcut_payload(h, [shared]))
-    await h.settle()
+    await h.slack.server.received(lambda: h.slack.views)  # opened after the shortcut's ack
     [opened] = [v for v in h.slack.views if v["method"] == "open"]
     view = opened["view"]
     assert view["callback_id"] == "edit_image_modal"
@@ -241,14 +241,15 @@ async def test_edit_shortcut_refuses_non_images_and_foreign_hosts(start_harness)
     # A message without an image: told so, no modal.
     pdf = h.slack.share_file(b"%PDF-1.4", mimetype="application/pdf", name="spec.pdf")
     await h.interact(_shortcut_payload(h, [pdf]))
-    await h.settle()
+    # The shortcut answers after its ack, outside the bot's task list: wait for what Slack got.
+    await h.slack.server.received(h.slack.ephemerals)
     assert not h.slack.views
     assert "no image" in h.slack.ephemerals()[-1].text
 
     # An image whose download URL points elsewhere: the token is never sent there.
     evil = h.slack.share_file(_png(), url_private_download="https://attacker.example/steal.png")
     await h.interact(_shortcut_payload(h, [evil]))
-    await h.settle()
+    await h.slack.server.received(lambda: h.slack.views)
     view = h.slack.views[-1]["view"]
     await h.interact(_edit_submission(view, "demo", "brighter"))
     await h.settle()
@@ -257,8 +258,9 @@ async def test_edit_shortcut_refuses_non_images_and_foreign_hosts(start_harness)
 
     # A file claiming PNG that is not one: refused after download, nothing runs.
     fake_png = h.slack.share_file(b"not really a png at all")
+    opened = len(h.slack.views)
     await h.interact(_shortcut_payload(h, [fake_png]))
-    await h.settle()
+    await h.slack.server.received(lambda: len(h.slack.views) > opened)
     await h.interact(_edit_submission(h.slack.views[-1]["view"], "demo", "brighter"))
     await h.settle()
     assert "not a PNG, JPEG or WebP" in h.slack.ephemerals()[-1].text
