@@ -77,6 +77,8 @@ async def test_unpriced_route_counts_as_zero_and_the_report_says_so(
         f'\n[routes.unpriced]\nkind = "openai"\nmodel = "image-model-not-on-file"\napi_key = "sk-bench"\n'
         f'base_url = "{openai_fake.server.url}/v1"\nbilling_owner = "Acme"\n'
     )
+    # A model the price table does not know, which this (strict) OpenAI fake does serve.
+    openai_fake.models.add("image-model-not-on-file")
     runtime = open_runtime(text)
     runner = runtime.bench_runner()
     items = runner.plan(load_prompts(), ["unpriced", "paid"], ["product"], 1)
