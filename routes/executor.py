@@ -28,6 +28,8 @@ from routes.tasks import OnSubmit, SubmittedTask, TaskLedger
 log = logging.getLogger(__name__)
 
 Sleep = Callable[[float], Awaitable[None]]
+# Masks secrets in provider text (the bot hands in its redactor; routes know no secrets list).
+Redact = Callable[[str], str]
 OnAttempt = Callable[[Attempt], Awaitable[None] | None]
 
 
@@ -63,8 +65,12 @@ class RouteExecutor:
         policy: RetryPolicy | None = None,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        redact: Redact | None = None,
     ) -> None:
         self.route = route
+        # Provider text enters the product here: an error or probe message is redacted before
+        # anything can store, print or post it (a provider may echo a key or a header back).
+        self._redact: Redact = redact or (lambda text: text)
         self.policy = policy or RetryPolicy(retries=route.config.retries)
         self.timeout = route.config.timeout_seconds
         self._semaphore = asyncio.Semaphore(route.config.max_concurrency)
@@ -180,6 +186,7 @@ class RouteExecutor:
             result = await self._attempt(request, tasks)
         except RouteError as exc:
             error = self._classified(exc, tasks)
+            error.message = self._redact(error.message)
         except Exception as exc:  # an adapter bug or an unmapped SDK error
             log.exception("route %s raised an unmapped error", self.route.id)
             error = ProviderDownError(
@@ -237,6 +244,9 @@ class RouteExecutor:
         """The final error as the user reads it: a shut-down model named as such; a billed
         task named with its id, so it can be found at the provider."""
         error = explain_missing_model(self.route.config.lifecycle_models(), error)
+        error.message = self._redact(error.message)
+        if error.hint:
+            error.hint = self._redact(error.hint)
         task = tasks.task
         if task is not None and task.task_id not in error.message:
             error.message = (
@@ -254,7 +264,7 @@ class RouteExecutor:
             started = time.time()
             try:
                 async with asyncio.timeout(self.timeout):
-                    return await self.route.probe(mode)
+                    result = await self.route.probe(mode)
             except TimeoutError:
                 return ProbeResult(
                     route_id=self.route.id,
@@ -265,6 +275,9 @@ class RouteExecutor:
                     error_class="timeout",
                     message=f"no answer within {self.timeout:g} s",
                 )
+        if result.message:
+            result = dataclasses.replace(result, message=self._redact(result.message))
+        return result
 
 
 async def _notify(callback: OnAttempt | None, attempt: Attempt) -> None:

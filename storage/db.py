@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,49 @@ class DatabaseError(Exception):
     """The database cannot be opened or migrated; the message says which and why."""
 
 
-def make_engine(url: str) -> Engine:
+Scrub = Callable[[str], str]
+
+
+def make_engine(url: str, *, scrub: Scrub | None = None) -> Engine:
     """An engine for DATABASE_URL. SQLite gets WAL, foreign keys and a busy timeout so the
-    bot's worker threads can write concurrently; its folder is created if missing."""
+    bot's worker threads can write concurrently; its folder is created if missing. With
+    `scrub`, every text parameter of every statement passes through it first (see
+    scrub_parameters)."""
     try:
         parsed = make_url(url)
     except ArgumentError:
         raise DatabaseError("DATABASE_URL is not a valid SQLAlchemy URL") from None
+    engine = _engine(parsed)
+    if scrub is not None:
+        scrub_parameters(engine, scrub)
+    return engine
+
+
+def scrub_parameters(engine: Engine, scrub: Scrub) -> None:
+    """Pass every text parameter of every statement through `scrub` before the driver sees it.
+
+    The one place where everything stored (run errors, attempts, health checks, incidents,
+    prompts, JSON columns serialised to text) meets the redactor, whichever table or code path
+    writes it: a secret a provider echoes cannot reach a table even if a caller forgot to
+    redact it first. Lookups pass through it too, so stored and looked-up values agree."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return scrub(value)
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(clean(v) for v in value)
+        return value
+
+    @sa.event.listens_for(engine, "before_cursor_execute", retval=True)
+    def _scrub(
+        _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _many: bool
+    ) -> tuple[str, Any]:
+        return statement, clean(parameters)
+
+
+def _engine(parsed: sa.URL) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):

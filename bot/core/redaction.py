@@ -1,10 +1,17 @@
-"""Keeps secrets out of logs, Slack messages, exports and error text."""
+"""Keeps secrets out of logs, Slack messages, exports, the database and error text.
+
+One Redactor per process holds every configured secret (Slack tokens, route keys and secret
+headers) and the shapes of credentials we may meet anyway. It is applied where provider text
+enters (route errors and probe results, routes.executor), on every SQL parameter (storage.db),
+on every Slack payload (bot.slack.poster) and on every log line (RedactingFilter).
+"""
 
 from __future__ import annotations
 
 import logging
 import re
 from collections.abc import Iterable
+from typing import Any
 
 # Shapes of credentials we may meet even when they are not in our own config
 # (a provider echoing a key, a token in a URL).
@@ -41,6 +48,19 @@ class Redactor:
         for pattern in _PATTERNS:
             text = pattern.sub(_keep_prefix, text)
         return text
+
+    def deep(self, value: Any) -> Any:
+        """Every string inside `value` (dicts, lists, tuples; keys too) redacted; other values
+        as they are. For payloads whose text sits anywhere: Block Kit, views, SQL parameters."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, dict):
+            return {self.deep(k): self.deep(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.deep(v) for v in value]
+        if isinstance(value, tuple):
+            return tuple(self.deep(v) for v in value)
+        return value
 
 
 def _keep_prefix(match: re.Match[str]) -> str:

@@ -9,6 +9,7 @@ both are normalised before shell-style splitting so `prompt="a “red” bike"` 
 from __future__ import annotations
 
 import html
+import re
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,9 @@ from routes.model import ImageRequest
 
 MAX_PROMPT_CHARS = 32_000
 MAX_N = 4
+# Characters no database column should hold: NUL (PostgreSQL text refuses it outright), the
+# other C0 controls but tab and line breaks, DEL, and lone surrogates (not encodable as UTF-8).
+_UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 _QUOTES = str.maketrans({"“": '"', "”": '"', "„": '"', "‘": "'", "’": "'", "«": '"', "»": '"'})
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -160,11 +164,25 @@ def _int(key: str, value: str, low: int, high: int) -> int:
     return number
 
 
+def refuse_unstorable(name: str, text: str | None) -> None:
+    """InvalidRequest when `text` holds a character the run log cannot keep (a NUL, another
+    control character, a lone surrogate): refused here, before anything is posted or run."""
+    found = _UNSTORABLE.search(text or "")
+    if found is not None:
+        code = f"U+{ord(found.group()):04X}"
+        raise InvalidRequest(
+            f"The {name} contains a control character ({code}) that cannot be stored: "
+            "remove it and try again."
+        )
+
+
 def build_request(options: Mapping[str, str]) -> ImageRequest:
     """An ImageRequest from parsed options; every value checked, one sentence per problem."""
     prompt = options.get("prompt", "").strip()
     if not prompt:
         raise InvalidRequest('The prompt is empty: add prompt="what to draw".')
+    for key in ("prompt", "negative"):
+        refuse_unstorable(key, options.get(key))
     if len(prompt) > MAX_PROMPT_CHARS:
         raise InvalidRequest(
             f"The prompt is {len(prompt):,} characters; the limit is {MAX_PROMPT_CHARS:,}."

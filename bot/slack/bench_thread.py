@@ -19,6 +19,7 @@ from bot.benchmark.plan import BenchItem, BenchPlan, BenchProgress
 from bot.benchmark.prompts import BenchError
 from bot.benchmark.report import budget_lines, build_report, table_lines
 from bot.benchmark.runner import BenchRunner
+from bot.core.markup import escape
 from bot.core.requests import split_words
 from bot.core.runs import RunOrigin
 from bot.core.spend import SpendPolicy
@@ -217,9 +218,10 @@ class _Thread:
         )
 
     async def post_output(self, item: BenchItem, run: Run) -> None:
-        label = f"{item.prompt.family}/{item.prompt.id} #{item.repeat + 1}"
+        # Prompt sets are a team's own files: their ids and notes are shown literally.
+        label = escape(f"{item.prompt.family}/{item.prompt.id} #{item.repeat + 1}")
         if item.prompt.note:
-            label += f" · _{item.prompt.note}_"
+            label += f" · _{escape(item.prompt.note)}_"
         if run.status == "succeeded" and run.id is not None:
             outputs = await asyncio.to_thread(self.runner.runs.runlog.assets, run.id, "output")
             files = []

@@ -32,9 +32,10 @@ from slack_sdk.models.views import View
 from advisor import Advice
 from advisor.advice import describe_workspace_route
 from bot.core.figures import money, seconds
+from bot.core.markup import escape
 from bot.health.report import RouteHealth
 from bot.slack.health_alerts import ago
-from bot.slack.messages import CONTEXT_LIMIT, HELP, escape, trim
+from bot.slack.messages import CONTEXT_LIMIT, HELP, trim
 from storage.runlog import RouteStats
 from storage.tables import Run
 
@@ -109,23 +110,34 @@ def advice_blocks(
         head += " (the default: nothing in the question pointed elsewhere)"
     blocks: list[Block] = [
         context(f"> {escape(' '.join(question.split())[:280])}"),
-        section(f"{head}\nStart with *{advice.first_benchmark}*.\n{advice.why}"),
+        section(f"{head}\nStart with *{escape(advice.first_benchmark)}*.\n{escape(advice.why)}"),
     ]
     if advice.caveats:
         blocks.append(
-            section("\n".join(f":warning: *{c.title}*: {c.text}" for c in advice.caveats))
+            section(
+                "\n".join(
+                    f":warning: *{escape(c.title)}*: {escape(c.text)}" for c in advice.caveats
+                )
+            )
         )
     if advice.verify:
-        blocks.append(section("*Verify on it*\n" + "\n".join(f"• {v}" for v in advice.verify)))
+        blocks.append(
+            section("*Verify on it*\n" + "\n".join(f"• {escape(v)}" for v in advice.verify))
+        )
     if advice.alternatives:
-        lines = [f"• `{a.route}` ({a.first_benchmark}): {a.reason}" for a in advice.alternatives]
+        lines = [
+            f"• `{a.route}` ({escape(a.first_benchmark)}): {escape(a.reason)}"
+            for a in advice.alternatives
+        ]
         blocks.append(section("*Alternatives*\n" + "\n".join(lines)))
     if advice.notes:
-        blocks.append(context("\n".join(advice.notes)))
+        blocks.append(context(escape("\n".join(advice.notes))))
     if advice.route is not None:
         if advice.in_workspace:
             lines = [describe_workspace_route(ws) for ws in advice.in_workspace]
-            blocks.append(section("*In this workspace*\n" + "\n".join(f"• {x}" for x in lines)))
+            blocks.append(
+                section("*In this workspace*\n" + "\n".join(f"• {escape(x)}" for x in lines))
+            )
         else:
             blocks.append(context(f"No route configured here serves the `{advice.route}` row yet."))
     rows = [r for r in (advice.route, *(a.route for a in advice.alternatives)) if r]
@@ -147,7 +159,7 @@ def routes_blocks(
     """routes: (id, kind, model, board row, billing owner)."""
     lines = [
         f"• `{rid}`: {kind}, model `{model}`, board row `{board or 'none'}`, "
-        f"billed to {owner or 'unknown owner'}"
+        f"billed to {escape(owner or 'unknown owner')}"
         for rid, kind, model, board, owner in routes
     ]
     return [section(f"*Configured routes* ({source})\n" + "\n".join(lines))]
@@ -228,7 +240,8 @@ def health_blocks(
         if item.incident is not None:
             inc = item.incident
             incidents.append(
-                f"• `{inc.route_id}` {inc.kind} since {ago(inc.opened_at, now)}: {inc.last_error}"
+                f"• `{inc.route_id}` {inc.kind} since {ago(inc.opened_at, now)}: "
+                f"{escape(inc.last_error or 'no detail')}"
             )
     return [
         section("*Route health* (probes)\n```" + "\n".join(rows) + "```"),
@@ -254,13 +267,13 @@ def home_view(
         good, bad = verdicts.get(rid, (0, 0))
         lines.append(
             f"{icon} `{rid}` {kind}, board `{board or 'none'}`, {state}, billed to "
-            f"{owner or 'unknown owner'} · verdicts {good} survive / {bad} do not"
+            f"{escape(owner or 'unknown owner')} · verdicts {good} survive / {bad} do not"
         )
     spend = [f"• `{rid}`: ${s.spend_usd:.2f} over {s.runs} run(s)" for rid, s in week.items()]
-    owners = [f"• {owner}: ${usd:.2f}" for owner, usd in week_by_owner.items()]
+    owners = [f"• {escape(owner)}: ${usd:.2f}" for owner, usd in week_by_owner.items()]
     run_lines = [
         f"• #{r.id} `{r.route_id}` {r.status} {seconds(r.latency_s)} "
-        f"{money(r.cost_usd, r.cost_basis)}: {' '.join(r.prompt.split())[:60]}"
+        f"{money(r.cost_usd, r.cost_basis)}: {escape(' '.join(r.prompt.split())[:60])}"
         for r in recent
     ]
     blocks: list[Block] = [

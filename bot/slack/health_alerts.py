@@ -9,6 +9,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
+from bot.core.markup import escape
 from bot.health.events import (
     AlertLine,
     HealthEvent,
@@ -76,10 +77,10 @@ def alert_text(lines: Sequence[AlertLine], now: datetime, slo: float) -> str:
     body = []
     for line in lines:
         inc = line.incident
-        rid = f" Request id `{inc.request_id}`." if inc.request_id else ""
+        rid = f" Request id `{escape(inc.request_id)}`." if inc.request_id else ""
         body.append(
             f"• `{inc.route_id}` ({inc.kind}, board row `{line.board or 'none'}`): "
-            f"{inc.error_class or 'error'}: {inc.last_error or 'no detail'}.{rid} "
+            f"{inc.error_class or 'error'}: {escape(inc.last_error or 'no detail')}.{rid} "
             f"Last success: {ago(line.last_success, now)}.\n"
             f"   Verify: {verify_hint(inc.error_class, inc.last_error, inc.kind, slo)}"
         )
@@ -92,17 +93,18 @@ def render(event: HealthEvent) -> str:
         return alert_text(event.lines, event.now, event.latency_slo_seconds)
     if isinstance(event, KindChanged):
         inc = event.incident
-        return f"`{inc.route_id}` is now {inc.kind}: {inc.last_error}"
+        return f"`{inc.route_id}` is now {inc.kind}: {escape(inc.last_error or 'no detail')}"
     if isinstance(event, Reopened):
         inc = event.incident
         return (
-            f"{ICON.get(inc.kind, '')} `{inc.route_id}` is {inc.kind} again: {inc.last_error} "
+            f"{ICON.get(inc.kind, '')} `{inc.route_id}` is {inc.kind} again: "
+            f"{escape(inc.last_error or 'no detail')} "
             "(same incident: it recovered less than repeat_alert_minutes ago)."
         )
     if isinstance(event, StillDown):
         parts = [
             f"`{i.route_id}` still {i.kind} after {minutes_between(i.opened_at, event.now)} min: "
-            f"{i.last_error}"
+            f"{escape(i.last_error or 'no detail')}"
             for i in event.incidents
         ]
         return "Reminder: " + "; ".join(parts)

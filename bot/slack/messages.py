@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.core.figures import money, seconds
+from bot.core.markup import escape
 from storage.tables import Run
 
 SECTION_LIMIT = 3000
@@ -46,11 +47,6 @@ def trim(text: str, limit: int = SECTION_LIMIT) -> str:
     return text[: limit - 12].rstrip() + " …(trimmed)"
 
 
-def escape(text: str) -> str:
-    """User text made literal in mrkdwn: no mention, link or channel-wide ping can hide in it."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def quote_prompt(prompt: str, limit: int = 300) -> str:
     flat = " ".join(prompt.split())
     return escape(flat if len(flat) <= limit else flat[: limit - 1] + "…")
@@ -61,25 +57,25 @@ def run_context(run: Run) -> str:
     model = run.model_reported or run.model_requested
     if run.model_reported and run.model_reported != run.model_requested:
         model = f"{run.model_reported} (asked {run.model_requested})"
-    parts = [f"*{run.route_id}*", f"model `{model}`"]
+    parts = [f"*{run.route_id}*", f"model `{escape(model)}`"]
     if run.underlying_model:
-        parts.append(f"via `{run.underlying_model}`")
+        parts.append(f"via `{escape(run.underlying_model)}`")
     parts.append(run.size or "default size")
     parts.append(f"quality {run.quality or 'default'}")
     parts.append(money(run.cost_usd, run.cost_basis))
     parts.append(seconds(run.latency_s))
-    parts.append(f"response id `{run.response_id or 'none given'}`")
-    parts.append(f"billed to {run.billing_owner or 'unknown owner'}")
+    parts.append(f"response id `{escape(run.response_id or 'none given')}`")
+    parts.append(f"billed to {escape(run.billing_owner or 'unknown owner')}")
     parts.append(f"run #{run.id}")
     return trim(" · ".join(parts), CONTEXT_LIMIT)
 
 
 def run_failure(run: Run) -> str:
     """One or two sentences for a failed run: what happened and what to do."""
-    message = run.error_message or "the route failed"
+    message = escape(run.error_message or "the route failed")
     head = f":warning: *{run.route_id}* failed ({run.error_class or 'error'}): {message}"
     if run.error_request_id:
-        head += f" Request id `{run.error_request_id}`."
+        head += f" Request id `{escape(run.error_request_id)}`."
     return trim(head + f" (run #{run.id})", SECTION_LIMIT)
 
 
@@ -122,7 +118,8 @@ def comparison_summary(runs: Sequence[Run]) -> str:
     lines = [
         "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows
     ]
-    table = "\n".join(lines)
+    # Escaped as a whole: widths are counted on the text as Slack shows it after decoding.
+    table = escape("\n".join(lines))
     done = sum(1 for r in runs if r.status == "succeeded")
     head = f"*Comparison summary*: {done} of {len(runs)} routes returned an image."
     return trim(f"{head}\n```{table}```")

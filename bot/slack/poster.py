@@ -37,8 +37,42 @@ INVITE_HINT = (
 )
 
 
-def make_client(token: str, base_url: str, *, timeout: int = 30) -> AsyncWebClient:
-    return AsyncWebClient(
+class RedactingWebClient(AsyncWebClient):
+    """The bot's Web API client: every call's arguments pass the redactor on their way out.
+
+    Every Web API method of slack_sdk funnels into `api_call` with Block Kit models already
+    turned into plain data, so this one override covers text, blocks, views (App Home, modals),
+    file titles, file names and initial comments, whoever makes the call: the poster, a
+    listener's injected `client`, Bolt's `say`. The poster redacts too; this is the net under
+    it."""
+
+    redactor: Redactor = Redactor()
+
+    async def api_call(
+        self,
+        api_method: str,
+        *,
+        json: dict[str, Any] | None = None,
+        data: Any = None,
+        params: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        redact = self.redactor.deep
+        if isinstance(data, dict):
+            data = redact(data)
+        return await super().api_call(
+            api_method,
+            json=redact(json) if json is not None else None,
+            data=data,
+            params=redact(params) if params is not None else None,
+            **kwargs,
+        )
+
+
+def make_client(
+    token: str, base_url: str, *, redactor: Redactor | None = None, timeout: int = 30
+) -> AsyncWebClient:
+    client = RedactingWebClient(
         token=token,
         base_url=base_url,
         timeout=timeout,
@@ -48,6 +82,8 @@ def make_client(token: str, base_url: str, *, timeout: int = 30) -> AsyncWebClie
             AsyncServerErrorRetryHandler(max_retry_count=2),
         ],
     )
+    client.redactor = redactor or Redactor()
+    return client
 
 
 class SlackPoster:

@@ -72,12 +72,12 @@ class Runtime:
         install(redactor)  # every role: no token or route key in any log line
         for line in config.warnings:  # deprecated models: one line each, every start
             log.warning("%s", line)
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, scrub=redactor)
         upgrade(engine)
         runlog = RunLog(engine)
         assets = open_asset_store(settings.asset_store)
         routes = {rid: build_route(rc) for rid, rc in config.enabled_routes.items()}
-        executors = {rid: RouteExecutor(route) for rid, route in routes.items()}
+        executors = {rid: RouteExecutor(route, redact=redactor) for rid, route in routes.items()}
         worker_id = f"{role}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         health = HealthLog(engine)
         runs = RunService(runlog, assets, executors, redactor, worker_id, health=health)

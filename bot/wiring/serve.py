@@ -66,7 +66,11 @@ def alerts_for(poster: SlackPoster | None, channel: str | None) -> AlertSink:
 async def start_bot(settings: Settings, runtime: Runtime) -> SlackBot:
     """The Slack bot over this runtime; runs a dead process left pending are reported."""
     assert settings.slack_bot_token is not None
-    client = make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+    client = make_client(
+        settings.slack_bot_token.get_secret_value(),
+        settings.slack_api_url,
+        redactor=runtime.redactor,
+    )
     poster = SlackPoster(client, runtime.redactor)
     product = Product(
         runs=runtime.runs,
@@ -155,7 +159,11 @@ async def run_prober(settings: Settings) -> None:
     runtime = await asyncio.to_thread(Runtime.open, settings, role="prober")
     poster = None
     if settings.slack_bot_token is not None:
-        client = make_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+        client = make_client(
+            settings.slack_bot_token.get_secret_value(),
+            settings.slack_api_url,
+            redactor=runtime.redactor,
+        )
         poster = SlackPoster(client, runtime.redactor)
     else:
         log.warning("SLACK_BOT_TOKEN is not set: health alerts are only logged")

@@ -6,6 +6,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
+from bot.core.markup import escape
 from bot.core.requests import RequestValidator
 from bot.slack.access import Access
 from bot.slack.generate import GenerateFlow, SlackAsk
@@ -30,7 +31,8 @@ def register(
         try:
             checked = validator.parse(text)
         except InvalidRequest as exc:
-            await ack(response_type="ephemeral", text=str(exc))
+            # The sentence may quote what was typed: shown literally, never as markup.
+            await ack(response_type="ephemeral", text=escape(str(exc)))
             return
         refusal = access.channel_refusal(checked.route_ids, context.channel_id)
         if refusal:
