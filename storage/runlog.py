@@ -23,8 +23,12 @@ from storage.tables import Run, RunAsset, RunAttempt, Verdict, Worker, utcnow
 class DuplicateRequest(Exception):
     """A run with this request key exists already (a retried Slack request or a double click)."""
 
-    def __init__(self, run_id: int) -> None:
-        super().__init__(f"run {run_id} already serves this request")
+    def __init__(self, run_id: int | None) -> None:
+        super().__init__(
+            f"run {run_id} already serves this request"
+            if run_id is not None
+            else "this request was admitted already"
+        )
         self.run_id = run_id
 
 

@@ -82,6 +82,9 @@ class Run(SQLModel, table=True):
     slack_channel: str | None = Field(default=None, max_length=32, index=True)
     slack_user: str | None = Field(default=None, max_length=32, index=True)
     slack_thread_ts: str | None = Field(default=None, max_length=32)
+    # The parent message this run's request opened (its status line is resolved when the run
+    # ends, even by another process); None for runs posted into an existing thread.
+    slack_parent_ts: str | None = Field(default=None, max_length=32)
     slack_response_url: str | None = Field(default=None, sa_type=sa.Text)
 
     # Grouping: a comparison's runs share a group; benchmark outputs carry their bench id.
@@ -135,6 +138,26 @@ class Worker(SQLModel, table=True):
     role: str = Field(max_length=16)
     started_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     seen_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+
+
+class SpendReservation(SQLModel, table=True):
+    """A call's expected cost, held from before the provider is called until its run ends.
+
+    Caps count these beside the run log's spend, so concurrent requests (in one process or
+    several) cannot all pass a cap that fits only some of them. A reservation is keyed by its
+    request (when it has a key), so one request is never admitted twice."""
+
+    __tablename__ = "spend_reservations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_type=sa.DateTime(timezone=True), index=True
+    )
+    worker_id: str = Field(max_length=100, index=True)
+    route_id: str = Field(max_length=64, index=True)
+    slack_user: str | None = Field(default=None, max_length=32, index=True)
+    usd: float = 0.0
+    request_key: str | None = Field(default=None, max_length=200, unique=True)
 
 
 class Verdict(SQLModel, table=True):

@@ -27,7 +27,7 @@ from bot.benchmark.plan import (
 from bot.benchmark.prompts import PROMPT_ID, BenchError, BenchPrompt, load_prompts
 from bot.core.requests import RequestValidator
 from bot.core.runs import RunOrigin, RunOutcome, RunService
-from bot.core.spend import SpendBudget, SpendPolicy
+from bot.core.spend import OverCap, Reservation, SpendBudget, SpendPolicy
 from routes.errors import InvalidRequest
 from routes.model import ImageRequest
 from storage.benches import BenchExists, BenchLog
@@ -214,10 +214,20 @@ class BenchRunner:
         )
         request, refusal = self._request(item)
         estimate = 0.0
+        hold = Reservation()
         if refusal is None:
-            # Refusals cost nothing, so only calls that will be sent meet the budget.
+            # Refusals cost nothing, so only calls that will be sent meet the budget, then the
+            # daily caps shared with every other run in flight (any process).
             estimate = self._estimate(item, request, state.progress)
             reason = state.reserve(item.route_id, estimate)
+            if reason is None:
+                try:
+                    hold = await self.spend.reserve(
+                        [item.route_id], state.origin.slack_user, request
+                    )
+                except OverCap as exc:
+                    state.settle(item.route_id, estimate, 0.0)
+                    reason = str(exc)
             if reason is not None:
                 await state.skip(item, reason)
                 return
@@ -227,6 +237,8 @@ class BenchRunner:
             state.settle(item.route_id, estimate, 0.0)
             await state.skip(item, "another process is running this output")
             return
+        finally:
+            await self.spend.release(hold)
         state.settle(item.route_id, estimate, run.cost_usd)
         state.progress.outcomes.append((item, run))
         state.progress.done += 1

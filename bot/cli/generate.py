@@ -109,13 +109,19 @@ async def _gen(
     route_ids = checked.route_ids
     group = uuid.uuid4().hex[:16] if len(route_ids) > 1 else None
     origin = RunOrigin(source="cli", group_id=group)
+    from bot.core.spend import OverCap
+
     try:
-        refusal = await runtime.spend.refusal(route_ids, None, checked.request)
-        if refusal:
-            fail(refusal)
-        outcomes = await asyncio.gather(
-            *(runtime.runs.run(rid, checked.request, origin) for rid in route_ids)
-        )
+        try:
+            hold = await runtime.spend.reserve(route_ids, None, checked.request)
+        except OverCap as exc:
+            fail(str(exc))
+        try:
+            outcomes = await asyncio.gather(
+                *(runtime.runs.run(rid, checked.request, origin) for rid in route_ids)
+            )
+        finally:
+            await runtime.spend.release(hold)
     finally:
         await runtime.aclose()
     if output is not None:

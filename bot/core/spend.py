@@ -15,10 +15,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.engine import Connection
+
 from routes.base import Route
 from routes.config import LimitSettings
 from routes.model import Estimate, ImageRequest
-from storage.runlog import RunLog, Spend
+from storage.reservations import Hold, Reservations
+from storage.runlog import DuplicateRequest, RunLog, Spend
 
 # Reservations compare sums of floats: a cap reached exactly must not refuse the last call.
 _EPSILON = 1e-9
@@ -77,14 +80,40 @@ class SpendBudget:
         self.route_spent[route_id] = self.route_spent.get(route_id, 0.0) + delta
 
 
+class OverCap(Exception):
+    """The calls would pass a daily spend cap; the message is the one sentence to show."""
+
+
+@dataclass
+class Reservation:
+    """Spend held for admitted calls until their runs end: a reservation id per route."""
+
+    ids: dict[str, int] = field(default_factory=dict)
+
+
 class SpendPolicy:
     """Daily spend caps per route (`daily_spend_usd`) and per Slack user
-    (`limits.user_daily_spend_usd`), checked against the run log's spend since 00:00 UTC."""
+    (`limits.user_daily_spend_usd`): the run log's spend since 00:00 UTC plus what calls in
+    flight have reserved, on every process sharing the database.
 
-    def __init__(self, runlog: RunLog, routes: Mapping[str, Route], limits: LimitSettings) -> None:
+    `reserve` is the admission: checked and held in one serialised step (see
+    storage.reservations), held until the run ends and the run log has its real cost, then
+    released. `refusal` and `allowance` only read."""
+
+    def __init__(
+        self,
+        runlog: RunLog,
+        routes: Mapping[str, Route],
+        limits: LimitSettings,
+        *,
+        holder: str = "unregistered",
+    ) -> None:
         self.runlog = runlog
         self.routes = routes
         self.limits = limits
+        self.reservations = Reservations(runlog.engine)
+        # The worker that holds this process's reservations: released if it stops beating.
+        self.holder = holder
 
     def estimate(self, route_id: str, request: ImageRequest | None = None) -> Estimate | None:
         """What the request is expected to cost on a route (its price rows, its own pricing,
@@ -107,13 +136,51 @@ class SpendPolicy:
                 total += spend.unpriced_images * (per_image or fallback)
         return total
 
-    async def _spent(
-        self, since: datetime, *, route_id: str | None = None, slack_user: str | None = None
-    ) -> float:
-        by_route = await asyncio.to_thread(
-            self.runlog.spend_by_route, since, route_id=route_id, slack_user=slack_user
-        )
-        return self._counted(by_route)
+    def _spent(
+        self,
+        conn: Connection,
+        since: datetime,
+        *,
+        route_id: str | None = None,
+        slack_user: str | None = None,
+    ) -> tuple[float, float]:
+        """(spent, held): the run log's spend and what calls in flight hold. Reservations are
+        read first: a run ending between the two reads is then counted twice (briefly, on the
+        safe side), never missed."""
+        held = self.reservations.reserved(conn, since, route_id=route_id, slack_user=slack_user)
+        by_route = self.runlog.spend_by_route(since, route_id=route_id, slack_user=slack_user)
+        return self._counted(by_route), sum(held.values())
+
+    def _refusal(
+        self,
+        conn: Connection,
+        route_ids: Sequence[str],
+        user: str | None,
+        request: ImageRequest | None,
+    ) -> str | None:
+        since = day_start()
+        for rid in route_ids:
+            cap = self.routes[rid].config.daily_spend_usd
+            if cap is None:
+                continue
+            spent, held = self._spent(conn, since, route_id=rid)
+            used = spent + held
+            if used >= cap or used + self._expected(rid, request) > cap + _EPSILON:
+                return (
+                    f"Route `{rid}` has reached its daily spend cap of ${cap:.2f} "
+                    f"({_so_far(spent, held)}); it {resets_in()}."
+                )
+        user_cap = self.limits.user_daily_spend_usd
+        if user_cap is not None and user:
+            spent, held = self._spent(conn, since, slack_user=user)
+            used = spent + held
+            expected = sum(self._expected(rid, request) for rid in route_ids)
+            if used >= user_cap or used + expected > user_cap + _EPSILON:
+                return (
+                    f"You have reached your daily spend cap of ${user_cap:.2f} "
+                    f"({_so_far(spent, held)}); it {resets_in()}."
+                )
+        return None
 
     async def refusal(
         self,
@@ -121,44 +188,85 @@ class SpendPolicy:
         user: str | None = None,
         request: ImageRequest | None = None,
     ) -> str | None:
-        """One sentence naming the daily cap these calls would pass, or None."""
-        since = day_start()
-        for rid in route_ids:
-            cap = self.routes[rid].config.daily_spend_usd
-            if cap is None:
-                continue
-            spent = await self._spent(since, route_id=rid)
-            if spent >= cap or spent + self._expected(rid, request) > cap:
-                return (
-                    f"Route `{rid}` has reached its daily spend cap of ${cap:.2f} "
-                    f"(${spent:.2f} spent today); it {resets_in()}."
-                )
-        user_cap = self.limits.user_daily_spend_usd
-        if user_cap is not None and user:
-            spent = await self._spent(since, slack_user=user)
-            expected = sum(self._expected(rid, request) for rid in route_ids)
-            if spent >= user_cap or spent + expected > user_cap:
-                return (
-                    f"You have reached your daily spend cap of ${user_cap:.2f} "
-                    f"(${spent:.2f} spent today); it {resets_in()}."
-                )
-        return None
+        """One sentence naming the daily cap these calls would pass, or None. Only reads:
+        `reserve` is what admits a call."""
+
+        def check() -> str | None:
+            with self.runlog.engine.connect() as conn:
+                return self._refusal(conn, route_ids, user, request)
+
+        return await asyncio.to_thread(check)
+
+    async def reserve(
+        self,
+        route_ids: Sequence[str],
+        user: str | None = None,
+        request: ImageRequest | None = None,
+        *,
+        request_key: str | None = None,
+    ) -> Reservation:
+        """Admit the calls: hold each one's expected cost until `release`, or raise OverCap
+        (the sentence why) when a cap cannot take them, or DuplicateRequest when this request
+        key was admitted before (a repeated Slack delivery). One admission at a time across
+        every process, so concurrent requests cannot all pass a cap that fits only some."""
+
+        def admit() -> Reservation:
+            keys = {rid: f"{request_key}:{rid}" for rid in route_ids} if request_key else {}
+            with self.reservations.admitting() as conn:
+                if self.reservations.taken(conn, list(keys.values())):
+                    raise DuplicateRequest(None)
+                refusal = self._refusal(conn, route_ids, user, request)
+                if refusal is not None:
+                    raise OverCap(refusal)
+                holds = [
+                    Hold(rid, self._expected(rid, request), user, keys.get(rid))
+                    for rid in route_ids
+                ]
+                ids = self.reservations.add(conn, self.holder, holds)
+            return Reservation(dict(zip(route_ids, ids, strict=True)))
+
+        return await asyncio.to_thread(admit)
+
+    async def release(self, reservation: Reservation, route_id: str | None = None) -> None:
+        """Release one route's reservation (its run has ended and logged its cost), or all that
+        are left. Shielded: a cancelled caller still releases."""
+        if route_id is None:
+            ids = list(reservation.ids.values())
+            reservation.ids.clear()
+        else:
+            one = reservation.ids.pop(route_id, None)
+            ids = [one] if one is not None else []
+        if ids:
+            await asyncio.shield(asyncio.to_thread(self.reservations.release, ids))
 
     async def allowance(
         self, route_ids: Sequence[str], user: str | None, max_cost: float | None
     ) -> Allowance:
         """A budget of `max_cost` narrowed to what the user's daily cap leaves, and what each
         capped route may still spend today."""
-        since = day_start()
-        route_caps: dict[str, float] = {}
-        for rid in route_ids:
-            cap = self.routes[rid].config.daily_spend_usd
-            if cap is not None:
-                spent = await self._spent(since, route_id=rid)
-                route_caps[rid] = max(cap - spent, 0.0)
-        user_cap = self.limits.user_daily_spend_usd
-        if user_cap is not None and user:
-            spent = await self._spent(since, slack_user=user)
-            left = max(user_cap - spent, 0.0)
-            max_cost = left if max_cost is None else min(max_cost, left)
-        return Allowance(max_cost, route_caps)
+
+        def read() -> Allowance:
+            since = day_start()
+            route_caps: dict[str, float] = {}
+            budget = max_cost
+            with self.runlog.engine.connect() as conn:
+                for rid in route_ids:
+                    cap = self.routes[rid].config.daily_spend_usd
+                    if cap is not None:
+                        spent, held = self._spent(conn, since, route_id=rid)
+                        route_caps[rid] = max(cap - spent - held, 0.0)
+                user_cap = self.limits.user_daily_spend_usd
+                if user_cap is not None and user:
+                    spent, held = self._spent(conn, since, slack_user=user)
+                    left = max(user_cap - spent - held, 0.0)
+                    budget = left if budget is None else min(budget, left)
+            return Allowance(budget, route_caps)
+
+        return await asyncio.to_thread(read)
+
+
+def _so_far(spent: float, held: float) -> str:
+    text = f"${spent:.2f} spent today"
+    if held > _EPSILON:
+        text += f", ${held:.2f} more held by runs in progress"
+    return text

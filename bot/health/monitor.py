@@ -11,13 +11,14 @@ import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
-from bot.core.spend import SpendPolicy
+from bot.core.spend import OverCap, SpendPolicy
 from bot.health.events import AlertSink, KindChanged
 from bot.health.notices import Notices
 from bot.health.report import RouteHealth, health_report, route_states
 from bot.health.states import State, decide
 from routes.config import ProbeSettings
 from routes.executor import RouteExecutor
+from routes.model import ProbeResult
 from storage.health import HealthLog
 from storage.runlog import as_utc
 from storage.tables import HealthCheck, Incident, utcnow
@@ -65,11 +66,12 @@ class HealthMonitor:
         return allowed
 
     async def probe(self, route_ids: Iterable[str] | None = None) -> list[HealthCheck]:
-        """Run each route's probe once, concurrently, and record the results."""
+        """Run each route's probe once, concurrently, and record the results. A generate probe
+        is a paid image: it is admitted by the spend policy like a run (its cost held while it
+        runs), or skipped."""
         ids = await self.affordable(self.probed(route_ids))
-        results = await asyncio.gather(
-            *(self.executors[rid].probe(self.executors[rid].route.config.probe) for rid in ids)
-        )
+        probed = await asyncio.gather(*(self._probe_one(rid) for rid in ids))
+        results = [r for r in probed if r is not None]
         checks = [
             HealthCheck(
                 route_id=result.route_id,
@@ -88,6 +90,20 @@ class HealthMonitor:
         for check in checks:
             await asyncio.to_thread(self.health.record, check)
         return checks
+
+    async def _probe_one(self, rid: str) -> ProbeResult | None:
+        mode = self.executors[rid].route.config.probe
+        if mode != "generate" or self.spend is None:
+            return await self.executors[rid].probe(mode)
+        try:
+            hold = await self.spend.reserve([rid])
+        except OverCap as exc:
+            log.warning("generate probe of %s skipped: %s", rid, exc)
+            return None
+        try:
+            return await self.executors[rid].probe(mode)
+        finally:
+            await self.spend.release(hold)
 
     async def round(self) -> list[HealthCheck]:
         """One probe round: probe every route, then update incidents and tell on-call."""

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from cachetools import TTLCache
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.core.spend import SpendPolicy
+from bot.core.spend import OverCap, Reservation, SpendPolicy
 from bot.slack.poster import DELIVERY_ERRORS
 from routes.base import Route
 from routes.model import ImageRequest
@@ -21,6 +21,10 @@ from routes.model import ImageRequest
 log = logging.getLogger(__name__)
 
 GROUP_CACHE_SECONDS = 300.0
+
+
+class Refused(Exception):
+    """The user may not run this here now; the message is the one sentence to show them."""
 
 
 class Access:
@@ -45,13 +49,38 @@ class Access:
     async def refusal(
         self, route_ids: Sequence[str], user: str | None, request: ImageRequest | None = None
     ) -> str | None:
-        """After ack: user groups, then the daily spend caps; one sentence, or None."""
+        """After ack: user groups, then the daily spend caps; one sentence, or None. Only
+        reads: `admit` is what lets calls spend."""
+        return await self._group_refusal(route_ids, user) or await self.spend.refusal(
+            route_ids, user, request
+        )
+
+    async def admit(
+        self,
+        route_ids: Sequence[str],
+        user: str | None,
+        request: ImageRequest | None = None,
+        *,
+        request_key: str | None = None,
+    ) -> Reservation:
+        """After ack, before any provider call: user groups, then the spend policy's admission,
+        which holds the calls' expected cost until they are released. Raises Refused (the one
+        sentence) or DuplicateRequest (this request was admitted before)."""
+        refusal = await self._group_refusal(route_ids, user)
+        if refusal is not None:
+            raise Refused(refusal)
+        try:
+            return await self.spend.reserve(route_ids, user, request, request_key=request_key)
+        except OverCap as exc:
+            raise Refused(str(exc)) from None
+
+    async def _group_refusal(self, route_ids: Sequence[str], user: str | None) -> str | None:
         for rid in route_ids:
             groups = self.routes[rid].config.allowed_usergroups
             if groups and not await self._in_groups(user, groups):
                 names = ", ".join(f"<!subteam^{g}>" for g in groups)
                 return f"Route `{rid}` is limited to members of {names} (its allowed_usergroups)."
-        return await self.spend.refusal(route_ids, user, request)
+        return None
 
     async def _in_groups(self, user: str | None, groups: Sequence[str]) -> bool:
         if not user or self.client is None:

@@ -17,8 +17,9 @@ from dataclasses import dataclass, replace
 from bot.core.comparisons import Tile, fit_tile, render_montage
 from bot.core.requests import CheckedRequest
 from bot.core.runs import RunOrigin, RunOutcome, RunService
+from bot.core.spend import Reservation
 from bot.slack import blocks, messages
-from bot.slack.access import Access
+from bot.slack.access import Access, Refused
 from bot.slack.poster import INVITE_HINT, NotInChannel, SlackPoster
 from routes.media import extension_for
 from storage.runlog import DuplicateRequest
@@ -55,12 +56,28 @@ class GenerateFlow:
     async def start(self, ask: SlackAsk, checked: CheckedRequest) -> FlowResult:
         """Post the parent (or use the given thread), run every route, post as they finish."""
         route_ids, request = checked.route_ids, checked.request
-        refusal = await self.access.refusal(route_ids, ask.user, request)
-        if refusal:
+        try:
+            hold = await self.access.admit(
+                route_ids, ask.user, request, request_key=ask.request_key
+            )
+        except Refused as exc:
             # Nothing is sent to a provider; only the requester sees why.
-            if not await self.poster.ephemeral(ask.channel, ask.user, refusal):
-                await self.poster.respond(ask.response_url, refusal)
+            if not await self.poster.ephemeral(ask.channel, ask.user, str(exc)):
+                await self.poster.respond(ask.response_url, str(exc))
             return FlowResult(None, [])
+        except DuplicateRequest:
+            # Slack delivered this request again: the first delivery has its own parent.
+            log.info("ignoring a repeated request (%s)", ask.request_key)
+            return FlowResult(None, [])
+        try:
+            return await self._admitted(ask, checked, hold)
+        finally:
+            await self.access.spend.release(hold)
+
+    async def _admitted(
+        self, ask: SlackAsk, checked: CheckedRequest, hold: Reservation
+    ) -> FlowResult:
+        route_ids, request = checked.route_ids, checked.request
         text = messages.parent_text(ask.user, request.prompt, route_ids)
         parent_ts = ask.thread_ts or await self._open_thread(ask, text, len(route_ids))
         if parent_ts is None:
@@ -74,7 +91,7 @@ class GenerateFlow:
             slack_response_url=ask.response_url,
             group_id=uuid.uuid4().hex[:16] if len(route_ids) > 1 else None,
         )
-        outcomes, tiles = await self._run_all(ask, checked, origin, parent_ts)
+        outcomes, tiles = await self._run_all(ask, checked, origin, parent_ts, hold)
         if not outcomes:
             return FlowResult(parent_ts, [])
         finishing: list[Awaitable[object]] = []
@@ -113,7 +130,12 @@ class GenerateFlow:
         return parent_ts
 
     async def _run_all(
-        self, ask: SlackAsk, checked: CheckedRequest, origin: RunOrigin, parent_ts: str
+        self,
+        ask: SlackAsk,
+        checked: CheckedRequest,
+        origin: RunOrigin,
+        parent_ts: str,
+        hold: Reservation,
     ) -> tuple[list[RunOutcome], dict[str, asyncio.Future[Tile]]]:
         """Every route at once; each result is posted as it arrives. A route whose request key
         was already run (a repeated delivery) is left out."""
@@ -129,6 +151,9 @@ class GenerateFlow:
             except DuplicateRequest as dup:
                 log.info("ignoring a repeated request (run #%s already exists)", dup.run_id)
                 return None
+            finally:
+                # The run log has the real cost now (or nothing was spent): the hold goes.
+                await self.access.spend.release(hold, route_id)
             if len(route_ids) > 1:
                 # Decode and scale this route's montage tile while slower routes still run.
                 tiles[route_id] = asyncio.ensure_future(asyncio.to_thread(fit_tile, _tile(outcome)))

@@ -37,7 +37,7 @@ from storage.benches import BenchLog
 from storage.db import make_engine, upgrade
 from storage.health import HealthLog
 from storage.runlog import RunLog
-from storage.tables import Run
+from storage.tables import Run, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class Runtime:
         health = HealthLog(engine)
         runs = RunService(runlog, assets, executors, redactor, worker_id, health=health)
         validator = RequestValidator(routes, config.limits.max_routes_per_comparison)
-        spend = SpendPolicy(runlog, routes, config.limits)
+        spend = SpendPolicy(runlog, routes, config.limits, holder=worker_id)
         return cls(
             settings=settings,
             config=config,
@@ -125,6 +125,8 @@ class Runtime:
         orphans = await asyncio.to_thread(
             self.runlog.interrupt_orphans, self.worker_id, STALE_AFTER
         )
+        # A stopped process never released its spend reservations: they would hold caps.
+        await asyncio.to_thread(self.spend.reservations.release_dead, utcnow() - STALE_AFTER)
         if orphans:
             log.warning(
                 "%d run(s) left pending by a stopped process are now interrupted", len(orphans)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -23,9 +24,15 @@ async def test_repeated_delivery_of_one_command_runs_once(start_harness):
         response = await h.command("/imagegen", 'route=demo prompt="once"', trigger_id="trig.same")
         assert response.status_code == 200
     await h.settle()
+    # Replayed later, after the run finished: still nothing new.
+    await h.command("/imagegen", 'route=demo prompt="once"', trigger_id="trig.same")
+    await h.settle()
     runs = h.runtime.runlog.recent(10)
     assert len(runs) == 1
     assert runs[0].request_key == "cmd:trig.same:demo"
+    # One parent, and it is resolved: a repeat never posts a second one left "Running…".
+    [parent] = h.slack.top_level(CHANNEL)
+    assert "Done: 1 of 1" in json.dumps(parent.blocks)
 
 
 async def test_interrupted_slack_run_is_reported_in_its_thread(start_harness, tmp_path):

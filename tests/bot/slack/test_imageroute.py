@@ -59,8 +59,9 @@ async def test_routes_stats_runs(start_harness):
     await h.command("/imagegen", 'route=demo prompt="a cat"')
     await h.settle()
     for sub in ("routes", "stats", "runs"):
+        # One at a time: each answer is posted when ready, so concurrent ones may swap places.
         await h.command("/imageroute", sub)
-    await h.settle()
+        await h.settle()
     messages = h.slack.top_level(CHANNEL)
     routes, stats, runs = (_text(m.blocks) for m in messages[1:])
     assert "`demo`: demo" in routes and "Demo team" in routes
