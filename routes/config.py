@@ -56,6 +56,18 @@ class LimitSettings(_Strict):
     user_daily_spend_usd: float | None = Field(None, ge=0)
 
 
+class CheckSettings(_Strict):
+    """Pass marks of the automatic acceptance checks (docs/checks.md), each 0..1."""
+
+    enabled: bool = True
+    text_min_accuracy: float = Field(0.9, ge=0, le=1)
+    edit_min_kept_outside_mask: float = Field(0.9, ge=0, le=1)
+    edit_min_changed_inside_mask: float = Field(0.05, ge=0, le=1)
+    edit_min_kept_overall: float = Field(0.5, ge=0, le=1)
+    transparency_min_share: float = Field(0.01, ge=0, le=1)
+    repeat_min_similarity: float = Field(0.5, ge=0, le=1)
+
+
 class RouteConfigBase(_Strict):
     """Keys every route kind accepts."""
 
@@ -326,6 +338,7 @@ class AppConfig(BaseModel):
     routes: dict[str, RouteConfig]
     probes: ProbeSettings = ProbeSettings()
     limits: LimitSettings = LimitSettings()
+    checks: CheckSettings = CheckSettings()
     source: str = "built-in demo config"
     # One line each, for the caller to print or log at start-up (deprecated models...).
     warnings: tuple[str, ...] = ()
@@ -403,10 +416,11 @@ def parse_config(
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
-    unknown = set(raw) - {"routes", "probes", "limits"}
+    unknown = set(raw) - {"routes", "probes", "limits", "checks"}
     if unknown:
         raise ConfigError(
-            f"{source}: unknown section [{sorted(unknown)[0]}] (expected routes, probes, limits)"
+            f"{source}: unknown section [{sorted(unknown)[0]}] "
+            "(expected routes, probes, limits, checks)"
         )
     routes_raw = raw.get("routes", {})
     if not isinstance(routes_raw, dict) or not routes_raw:
@@ -422,7 +436,12 @@ def parse_config(
         except ValidationError as exc:
             raise ConfigError(_describe(exc, prefix)) from None
     sections: dict[str, Any] = {}
-    for name, model in (("probes", ProbeSettings), ("limits", LimitSettings)):
+    sections_models: tuple[tuple[str, type[_Strict]], ...] = (
+        ("probes", ProbeSettings),
+        ("limits", LimitSettings),
+        ("checks", CheckSettings),
+    )
+    for name, model in sections_models:
         try:
             sections[name] = model.model_validate(
                 _expand(raw.get(name, {}), env, f"{source}: [{name}]")

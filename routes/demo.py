@@ -81,8 +81,18 @@ def render_demo_image(
     chars = max(int(width / max(_font_size(text_font) * 0.55, 1)), 10)
     lines = textwrap.wrap(prompt, width=chars)[:12] or ["(empty prompt)"]
     y = banner_h + int(40 * scale)
+    # A dark outline keeps the prompt's text legible on every palette (the acceptance checks
+    # read it back: the demo must show a prompt's quoted text as a real route should).
+    outline = max(1, round(2 * scale))
     for line in lines:
-        draw.text((int(32 * scale), y), line, fill=(255, 255, 255, 255), font=text_font)
+        draw.text(
+            (int(32 * scale), y),
+            line,
+            fill=(255, 255, 255, 255),
+            font=text_font,
+            stroke_width=outline,
+            stroke_fill=(0, 0, 0, 255),
+        )
         y += int(_font_size(text_font) * 1.3)
     label = f"variant {variant + 1}" + (f" - seed {seed}" if seed is not None else "")
     draw.text(

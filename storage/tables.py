@@ -237,3 +237,29 @@ class Bench(SQLModel, table=True):
     slack_channel: str | None = Field(default=None, max_length=32)
     slack_thread_ts: str | None = Field(default=None, max_length=32)
     slack_user: str | None = Field(default=None, max_length=32)
+
+
+class RunCheck(SQLModel, table=True):
+    """One automatic acceptance check of one run's output: would it survive the next step?
+
+    One row per check and image (`position`; run-wide checks such as the count use 0). A check
+    that could not run is kept as `not_run` with the reason, so a missing figure is never read
+    as a pass."""
+
+    __tablename__ = "run_checks"
+    __table_args__ = (
+        sa.UniqueConstraint("run_id", "name", "position", name="uq_run_check_position"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="runs.id", index=True)
+    name: str = Field(max_length=16)  # text | edit | transparency | delivery | repeat
+    position: int = 0
+    status: str = Field(max_length=16)  # passed | failed | not_run
+    score: float | None = None  # 0..1, higher is better
+    threshold: float | None = None  # the pass mark in force when it was checked
+    summary: str = Field(max_length=200)  # "text 96%", "kept 98% outside mask"
+    reason: str | None = Field(default=None, sa_type=sa.Text)  # what failed, or why not run
+    detail: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
+    duration_s: float | None = None
+    checked_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from routes.config import (
     ROUTE_KINDS,
+    CheckSettings,
     LimitSettings,
     ProbeSettings,
     RouteConfig,
@@ -53,3 +54,4 @@ def test_example_shows_every_key():
         assert not missing, f"imageroute.example.toml lacks {sorted(missing)} for kind {kind}"
     assert config.probes.model_fields_set == set(ProbeSettings.model_fields)
     assert config.limits.model_fields_set == set(LimitSettings.model_fields)
+    assert config.checks.model_fields_set == set(CheckSettings.model_fields)

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.benchmark.runner import BenchRunner
+from bot.checks import AcceptanceChecks
 from bot.core.redaction import Redactor, install
 from bot.core.requests import RequestValidator
 from bot.core.runs import RunService
@@ -34,6 +35,7 @@ from routes.executor import RouteExecutor
 from routes.registry import build_route
 from storage.assets import AssetStore, open_asset_store
 from storage.benches import BenchLog
+from storage.checks import CheckLog
 from storage.db import make_engine, upgrade
 from storage.health import HealthLog
 from storage.runlog import RunLog
@@ -60,6 +62,7 @@ class Runtime:
     validator: RequestValidator
     spend: SpendPolicy
     health: HealthLog
+    checks: AcceptanceChecks
     worker_id: str
     role: str
     _heartbeat: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -83,6 +86,7 @@ class Runtime:
         runs = RunService(runlog, assets, executors, redactor, worker_id, health=health)
         validator = RequestValidator(routes, config.limits.max_routes_per_comparison)
         spend = SpendPolicy(runlog, routes, config.limits, holder=worker_id)
+        checks = AcceptanceChecks(CheckLog(engine), runlog, assets, config.checks)
         return cls(
             settings=settings,
             config=config,
@@ -96,6 +100,7 @@ class Runtime:
             validator=validator,
             spend=spend,
             health=health,
+            checks=checks,
             worker_id=worker_id,
             role=role,
         )
@@ -143,6 +148,7 @@ class Runtime:
                 log.warning("heartbeat failed: %s", self.redactor(str(exc)))
 
     async def aclose(self) -> None:
+        self.checks.close()
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):

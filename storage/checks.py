@@ -1,0 +1,137 @@
+"""The acceptance checks' log: each run's check rows, written once per check pass, read back per
+run, and summed per route and family for stats, the advisor and the benchmark report."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from storage.tables import Run, RunCheck
+
+CHECK_STATUSES = ("passed", "failed", "not_run")
+AD_HOC = ""  # the family of a run outside any benchmark
+
+
+@dataclass(frozen=True)
+class CheckFigures:
+    """One check's results over a group of runs: counts by status and the mean score of the
+    checks that ran (None when none did)."""
+
+    route_id: str
+    family: str  # a benchmark family, or AD_HOC
+    name: str
+    passed: int
+    failed: int
+    not_run: int
+    mean_score: float | None
+
+    @property
+    def ran(self) -> int:
+        return self.passed + self.failed
+
+    @property
+    def pass_rate(self) -> float | None:
+        return self.passed / self.ran if self.ran else None
+
+
+class CheckLog:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def replace(self, run_id: int, rows: Sequence[RunCheck]) -> list[RunCheck]:
+        """Store a run's checks, replacing any earlier pass over the same run."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            session.execute(sa.delete(RunCheck).where(col(RunCheck.run_id) == run_id))
+            for row in rows:
+                row.run_id = run_id
+                session.add(row)
+            session.commit()
+            return list(rows)
+
+    def for_run(self, run_id: int) -> list[RunCheck]:
+        return self.for_runs([run_id]).get(run_id, [])
+
+    def for_runs(self, run_ids: Iterable[int]) -> dict[int, list[RunCheck]]:
+        """Check rows by run id (runs without checks are absent), in name and image order."""
+        ids = sorted(set(run_ids))
+        found: dict[int, list[RunCheck]] = {}
+        with Session(self.engine, expire_on_commit=False) as session:
+            for start in range(0, len(ids), 500):  # bounded IN lists on both databases
+                query = (
+                    select(RunCheck)
+                    .where(col(RunCheck.run_id).in_(ids[start : start + 500]))
+                    .order_by(col(RunCheck.run_id), col(RunCheck.id))
+                )
+                for row in session.exec(query).all():
+                    found.setdefault(row.run_id, []).append(row)
+        return found
+
+    def figures(
+        self, *, since: datetime | None = None, bench_id: str | None = None
+    ) -> list[CheckFigures]:
+        """Per route, family and check: how many passed, failed or did not run, and the mean
+        score, counted in the database (one row per image checked)."""
+        family = sa.func.coalesce(col(Run.bench_family), AD_HOC)
+
+        def count(status: str) -> sa.ColumnElement[int]:
+            return sa.func.sum(sa.case((col(RunCheck.status) == status, 1), else_=0))
+
+        scored = sa.case((col(RunCheck.status) != "not_run", col(RunCheck.score)), else_=None)
+        query = (
+            select(  # type: ignore[call-overload]
+                Run.route_id,
+                family,
+                RunCheck.name,
+                count("passed"),
+                count("failed"),
+                count("not_run"),
+                sa.func.avg(scored),
+            )
+            .join(Run, col(Run.id) == col(RunCheck.run_id))
+            .group_by(Run.route_id, family, RunCheck.name)
+        )
+        if since is not None:
+            query = query.where(col(Run.created_at) >= since)
+        if bench_id is not None:
+            query = query.where(col(Run.bench_id) == bench_id)
+        with Session(self.engine) as session:
+            rows = session.exec(query).all()
+        return [
+            CheckFigures(
+                route_id=route_id,
+                family=fam or AD_HOC,
+                name=name,
+                passed=int(passed or 0),
+                failed=int(failed or 0),
+                not_run=int(not_run or 0),
+                mean_score=None if mean is None else float(mean),
+            )
+            for route_id, fam, name, passed, failed, not_run, mean in rows
+        ]
+
+    def previous_output(self, run: Run, lookback: int = 20) -> Run | None:
+        """The latest earlier succeeded run of the same request on the same route (prompt,
+        options and input images alike): what a repeat is compared with."""
+        if run.id is None:
+            return None
+        query = (
+            select(Run)
+            .where(col(Run.route_id) == run.route_id)
+            .where(col(Run.prompt) == run.prompt)
+            .where(col(Run.status) == "succeeded")
+            .where(col(Run.id) < run.id)
+            .order_by(col(Run.id).desc())
+            .limit(lookback)
+        )
+        with Session(self.engine, expire_on_commit=False) as session:
+            candidates = session.exec(query).all()
+        # JSON columns have no equality in PostgreSQL: options are compared here.
+        for earlier in candidates:
+            if earlier.params == run.params and earlier.input_assets == run.input_assets:
+                return earlier
+        return None
