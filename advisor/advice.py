@@ -24,6 +24,9 @@ class WorkspaceRoute:
     success_rate: float | None
     p50_latency_s: float | None
     median_cost_usd: float | None
+    # Automatic acceptance checks: (check, share passed, images checked), e.g. ("text
+    # legible", 0.8, 10).
+    checks: tuple[tuple[str, float, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,4 +182,6 @@ def describe_workspace_route(ws: WorkspaceRoute) -> str:
         parts.append(f"p50 {ws.p50_latency_s:.1f} s")
     if ws.median_cost_usd is not None:
         parts.append(f"median ${ws.median_cost_usd:.3f}")
+    for name, share, checked in ws.checks:
+        parts.append(f"{name} {share:.0%} of {checked}")
     return f"{ws.route_id} ({ws.kind}): " + ", ".join(parts)

@@ -13,8 +13,48 @@ from sqlmodel import Session, col, select
 
 from storage.tables import Run, RunCheck
 
+CHECK_NAMES = ("text", "edit", "transparency", "delivery", "repeat")
 CHECK_STATUSES = ("passed", "failed", "not_run")
 AD_HOC = ""  # the family of a run outside any benchmark
+
+
+@dataclass(frozen=True)
+class RunCheckSummary:
+    """One check over one run's images: the worst status among those that ran ("not_run" when
+    none did), their mean score, and the rows behind it."""
+
+    name: str
+    status: str
+    score: float | None
+    rows: tuple[RunCheck, ...]
+
+
+def summarise(rows: Iterable[RunCheck]) -> list[RunCheckSummary]:
+    """A run's check rows, one summary per check, in CHECK_NAMES order."""
+    by_name: dict[str, list[RunCheck]] = {}
+    for row in rows:
+        by_name.setdefault(row.name, []).append(row)
+    out = []
+    order = {name: i for i, name in enumerate(CHECK_NAMES)}
+    for name in sorted(by_name, key=lambda n: (order.get(n, len(order)), n)):
+        group = sorted(by_name[name], key=lambda r: r.position)
+        ran = [r for r in group if r.status != "not_run"]
+        status = "passed" if ran else "not_run"
+        if any(r.status == "failed" for r in ran):
+            status = "failed"
+        scores = [r.score for r in ran if r.score is not None]
+        score = sum(scores) / len(scores) if scores else None
+        out.append(RunCheckSummary(name, status, score, tuple(group)))
+    return out
+
+
+def verdict(rows: Iterable[RunCheck]) -> bool | None:
+    """The checks' answer for a run: True when every check that ran passed, False when one
+    failed, None when none ran."""
+    statuses = {s.status for s in summarise(rows)} - {"not_run"}
+    if not statuses:
+        return None
+    return "failed" not in statuses
 
 
 @dataclass(frozen=True)

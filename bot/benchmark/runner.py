@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +25,7 @@ from bot.benchmark.plan import (
     plan_items,
 )
 from bot.benchmark.prompts import PROMPT_ID, BenchError, BenchPrompt, load_prompts
+from bot.checks import AcceptanceChecks, CheckReport
 from bot.core.requests import RequestValidator
 from bot.core.runs import RunOrigin, RunOutcome, RunService
 from bot.core.spend import OverCap, Reservation, SpendBudget, SpendPolicy
@@ -35,6 +36,8 @@ from storage.runlog import DuplicateRequest
 from storage.tables import Bench, Run
 
 FINISHED = ("succeeded", "failed")
+# Called once an output's acceptance checks are in (after its progress callback posted it).
+CheckedCallback = Callable[[BenchItem, Run, CheckReport], Awaitable[None] | None]
 
 
 class BenchRunner:
@@ -48,7 +51,9 @@ class BenchRunner:
         benches: BenchLog,
         *,
         per_route_concurrency: int = DEFAULT_PER_ROUTE,
+        checks: AcceptanceChecks | None = None,
     ) -> None:
+        self.checks = checks
         self.runs = runs
         self.validator = validator
         self.spend = spend
@@ -140,6 +145,7 @@ class BenchRunner:
         user: str | None = None,
         origin: RunOrigin | None = None,
         on_progress: ProgressCallback | None = None,
+        on_checked: CheckedCallback | None = None,
     ) -> BenchProgress:
         """Run what is not finished yet, within `max_cost` and the daily caps the spend policy
         leaves (the route's, and `user`'s when a Slack user started it). Cancelling leaves the
@@ -155,6 +161,7 @@ class BenchRunner:
             budget=SpendBudget(spent=progress.spent_usd, allowance=allowance),
             tries=tries,
             on_progress=on_progress,
+            on_checked=on_checked,
         )
         semaphores = {rid: asyncio.Semaphore(self.per_route) for rid in {i.route_id for i in todo}}
 
@@ -243,6 +250,9 @@ class BenchRunner:
         state.progress.outcomes.append((item, run))
         state.progress.done += 1
         await state.notify(item, run)
+        if self.checks is not None and run.status == "succeeded":
+            # After the output is shown: the checks never hold its posting back.
+            await state.checked(item, run, await self.checks.check(run))
 
     def _mark(self, bench_id: str, status: str) -> None:
         if self.benches.get(bench_id) is not None:
@@ -299,6 +309,7 @@ class _Pass:
     budget: SpendBudget
     tries: dict[str, int]
     on_progress: ProgressCallback | None
+    on_checked: CheckedCallback | None = None
 
     def reserve(self, route_id: str, estimate: float) -> str | None:
         refusal = self.budget.reserve(route_id, estimate)
@@ -312,6 +323,12 @@ class _Pass:
     async def notify(self, item: BenchItem, run: Run | None) -> None:
         if self.on_progress is not None:
             result = self.on_progress(self.progress, item, run)
+            if result is not None:
+                await result
+
+    async def checked(self, item: BenchItem, run: Run, report: CheckReport) -> None:
+        if self.on_checked is not None:
+            result = self.on_checked(item, run, report)
             if result is not None:
                 await result
 

@@ -8,7 +8,8 @@ one request are (`repeat`). Heavy libraries (OCR models, scikit-image) load on f
 per process; nothing here renders for Slack.
 """
 
-from bot.checks.model import CHECK_LABELS, CHECK_NAMES, Ask, CheckReport, CheckResult
+from bot.checks.model import CHECK_LABELS, Ask, CheckReport, CheckResult
 from bot.checks.service import AcceptanceChecks
+from storage.checks import CHECK_NAMES
 
 __all__ = ["CHECK_LABELS", "CHECK_NAMES", "AcceptanceChecks", "Ask", "CheckReport", "CheckResult"]

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from storage.checks import summarise, verdict
 from storage.tables import Run, RunCheck
 
-CHECK_NAMES = ("text", "edit", "transparency", "delivery", "repeat")
 # How each check is named where people read it (stats columns, report headers).
 CHECK_LABELS = {
     "text": "text",
@@ -120,34 +119,22 @@ class CheckReport:
     rows: Sequence[RunCheck] = ()
 
     def lines(self) -> list[CheckLine]:
-        by_name: dict[str, list[RunCheck]] = {}
-        for row in self.rows:
-            by_name.setdefault(row.name, []).append(row)
         out = []
-        for name in sorted(by_name, key=_order):
-            rows = sorted(by_name[name], key=lambda r: r.position)
-            ran = [r for r in rows if r.status != NOT_RUN]
-            status = (
-                NOT_RUN if not ran else FAILED if any(r.status == FAILED for r in ran) else PASSED
-            )
-            scores = [r.score for r in ran if r.score is not None]
-            score = statistics.fmean(scores) if scores else None
-            summary = rows[0].summary if len(rows) == 1 else _many(name, rows, score)
+        for summary in summarise(self.rows):
+            rows = summary.rows
+            text = rows[0].summary if len(rows) == 1 else _many(summary.name, rows, summary.score)
             reasons = tuple(
                 (f"image {r.position + 1}: " if len(rows) > 1 else "") + r.reason
                 for r in rows
                 if r.reason and r.status != PASSED
             )
-            out.append(CheckLine(name, status, score, summary, reasons))
+            out.append(CheckLine(summary.name, summary.status, summary.score, text, reasons))
         return out
 
     @property
     def verdict(self) -> bool | None:
         """True when every check that ran passed, False when one failed, None when none ran."""
-        statuses = {line.status for line in self.lines()} - {NOT_RUN}
-        if not statuses:
-            return None
-        return FAILED not in statuses
+        return verdict(self.rows)
 
     def text(self) -> str:
         """Plain words for a terminal: "text 96% · kept 98% outside mask"."""
@@ -156,10 +143,6 @@ class CheckReport:
             mark = {PASSED: "", FAILED: "FAILED ", NOT_RUN: ""}[line.status]
             parts.append(mark + line.summary)
         return " · ".join(parts)
-
-
-def _order(name: str) -> int:
-    return CHECK_NAMES.index(name) if name in CHECK_NAMES else len(CHECK_NAMES)
 
 
 def _many(name: str, rows: Sequence[RunCheck], score: float | None) -> str:

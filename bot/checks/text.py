@@ -70,7 +70,8 @@ class WordRead:
 
     @property
     def missing(self) -> bool:
-        return not self.read or self.errors >= len(normalise(self.word))
+        """Nothing read in its place, or so little of it that it is another word."""
+        return not self.read or 2 * self.errors > len(normalise(self.word))
 
 
 @dataclass(frozen=True)

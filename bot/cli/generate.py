@@ -13,6 +13,7 @@ from bot.cli.app import app
 from bot.cli.common import fail, open_runtime, setup_logging, user_errors
 
 if TYPE_CHECKING:
+    from bot.checks import CheckReport
     from bot.core.requests import CheckedRequest
     from bot.core.runs import RunOutcome
     from bot.wiring.runtime import Runtime
@@ -122,16 +123,23 @@ async def _gen(
             )
         finally:
             await runtime.spend.release(hold)
+        reports = [
+            await runtime.checks.check(o.run, [i.data for i in o.images], checked.request)
+            for o in outcomes
+        ]
     finally:
         await runtime.aclose()
     if output is not None:
         await asyncio.to_thread(_copy_images, outcomes, output)
     if as_json:
-        records = [run_record(o.run, runtime.runlog, runtime.redactor) for o in outcomes]
+        records = [
+            run_record(o.run, runtime.runlog, runtime.redactor, report.rows)
+            for o, report in zip(outcomes, reports, strict=True)
+        ]
         typer.echo(json.dumps(records, indent=2, default=str))
     else:
-        for outcome in outcomes:
-            _print(outcome)
+        for outcome, report in zip(outcomes, reports, strict=True):
+            _print(outcome, report)
     return 0 if all(o.ok for o in outcomes) else 1
 
 
@@ -146,7 +154,7 @@ def _copy_images(outcomes: list[RunOutcome], output: Path) -> None:
             (output / name).write_bytes(image.data)
 
 
-def _print(outcome: RunOutcome) -> None:
+def _print(outcome: RunOutcome, report: CheckReport) -> None:
     from bot.core.figures import money, seconds
 
     run = outcome.run
@@ -164,3 +172,8 @@ def _print(outcome: RunOutcome) -> None:
         f"response id {run.response_id} · billed to {run.billing_owner or 'unknown'}\n"
         f"  saved: {paths}"
     )
+    if report.rows:
+        typer.echo(f"  checks: {report.text()}")
+        for line in report.lines():
+            for reason in line.reasons if line.status == "failed" else ():
+                typer.echo(f"    {line.name}: {reason}")

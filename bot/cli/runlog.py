@@ -26,7 +26,11 @@ def runs(
 
         rows = runtime.runlog.recent(limit)
         if as_json:
-            data = [run_record(r, runtime.runlog, runtime.redactor) for r in rows]
+            checks = runtime.checks.checklog.for_runs(r.id for r in rows if r.id is not None)
+            data = [
+                run_record(r, runtime.runlog, runtime.redactor, checks.get(r.id or 0, []))
+                for r in rows
+            ]
             typer.echo(json.dumps(data, indent=2, default=str))
             return
         if not rows:
@@ -58,7 +62,7 @@ def export(
         from bot.core.exports import records, write_csv, write_jsonl
 
         writer = write_csv if format == "csv" else write_jsonl
-        rows = records(runtime.runlog, runtime.redactor, bench)
+        rows = records(runtime.runlog, runtime.redactor, bench, runtime.checks.checklog)
         if output is None:
             count = writer(rows, sys.stdout)
         else:

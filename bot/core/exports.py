@@ -1,25 +1,37 @@
-"""Run-log exports: every logged field, as CSV or JSON lines, streamed in batches."""
+"""Run-log exports: every logged field and the run's acceptance checks, as CSV or JSON lines,
+streamed in batches."""
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
 from bot.core.redaction import Redactor
+from storage.checks import CHECK_NAMES, CheckLog, summarise, verdict
 from storage.runlog import RunLog
-from storage.tables import Run
+from storage.tables import Run, RunCheck
 
 RUN_FIELDS: tuple[str, ...] = tuple(Run.model_fields)
-EXTRA_FIELDS = ("output_assets", "output_sha256")
+# Per check: its status over the run's images (passed | failed | not_run, empty when it did not
+# apply) and mean score; then the checks' verdict, what failed in words, and every check row.
+CHECK_FIELDS: tuple[str, ...] = (
+    *(f for name in CHECK_NAMES for f in (f"check_{name}", f"check_{name}_score")),
+    "checks_verdict",
+    "checks_failed",
+    "checks",
+)
+EXTRA_FIELDS = ("output_assets", "output_sha256", *CHECK_FIELDS)
 EXPORT_FIELDS = RUN_FIELDS + EXTRA_FIELDS
 # Never exported: a response_url can post into the user's channel for 30 minutes.
 _HIDDEN = {"slack_response_url"}
 
 
-def run_record(run: Run, runlog: RunLog, redact: Redactor) -> dict[str, Any]:
+def run_record(
+    run: Run, runlog: RunLog, redact: Redactor, checks: Sequence[RunCheck] = ()
+) -> dict[str, Any]:
     record: dict[str, Any] = {}
     for name in RUN_FIELDS:
         value = getattr(run, name)
@@ -33,14 +45,60 @@ def run_record(run: Run, runlog: RunLog, redact: Redactor) -> dict[str, Any]:
     outputs = runlog.assets(run.id or 0, role="output")
     record["output_assets"] = [a.path for a in outputs]
     record["output_sha256"] = [a.sha256 for a in outputs]
+    record.update(check_fields(checks, redact))
     return record
 
 
+def check_fields(checks: Sequence[RunCheck], redact: Redactor) -> dict[str, Any]:
+    """The CHECK_FIELDS of one run from its check rows."""
+    fields: dict[str, Any] = {f: None for f in CHECK_FIELDS}
+    failed = []
+    for summary in summarise(checks):
+        fields[f"check_{summary.name}"] = summary.status
+        fields[f"check_{summary.name}_score"] = (
+            None if summary.score is None else round(summary.score, 4)
+        )
+        failed += [redact(r.reason) for r in summary.rows if r.status == "failed" and r.reason]
+    outcome = verdict(checks)
+    fields["checks_verdict"] = None if outcome is None else ("passed" if outcome else "failed")
+    fields["checks_failed"] = "; ".join(failed) or None
+    fields["checks"] = [
+        {
+            "name": r.name,
+            "image": r.position,
+            "status": r.status,
+            "score": r.score,
+            "threshold": r.threshold,
+            "summary": r.summary,
+            "reason": redact(r.reason) if r.reason else None,
+        }
+        for r in checks
+    ]
+    return fields
+
+
 def records(
-    runlog: RunLog, redact: Redactor, bench_id: str | None = None
+    runlog: RunLog,
+    redact: Redactor,
+    bench_id: str | None = None,
+    checklog: CheckLog | None = None,
+    batch: int = 500,
 ) -> Iterator[dict[str, Any]]:
+    """Every run's record, oldest first; the checks are read a batch of runs at a time."""
+    pending: list[Run] = []
+
+    def flush() -> Iterator[dict[str, Any]]:
+        ids = [r.id for r in pending if r.id is not None]
+        checks = checklog.for_runs(ids) if checklog is not None else {}
+        for run in pending:
+            yield run_record(run, runlog, redact, checks.get(run.id or 0, []))
+        pending.clear()
+
     for run in runlog.iter_all(bench_id=bench_id):
-        yield run_record(run, runlog, redact)
+        pending.append(run)
+        if len(pending) >= batch:
+            yield from flush()
+    yield from flush()
 
 
 def write_jsonl(rows: Iterable[dict[str, Any]], out: TextIO) -> int:

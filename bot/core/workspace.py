@@ -6,14 +6,49 @@ from collections.abc import Mapping
 
 from advisor import Advice, WorkspaceRoute, advise
 from routes.base import Route
+from storage.checks import CHECK_NAMES, CheckLog
 from storage.runlog import RunLog
+
+# How the advisor names each acceptance check in "in this workspace".
+_CHECK_WORDS = {
+    "text": "text legible",
+    "edit": "edit kept",
+    "transparency": "transparent",
+    "delivery": "as asked",
+    "repeat": "repeatable",
+}
+
+
+def check_pass_rates(checklog: CheckLog | None) -> dict[str, tuple[tuple[str, float, int], ...]]:
+    """Per route: (check, share passed, images checked) for each check that ran there."""
+    if checklog is None:
+        return {}
+    totals: dict[str, dict[str, list[int]]] = {}
+    for f in checklog.figures():
+        if f.ran:
+            pair = totals.setdefault(f.route_id, {}).setdefault(f.name, [0, 0])
+            pair[0] += f.passed
+            pair[1] += f.ran
+    return {
+        rid: tuple(
+            (_CHECK_WORDS[name], by_name[name][0] / by_name[name][1], by_name[name][1])
+            for name in CHECK_NAMES
+            if name in by_name
+        )
+        for rid, by_name in totals.items()
+    }
 
 
 def workspace_routes(
-    routes: Mapping[str, Route], runlog: RunLog, health: Mapping[str, str] | None = None
+    routes: Mapping[str, Route],
+    runlog: RunLog,
+    health: Mapping[str, str] | None = None,
+    checklog: CheckLog | None = None,
 ) -> list[WorkspaceRoute]:
-    """Configured routes that serve a board row, with their run-log numbers and health."""
+    """Configured routes that serve a board row, with their run-log numbers, acceptance
+    checks and health."""
     stats = runlog.route_stats()
+    checks = check_pass_rates(checklog)
     out: list[WorkspaceRoute] = []
     for rid, route in routes.items():
         board = route.config.board_row
@@ -30,6 +65,7 @@ def workspace_routes(
                 success_rate=s.success_rate if s else None,
                 p50_latency_s=s.p50_latency_s if s else None,
                 median_cost_usd=s.median_cost_usd if s else None,
+                checks=checks.get(rid, ()),
             )
         )
     return out
@@ -40,6 +76,7 @@ def advise_workspace(
     routes: Mapping[str, Route],
     runlog: RunLog,
     health: Mapping[str, str] | None = None,
+    checklog: CheckLog | None = None,
 ) -> Advice:
     """The route board's advice for a question, with this workspace's own numbers."""
-    return advise(question, workspace_routes(routes, runlog, health))
+    return advise(question, workspace_routes(routes, runlog, health, checklog))

@@ -87,7 +87,7 @@ class SlackBot:
         )
         self.app.middleware(skip_event_retries)
         access = Access(product.validator.routes, product.spend, client)
-        flow = GenerateFlow(product.runs, poster, access)
+        flow = GenerateFlow(product.runs, poster, access, product.checks)
         bench = BenchThread(
             product.bench_runner, access, product.spend, poster, product.runs.assets
         )

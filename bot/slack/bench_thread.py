@@ -19,6 +19,7 @@ from bot.benchmark.plan import BenchItem, BenchPlan, BenchProgress
 from bot.benchmark.prompts import BenchError
 from bot.benchmark.report import budget_lines, build_report, table_lines
 from bot.benchmark.runner import BenchRunner
+from bot.checks import CheckReport
 from bot.core.markup import escape
 from bot.core.requests import split_words
 from bot.core.runs import RunOrigin
@@ -169,6 +170,7 @@ class _Thread:
         self.parent = parent
         self.head = head
         self._last_update = 0.0
+        self._verdict_ts: dict[int, str] = {}  # run id -> its verdict message (checks go there)
 
     async def run(
         self, items: list[BenchItem], bench_id: str, max_cost: float | None, origin: RunOrigin
@@ -180,6 +182,19 @@ class _Thread:
             user=origin.slack_user,
             origin=dataclasses.replace(origin, slack_thread_ts=self.parent),
             on_progress=self.progress,
+            on_checked=self.checked,
+        )
+
+    async def checked(self, item: BenchItem, run: Run, report: CheckReport) -> None:
+        """The output's checks line, added in place to its verdict message."""
+        ts = self._verdict_ts.get(run.id or 0)
+        if ts is None or not report.rows:
+            return
+        await self.poster.update(
+            self.channel,
+            ts,
+            f"Verdict for run #{run.id} · checks: {report.text()}",
+            blocks=blocks.checked_result_actions(run, self.runner.validator.route_ids, report),
         )
 
     async def progress(self, state: BenchProgress, item: BenchItem, run: Run | None) -> None:
@@ -233,9 +248,11 @@ class _Thread:
         else:
             text = f"{label}\n{messages.run_failure(run)}"
             await self.poster.post(self.channel, text, thread_ts=self.parent)
-        await self.poster.post(
+        ts = await self.poster.post(
             self.channel,
             f"Verdict for run #{run.id}: does it survive the next real step?",
             blocks=blocks.result_actions(run, self.runner.validator.route_ids),
             thread_ts=self.parent,
         )
+        if ts is not None and run.id is not None:
+            self._verdict_ts[run.id] = ts

@@ -31,11 +31,13 @@ from slack_sdk.models.views import View
 
 from advisor import Advice
 from advisor.advice import describe_workspace_route
+from bot.checks import CHECK_LABELS, CheckReport
 from bot.core.figures import money, seconds
 from bot.core.markup import escape
 from bot.health.report import RouteHealth
 from bot.slack.health_alerts import ago
 from bot.slack.messages import CONTEXT_LIMIT, HELP, trim
+from storage.checks import CHECK_NAMES, CheckFigures
 from storage.runlog import RouteStats
 from storage.tables import Run
 
@@ -93,6 +95,33 @@ def result_actions(run: Run, route_ids: Sequence[str]) -> list[Block]:
             ButtonElement(text="Does not", action_id="verdict_fail", style="danger", value=rid)
         )
     return [ActionsBlock(block_id=f"run-{rid}", elements=elements)]
+
+
+def checks_line(report: CheckReport) -> str | None:
+    """The acceptance checks under a result, in one line: "text 96% · kept 98% outside mask";
+    a failed check says what failed, one that could not run says so. None: nothing checked."""
+    parts = []
+    for line in report.lines():
+        why = "; ".join(r for r in line.reasons if r != line.summary)
+        detail = f" ({escape(why)})" if why else ""
+        if line.status == "failed":
+            parts.append(f":x: {escape(line.summary)}{detail}")
+        elif line.status == "not_run":
+            parts.append(f"_{escape(line.summary)}_{detail}")
+        else:
+            parts.append(escape(line.summary))
+    if not parts:
+        return None
+    mark = {True: ":white_check_mark:", False: ":warning:", None: ":grey_question:"}[report.verdict]
+    return trim(f"{mark} Checks: " + " · ".join(parts), CONTEXT_LIMIT)
+
+
+def checked_result_actions(
+    run: Run, route_ids: Sequence[str], report: CheckReport | None
+) -> list[Block]:
+    """A result's buttons with its checks line above them, once the checks are in."""
+    line = checks_line(report) if report is not None else None
+    return ([context(line)] if line else []) + result_actions(run, route_ids)
 
 
 # -- /imageroute ---------------------------------------------------------------------------------
@@ -194,6 +223,32 @@ def stats_blocks(
             )
         )
     return [section(f"*Route stats* (finished runs)\n```{_table(rows)}```")]
+
+
+def checks_stats_blocks(figures: Sequence[CheckFigures]) -> list[Block]:
+    """Per route and family: each acceptance check's passes of those that ran, and its mean
+    score (one count per image checked)."""
+    if not figures:
+        return [context("No acceptance checks yet: they run on every new image.")]
+    cells: dict[tuple[str, str], dict[str, CheckFigures]] = {}
+    for f in figures:
+        cells.setdefault((f.route_id, f.family), {})[f.name] = f
+    rows = [("route", "family", *(CHECK_LABELS[n] for n in CHECK_NAMES))]
+    for (rid, family), by_name in sorted(cells.items()):
+        rows.append(
+            (rid[:24], family or "ad hoc", *(_check_cell(by_name.get(n)) for n in CHECK_NAMES))
+        )
+    head = "*Acceptance checks* (passed of checked · mean score)"
+    return [section(f"{head}\n```{_table(rows)}```")]
+
+
+def _check_cell(f: CheckFigures | None) -> str:
+    if f is None:
+        return "—"
+    if not f.ran:
+        return f"{f.not_run} not run"
+    mean = f" · {f.mean_score:.0%}" if f.mean_score is not None else ""
+    return f"{f.passed}/{f.ran}{mean}"
 
 
 def runs_blocks(runs: Sequence[Run], permalink: Mapping[int, str]) -> list[Block]:

@@ -4,6 +4,8 @@ Every entry point (the command, buttons, the compare modal, the edit shortcut) h
 request here after its own channel check; user groups and spend caps are checked here, after ack
 and before any provider call. Each route's result is posted as soon as it arrives, so a slow or
 failing route never holds the others; a comparison then gets a summary table and a montage.
+The acceptance checks run after each image is posted, off the event loop, and their line is
+added to the result's message (and the comparison summary) in place once they are in.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from bot.checks import AcceptanceChecks, CheckReport
 from bot.core.comparisons import Tile, fit_tile, render_montage
 from bot.core.requests import CheckedRequest
 from bot.core.runs import RunOrigin, RunOutcome, RunService
@@ -48,10 +51,17 @@ class FlowResult:
 
 
 class GenerateFlow:
-    def __init__(self, runs: RunService, poster: SlackPoster, access: Access) -> None:
+    def __init__(
+        self,
+        runs: RunService,
+        poster: SlackPoster,
+        access: Access,
+        checks: AcceptanceChecks | None = None,
+    ) -> None:
         self.runs = runs
         self.poster = poster
         self.access = access
+        self.checks = checks
 
     async def start(self, ask: SlackAsk, checked: CheckedRequest) -> FlowResult:
         """Post the parent (or use the given thread), run every route, post as they finish."""
@@ -91,25 +101,35 @@ class GenerateFlow:
             slack_response_url=ask.response_url,
             group_id=uuid.uuid4().hex[:16] if len(route_ids) > 1 else None,
         )
-        outcomes, tiles = await self._run_all(ask, checked, origin, parent_ts, hold)
+        outcomes, tiles, checking = await self._run_all(ask, checked, origin, parent_ts, hold)
         if not outcomes:
             return FlowResult(parent_ts, [])
-        finishing: list[Awaitable[object]] = []
+        comparing: asyncio.Future[str | None] | None = None
         if len(outcomes) > 1:
             ready = [await tiles[o.run.route_id] for o in outcomes if o.run.route_id in tiles]
-            finishing.append(self.post_comparison(ask.channel, parent_ts, outcomes, ready))
+            comparing = asyncio.ensure_future(
+                self.post_comparison(ask.channel, parent_ts, outcomes, ready)
+            )
         if ask.thread_ts is None:
             ok = sum(1 for o in outcomes if o.ok)
             done = (
                 f"Done: {ok} of {len(outcomes)} route(s) returned an image. Results in the thread."
             )
-            finishing.append(
-                self.poster.update(
-                    ask.channel, parent_ts, text, blocks=blocks.parent_blocks(text, done)
-                )
+            await self.poster.update(
+                ask.channel, parent_ts, text, blocks=blocks.parent_blocks(text, done)
             )
-        # The summary and the parent's "Done" go out together: neither waits for the other.
-        await asyncio.gather(*finishing)
+        # The summary and the parent's "Done" go out together: neither waits for the other,
+        # and neither waits for the checks.
+        summary_ts = await comparing if comparing is not None else None
+        reports = {rid: await job for rid, job in checking.items()}
+        if summary_ts is not None and any(r.rows for r in reports.values()):
+            by_run = {
+                o.run.id or 0: reports[o.run.route_id]
+                for o in outcomes
+                if o.run.route_id in reports
+            }
+            summary = messages.comparison_summary([o.run for o in outcomes], by_run)
+            await self.poster.update(ask.channel, summary_ts, summary)
         return FlowResult(parent_ts, outcomes)
 
     async def _open_thread(self, ask: SlackAsk, text: str, routes: int) -> str | None:
@@ -136,11 +156,14 @@ class GenerateFlow:
         origin: RunOrigin,
         parent_ts: str,
         hold: Reservation,
-    ) -> tuple[list[RunOutcome], dict[str, asyncio.Future[Tile]]]:
-        """Every route at once; each result is posted as it arrives. A route whose request key
-        was already run (a repeated delivery) is left out."""
+    ) -> tuple[
+        list[RunOutcome], dict[str, asyncio.Future[Tile]], dict[str, asyncio.Future[CheckReport]]
+    ]:
+        """Every route at once; each result is posted as it arrives, then checked. A route
+        whose request key was already run (a repeated delivery) is left out."""
         route_ids = checked.route_ids
         tiles: dict[str, asyncio.Future[Tile]] = {}
+        checking: dict[str, asyncio.Future[CheckReport]] = {}
 
         async def one(route_id: str) -> RunOutcome | None:
             key = f"{ask.request_key}:{route_id}" if ask.request_key else None
@@ -157,15 +180,41 @@ class GenerateFlow:
             if len(route_ids) > 1:
                 # Decode and scale this route's montage tile while slower routes still run.
                 tiles[route_id] = asyncio.ensure_future(asyncio.to_thread(fit_tile, _tile(outcome)))
-            await self.post_outcome(ask.channel, parent_ts, outcome, route_ids)
+            actions_ts = await self.post_outcome(ask.channel, parent_ts, outcome, route_ids)
+            if self.checks is not None and outcome.ok:
+                checking[route_id] = asyncio.ensure_future(
+                    self.check_result(ask.channel, actions_ts, outcome, checked)
+                )
             return outcome
 
         results = await asyncio.gather(*(one(rid) for rid in route_ids))
-        return [o for o in results if o is not None], tiles
+        return [o for o in results if o is not None], tiles, checking
+
+    async def check_result(
+        self,
+        channel: str,
+        message_ts: str | None,
+        outcome: RunOutcome,
+        checked: CheckedRequest,
+    ) -> CheckReport:
+        """Check a posted result and add the checks line to its message in place."""
+        assert self.checks is not None
+        run = outcome.run
+        report = await self.checks.check(run, [i.data for i in outcome.images], checked.request)
+        if message_ts is not None and report.rows:
+            await self.poster.update(
+                channel,
+                message_ts,
+                f"Actions for run #{run.id} · checks: {report.text()}",
+                blocks=blocks.checked_result_actions(run, list(self.runs.executors), report),
+            )
+        return report
 
     async def post_outcome(
         self, channel: str, thread_ts: str, outcome: RunOutcome, route_ids: Sequence[str]
-    ) -> None:
+    ) -> str | None:
+        """Post one route's result in the thread; returns the ts of its buttons' message (where
+        its checks line goes once the checks are in)."""
         run = outcome.run
         all_routes = list(self.runs.executors)
         if outcome.images:
@@ -190,7 +239,7 @@ class GenerateFlow:
                 )
         else:
             await self.poster.post(channel, messages.run_failure(run), thread_ts=thread_ts)
-        await self.poster.post(
+        return await self.poster.post(
             channel,
             f"Actions for run #{run.id}",
             blocks=blocks.result_actions(run, all_routes),
@@ -203,13 +252,17 @@ class GenerateFlow:
         thread_ts: str,
         outcomes: Sequence[RunOutcome],
         tiles: Sequence[Tile] | None = None,
-    ) -> bytes:
+    ) -> str | None:
+        """The summary table and the montage; returns the summary's ts (checks are added to
+        it once they are in)."""
         runs: list[Run] = [o.run for o in outcomes]
         if tiles is None or len(tiles) != len(outcomes):
             tiles = [_tile(o) for o in outcomes]
         # Compose the montage while the summary table is being posted.
         rendering = asyncio.ensure_future(asyncio.to_thread(render_montage, tiles))
-        await self.poster.post(channel, messages.comparison_summary(runs), thread_ts=thread_ts)
+        summary_ts = await self.poster.post(
+            channel, messages.comparison_summary(runs), thread_ts=thread_ts
+        )
         montage = await rendering
         await self.poster.upload(
             channel,
@@ -217,7 +270,7 @@ class GenerateFlow:
             [("comparison.png", montage, "Side by side")],
             "Side by side: " + ", ".join(o.run.route_id for o in outcomes),
         )
-        return montage
+        return summary_ts
 
 
 def _tile(outcome: RunOutcome) -> Tile:

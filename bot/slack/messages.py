@@ -6,8 +6,9 @@ Block Kit's limits and user text is escaped for mrkdwn; the run log keeps the fu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+from bot.checks import CheckReport
 from bot.core.figures import money, seconds
 from bot.core.markup import escape
 from storage.tables import Run
@@ -89,32 +90,36 @@ def parent_text(user: str | None, prompt: str, route_ids: Sequence[str]) -> str:
     return trim(f"{who} for an image {where}\n>{quote_prompt(prompt)}")
 
 
-def comparison_summary(runs: Sequence[Run]) -> str:
-    """A monospaced table: route, model, status, latency, cost; fastest and cheapest marked."""
+def comparison_summary(runs: Sequence[Run], checks: Mapping[int, CheckReport] | None = None) -> str:
+    """A monospaced table: route, model, status, latency, cost; fastest and cheapest marked;
+    with `checks`, each run's acceptance checks (FAILED ahead of a check that did not pass)."""
     ok = [r for r in runs if r.status == "succeeded"]
     fastest = min(
         (r for r in ok if r.latency_s is not None), key=lambda r: r.latency_s or 0.0, default=None
     )
     priced = [r for r in ok if r.cost_usd is not None]
     cheapest = min(priced, key=lambda r: r.cost_usd or 0.0, default=None)
-    rows = [("route", "model", "status", "latency", "cost", "")]
+    header = ("route", "model", "status", "latency", "cost", "", *(("checks",) if checks else ()))
+    rows: list[tuple[str, ...]] = [header]
     for run in runs:
         marks = []
         if fastest is not None and run.id == fastest.id:
             marks.append("fastest")
         if cheapest is not None and run.id == cheapest.id and len(priced) > 1:
             marks.append("cheapest")
-        rows.append(
-            (
-                run.route_id[:24],
-                (run.model_reported or run.model_requested)[:28],
-                run.status if run.status != "failed" else f"failed: {run.error_class}",
-                seconds(run.latency_s),
-                money(run.cost_usd, run.cost_basis),
-                ", ".join(marks),
-            )
+        row: tuple[str, ...] = (
+            run.route_id[:24],
+            (run.model_reported or run.model_requested)[:28],
+            run.status if run.status != "failed" else f"failed: {run.error_class}",
+            seconds(run.latency_s),
+            money(run.cost_usd, run.cost_basis),
+            ", ".join(marks),
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(6)]
+        if checks:
+            report = checks.get(run.id or 0)
+            row += ((report.text() if report else "—")[:60] or "—",)
+        rows.append(row)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     lines = [
         "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows
     ]

@@ -112,7 +112,9 @@ class Runtime:
         )
 
     def bench_runner(self, per_route_concurrency: int | None = None) -> BenchRunner:
-        runner = BenchRunner(self.runs, self.validator, self.spend, BenchLog(self.engine))
+        runner = BenchRunner(
+            self.runs, self.validator, self.spend, BenchLog(self.engine), checks=self.checks
+        )
         if per_route_concurrency is not None:
             runner.per_route = per_route_concurrency
         return runner

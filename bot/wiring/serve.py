@@ -80,6 +80,7 @@ async def start_bot(settings: Settings, runtime: Runtime) -> SlackBot:
         health_log=runtime.health,
         bench_runner=runtime.bench_runner,
         config_source=runtime.config.source,
+        checks=runtime.checks,
     )
     secret = (
         settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None

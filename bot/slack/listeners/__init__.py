@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from slack_bolt.async_app import AsyncApp
 
 from bot.benchmark.runner import BenchRunner
+from bot.checks import AcceptanceChecks
 from bot.core.requests import RequestValidator
 from bot.core.runs import RunService
 from bot.core.spend import SpendPolicy
@@ -37,6 +38,7 @@ class Product:
     health_log: HealthLog
     bench_runner: Callable[[], BenchRunner]
     config_source: str
+    checks: AcceptanceChecks | None = None
 
 
 def register(
@@ -58,6 +60,7 @@ def register(
         access=access,
         flow=flow,
         runlog=runs.runlog,
+        checklog=product.checks.checklog if product.checks is not None else None,
         health_log=product.health_log,
         monitor=product.monitor,
         bench=bench,

@@ -25,6 +25,11 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
+def scene(seed: int = 4, size: int = SIZE) -> Image.Image:
+    """A picture with no text at all: what an unrelated output looks like to the text check."""
+    return _backdrop(seed, size)
+
+
 def _backdrop(seed: int, size: int = SIZE) -> Image.Image:
     """A poster background: a two-colour gradient with a few soft shapes."""
     rng = random.Random(seed)

@@ -54,8 +54,17 @@ async def test_imagegen_posts_image_in_thread_with_context(start_harness):
     assert len(assets) == 1 and assets[0].width == 512
     # Buttons under the result.
     actions = [m for m in thread if isinstance(m, Message) and m.blocks]
-    ids = [e["action_id"] for m in actions for b in m.blocks or [] for e in b.get("elements", [])]
+    ids = [
+        e.get("action_id") for m in actions for b in m.blocks or [] for e in b.get("elements", [])
+    ]
     assert {"rerun", "verdict_pass", "verdict_fail"} <= set(ids)
+    # The acceptance checks ran after the image was posted and were added to that message.
+    buttons = next(m for m in actions if "rerun" in json.dumps(m.blocks))
+    assert (
+        buttons.updates
+        and "Checks:" in json.dumps(buttons.blocks)
+        and "as asked" in json.dumps(buttons.blocks)
+    )
 
 
 async def test_bad_input_gets_one_sentence_and_no_run(start_harness):

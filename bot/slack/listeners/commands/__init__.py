@@ -12,6 +12,7 @@ from bot.slack.generate import GenerateFlow
 from bot.slack.listeners.commands import imagegen, imageroute
 from bot.slack.poster import SlackPoster
 from bot.slack.tasks import BackgroundTasks
+from storage.checks import CheckLog
 from storage.health import HealthLog
 from storage.runlog import RunLog
 
@@ -23,6 +24,7 @@ def register(
     access: Access,
     flow: GenerateFlow,
     runlog: RunLog,
+    checklog: CheckLog | None,
     health_log: HealthLog,
     monitor: HealthMonitor,
     bench: BenchThread,
@@ -36,6 +38,7 @@ def register(
         routes=validator.routes,
         config_source=config_source,
         runlog=runlog,
+        checklog=checklog,
         health_log=health_log,
         monitor=monitor,
         bench=bench,

@@ -20,6 +20,7 @@ from bot.slack.bench_thread import BenchThread
 from bot.slack.poster import DELIVERY_ERRORS, NotInChannel, SlackPoster
 from bot.slack.tasks import BackgroundTasks
 from routes.base import Route
+from storage.checks import CheckLog
 from storage.health import HealthLog
 from storage.runlog import RunLog
 from storage.tables import Run, utcnow
@@ -35,13 +36,14 @@ def register(
     routes: Mapping[str, Route],
     config_source: str,
     runlog: RunLog,
+    checklog: CheckLog | None,
     health_log: HealthLog,
     monitor: HealthMonitor,
     bench: BenchThread,
     poster: SlackPoster,
     tasks: BackgroundTasks,
 ) -> None:
-    answers = Answers(routes, config_source, runlog, health_log, monitor)
+    answers = Answers(routes, config_source, runlog, health_log, monitor, checklog)
 
     async def imageroute(
         ack: AsyncAck, command: dict[str, Any], context: AsyncBoltContext, client: AsyncWebClient
@@ -89,7 +91,9 @@ class Answers:
         runlog: RunLog,
         health_log: HealthLog,
         monitor: HealthMonitor,
+        checklog: CheckLog | None = None,
     ) -> None:
+        self.checklog = checklog
         self.routes = routes
         self.config_source = config_source
         self.runlog = runlog
@@ -120,7 +124,11 @@ class Answers:
         all_time = await asyncio.to_thread(self.runlog.route_stats)
         week = await asyncio.to_thread(self.runlog.route_stats, utcnow() - timedelta(days=7))
         verdicts = await asyncio.to_thread(self.runlog.verdict_counts)
-        return "Route stats", blocks.stats_blocks(all_time, week, list(self.routes), verdicts)
+        answer = blocks.stats_blocks(all_time, week, list(self.routes), verdicts)
+        if self.checklog is not None:
+            figures = await asyncio.to_thread(self.checklog.figures)
+            answer += blocks.checks_stats_blocks(figures)
+        return "Route stats", answer
 
     async def health(self) -> Reply:
         now = utcnow()
@@ -129,7 +137,9 @@ class Answers:
 
     async def advice(self, text: str) -> Reply:
         health = await self.monitor.states()
-        advice = await asyncio.to_thread(advise_workspace, text, self.routes, self.runlog, health)
+        advice = await asyncio.to_thread(
+            advise_workspace, text, self.routes, self.runlog, health, self.checklog
+        )
         board_rows = {rid: r.config.board_row for rid, r in self.routes.items()}
         summary = f"First route to benchmark: {advice.route or 'none fits as asked'}"
         return summary, blocks.advice_blocks(text, advice, board_rows)

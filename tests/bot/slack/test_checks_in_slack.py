@@ -1,0 +1,96 @@
+"""Acceptance checks as a Slack user sees them: /imagegen with quoted text on the demo route
+(which draws the prompt's text) and on an OpenAI route whose (fake) API returns an unrelated
+picture; the checks line added in place under each result, the comparison summary, stats and
+the advisor's "in this workspace"."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from tests.bot.checks import calibration as cal
+from tests.bot.conftest import CHANNEL, DEMO_CONFIG, BotHarness
+from tests.fakes.openai import OpenAIFake
+from tests.fakes.slack import Message
+
+API_KEY = "sk-test-secret-key-4242"
+PROMPT = "A shop poster that says 'SUMMER SALE 50% OFF' in big letters"
+
+
+@pytest.fixture
+def openai_fake() -> Iterator[OpenAIFake]:
+    fake = OpenAIFake(api_key=API_KEY).start()
+    fake.image = cal.png(cal.scene(size=1024))  # a picture with none of the asked text
+    yield fake
+    fake.stop()
+
+
+def _config(url: str) -> str:
+    return (
+        DEMO_CONFIG
+        + f"""
+[routes.openai]
+kind = "openai"
+model = "gpt-image-2"
+api_key = "{API_KEY}"
+base_url = "{url}/v1"
+billing_owner = "Acme OpenAI org"
+board = "openai"
+"""
+    )
+
+
+def _buttons(h: BotHarness, run_id: int) -> Message:
+    parent = h.slack.top_level(CHANNEL)[-1]
+    for item in h.slack.thread(CHANNEL, parent.ts):
+        if isinstance(item, Message) and f"run #{run_id}" in item.text and item.blocks:
+            return item
+    raise AssertionError(f"no buttons message for run #{run_id}")
+
+
+async def test_quoted_text_reads_back_on_the_demo_and_not_on_an_unrelated_picture(
+    start_harness, openai_fake: OpenAIFake
+):
+    h = await start_harness(_config(openai_fake.server.url))
+    await h.command("/imagegen", f'route=demo,openai prompt="{PROMPT}" size=1024x1024')
+    await h.settle(60)
+    runs = {r.route_id: r for r in h.runtime.runlog.recent(2)}
+    checks = h.runtime.checks.checklog
+    demo_text = {r.name: r for r in checks.for_run(runs["demo"].id or 0)}["text"]
+    other_text = {r.name: r for r in checks.for_run(runs["openai"].id or 0)}["text"]
+    assert demo_text.status == "passed" and (demo_text.score or 0) >= 0.9
+    assert other_text.status == "failed" and other_text.score is not None and other_text.score < 0.3
+    assert "SUMMER" in (other_text.reason or "") and "missing" in (other_text.reason or "")
+
+    # Each result's message got its checks line in place, above the same buttons.
+    demo_msg = _buttons(h, runs["demo"].id or 0)
+    other_msg = _buttons(h, runs["openai"].id or 0)
+    assert demo_msg.updates and other_msg.updates
+    demo_line = demo_msg.blocks[0]["elements"][0]["text"]  # type: ignore[index]
+    other_line = other_msg.blocks[0]["elements"][0]["text"]  # type: ignore[index]
+    assert demo_line.startswith(":white_check_mark: Checks: text ")
+    assert ":x: text" in other_line and "missing SUMMER" in other_line
+    assert "rerun" in json.dumps(demo_msg.blocks) and "verdict_pass" in json.dumps(other_msg.blocks)
+
+    # The comparison summary, updated in place with a checks column.
+    parent = h.slack.top_level(CHANNEL)[-1]
+    summary = next(
+        m
+        for m in h.slack.thread(CHANNEL, parent.ts)
+        if isinstance(m, Message) and "Comparison summary" in m.text
+    )
+    assert summary.updates and "checks" in summary.text and "FAILED text" in summary.text
+
+    # /imageroute stats: per route and family.
+    await h.command("/imageroute", "stats")
+    await h.settle()
+    stats = json.dumps(h.slack.top_level(CHANNEL)[-1].blocks)
+    assert "Acceptance checks" in stats and "ad hoc" in stats and "0/1" in stats and "1/1" in stats
+
+    # The advisor's "in this workspace".
+    await h.command("/imageroute", "which route for a text-heavy poster on openai")
+    await h.settle()
+    advice = json.dumps(h.slack.top_level(CHANNEL)[-1].blocks)
+    assert "text legible 100% of 1" in advice and "text legible 0% of 1" in advice
