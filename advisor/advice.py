@@ -27,6 +27,8 @@ class WorkspaceRoute:
     # Automatic acceptance checks: (check, share passed, images checked), e.g. ("text
     # legible", 0.8, 10).
     checks: tuple[tuple[str, float, int], ...] = ()
+    # Runs that made images at a cost nobody knows: said beside the median, never taken as $0.
+    unpriced_runs: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +184,8 @@ def describe_workspace_route(ws: WorkspaceRoute) -> str:
         parts.append(f"p50 {ws.p50_latency_s:.1f} s")
     if ws.median_cost_usd is not None:
         parts.append(f"median ${ws.median_cost_usd:.3f}")
+    if ws.unpriced_runs:
+        parts.append(f"{ws.unpriced_runs} run{'s' if ws.unpriced_runs != 1 else ''} unpriced")
     for name, share, checked in ws.checks:
         parts.append(f"{name} {share:.0%} of {checked}")
     return f"{ws.route_id} ({ws.kind}): " + ", ".join(parts)

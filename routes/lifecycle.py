@@ -212,9 +212,10 @@ def check_route(
     allow_retired: bool,
     today: date | None = None,
 ) -> RouteLifecycleCheck:
-    """One warning line per deprecated model; one refusal line for a retired one unless the
-    route says it keeps calling it (allow_retired_model = true, e.g. a private contract)."""
-    warnings: list[str] = []
+    """One warning line per route naming each deprecated model (a Responses route calls two);
+    one refusal line for a retired one unless the route says it keeps calling it
+    (allow_retired_model = true, e.g. a private contract)."""
+    notes: list[str] = []
     for model_id in models:
         retired = retired_sentence(model_id, today)
         if retired is not None:
@@ -223,14 +224,14 @@ def check_route(
                     refusal=f"route '{route_id}': model {retired}, or set allow_retired_model = "
                     "true if your account still has access (e.g. under a private contract)"
                 )
-            warnings.append(
-                f"route '{route_id}': model {retired}; kept because allow_retired_model = true"
-            )
+            notes.append(f"model {retired}; kept because allow_retired_model = true")
             continue
         deprecated = deprecated_sentence(model_id, today)
         if deprecated is not None:
-            warnings.append(f"route '{route_id}': model {deprecated}")
-    return RouteLifecycleCheck(warnings=tuple(warnings))
+            notes.append(f"model {deprecated}")
+    if not notes:
+        return RouteLifecycleCheck()
+    return RouteLifecycleCheck(warnings=(f"route '{route_id}': " + "; ".join(notes),))
 
 
 def explain_missing_model(

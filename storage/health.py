@@ -63,9 +63,9 @@ class HealthLog:
         latencies = [lat for good, lat in rows if good and lat is not None]
         return ok / len(rows), latencies
 
-    def probe_spend_counted(self, since: datetime) -> Spend:
-        """Known spend of generate probes since `since`, and how many made an image whose
-        cost is unknown (never added as $0)."""
+    def probe_spend_counted(self, since: datetime, *, route_id: str | None = None) -> Spend:
+        """Known spend of generate probes since `since` (of one route, or all), and how many
+        made an image whose cost is unknown (never added as $0)."""
         unpriced = sa.and_(
             col(HealthCheck.probe_kind) == "generate",
             col(HealthCheck.ok).is_(True),
@@ -77,6 +77,8 @@ class HealthLog:
                 sa.func.count(col(HealthCheck.cost_usd)),
                 sa.func.coalesce(sa.func.sum(sa.case((unpriced, 1), else_=0)), 0),
             ).where(HealthCheck.checked_at >= since, HealthCheck.source == "probe")
+            if route_id is not None:
+                query = query.where(HealthCheck.route_id == route_id)
             known, priced, missing = session.exec(query).one()
         return Spend(
             known_usd=round(float(known or 0.0), 6),
@@ -84,15 +86,6 @@ class HealthLog:
             unpriced_runs=int(missing or 0),
             unpriced_images=int(missing or 0),
         )
-
-    def probe_spend(self, since: datetime) -> float:
-        """Probe spend with unknown costs counted as 0. Kept only for the health message until
-        it shows unpriced probes: use probe_spend_counted()."""
-        with Session(self.engine) as session:
-            query = select(sa.func.coalesce(sa.func.sum(HealthCheck.cost_usd), 0.0)).where(
-                HealthCheck.checked_at >= since
-            )
-            return float(session.exec(query).one() or 0.0)
 
     # -- incidents -----------------------------------------------------------------------
     def open_incidents(self) -> list[Incident]:

@@ -164,6 +164,27 @@ class RunLog:
             )
             return list(session.exec(query).all())
 
+    def reclaim(self, run_id: int, worker_id: str) -> Run | None:
+        """Take over an interrupted run to finish it (collecting its billed task): the run is
+        pending again under `worker_id`. None when it is not interrupted any more (another
+        process took it first), so a task is collected by one process only."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            taken = session.execute(
+                sa.update(Run)
+                .where(col(Run.id) == run_id, col(Run.status) == "interrupted")
+                .values(
+                    status="pending",
+                    worker_id=worker_id,
+                    finished_at=None,
+                    error_class=None,
+                    error_message=None,
+                )
+            )
+            session.commit()
+            if taken.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            return session.get(Run, run_id)
+
     def add_attempts(self, run_id: int, attempts: Iterable[dict[str, Any]]) -> None:
         with Session(self.engine) as session:
             for attempt in attempts:
@@ -338,33 +359,6 @@ class RunLog:
             )
             for group, known, priced, runs, images in rows
         }
-
-    def spend_since(
-        self, since: datetime, *, route_id: str | None = None, slack_user: str | None = None
-    ) -> float:
-        """USD spent since `since`, unknown costs counted as 0. Kept only for the Slack
-        surfaces that do not show unpriced runs yet: use spend() / spend_by_route()."""
-        with Session(self.engine) as session:
-            query = select(sa.func.coalesce(sa.func.sum(Run.cost_usd), 0.0)).where(
-                Run.created_at >= since
-            )
-            if route_id:
-                query = query.where(Run.route_id == route_id)
-            if slack_user:
-                query = query.where(Run.slack_user == slack_user)
-            return float(session.exec(query).one() or 0.0)
-
-    def spend_by_owner(self, since: datetime) -> dict[str, float]:
-        """USD spent since `since` per billing owner, unknown costs counted as 0. Kept only
-        for App Home until it shows unpriced runs: use spend_by_billing_owner()."""
-        with Session(self.engine) as session:
-            query = (
-                select(Run.billing_owner, sa.func.coalesce(sa.func.sum(Run.cost_usd), 0.0))
-                .where(Run.created_at >= since)
-                .group_by(Run.billing_owner)
-            )
-            rows = session.exec(query).all()
-        return {(owner or "unknown"): float(total or 0.0) for owner, total in rows}
 
     # -- verdicts ------------------------------------------------------------------------------
     def set_verdict(self, run_id: int, survives: bool, judged_by: str) -> Verdict:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.benchmark.prompts import FAMILIES, BenchError, BenchPrompt
+from bot.core.figures import unpriced
 from storage.tables import Bench, Run
 
 DEFAULT_PER_ROUTE = 2
@@ -91,11 +92,29 @@ class BenchProgress:
     done: int = 0
     skipped: list[tuple[BenchItem, str]] = field(default_factory=list)
     outcomes: list[tuple[BenchItem, Run]] = field(default_factory=list)
+    # What the budget counts: known costs, plus runs of unknown cost at their route's estimate.
     spent_usd: float = 0.0
     resumed: int = 0  # items already finished by an earlier, interrupted attempt
     max_cost: float | None = None
-    # Routes whose calls counted as $0 before the call (no price on file to estimate them).
+    # Routes with no price on file to estimate a call by (only run without a budget).
     unpriced: set[str] = field(default_factory=set)
+    known_usd: float = 0.0  # what the finished runs cost, where known
+    unpriced_runs: int = 0  # finished runs that were billed at a cost nobody knows
+
+    def count(self, run: Run) -> None:
+        """Add a finished run's cost: known, or counted as unpriced (never as $0)."""
+        if run.cost_usd is not None:
+            self.known_usd = round(self.known_usd + run.cost_usd, 6)
+        elif run.images > 0 or run.task_id is not None:
+            self.unpriced_runs += 1
+
+    @property
+    def spent_text(self) -> str:
+        """ "$0.42 spent", "$0.42 spent + 2 runs unpriced", "2 runs unpriced"."""
+        if self.unpriced_runs and not self.known_usd:
+            return unpriced(self.unpriced_runs)
+        text = f"${self.known_usd:.2f} spent"
+        return f"{text} + {unpriced(self.unpriced_runs)}" if self.unpriced_runs else text
 
 
 ProgressCallback = Callable[[BenchProgress, BenchItem, Run | None], Awaitable[None] | None]

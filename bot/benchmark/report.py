@@ -15,6 +15,7 @@ from markdown_it import MarkdownIt
 from bot.benchmark.plan import BenchProgress
 from bot.benchmark.prompts import FAMILIES
 from bot.benchmark.sheets import Cell, chart, consistency, contact_sheet
+from bot.core.figures import unpriced
 from storage.assets import AssetStore, AssetStoreError
 from storage.runlog import RunLog, percentile
 from storage.tables import Run
@@ -113,14 +114,19 @@ def budget_lines(progress: BenchProgress) -> list[str]:
     lines = []
     if progress.max_cost is not None:
         lines.append(
-            f"Budget: ${progress.spent_usd:.2f} of ${progress.max_cost:.2f} spent "
-            "(checked before each call with the route's estimate)."
+            f"Budget: ${progress.spent_usd:.2f} of ${progress.max_cost:.2f} counted (checked "
+            "before each call with the route's estimate; a run of unknown cost counts at it)."
         )
     if progress.unpriced:
         names = ", ".join(f"`{r}`" for r in sorted(progress.unpriced))
         lines.append(
-            f"No price on file for {names}: their calls counted as $0 before being sent; "
-            "what they cost is added once known, and shows as unknown where nothing prices it."
+            f"No price on file for {names}: run without a budget; what a call cost shows "
+            "where the provider reported it, and as unknown where nothing prices it."
+        )
+    if progress.unpriced_runs:
+        lines.append(
+            f"{unpriced(progress.unpriced_runs)}: billed at a cost nothing on file gives, so "
+            "they are counted beside the total, never added to it as $0."
         )
     return lines
 
@@ -130,7 +136,7 @@ def summary_markdown(progress: BenchProgress, cells: Sequence[Cell], files: Sequ
         f"# Benchmark {progress.bench_id}",
         "",
         f"{progress.done} of {progress.total} outputs done, {len(progress.skipped)} skipped, "
-        f"${progress.spent_usd:.2f} spent"
+        f"{progress.spent_text}"
         + (f", {progress.resumed} kept from an earlier attempt" if progress.resumed else "")
         + ".",
         "",

@@ -4,7 +4,8 @@ A benchmark has an id and a row in `benches` holding its plan (routes, families,
 budget, prompt file), so `--resume ID` needs nothing else. Each (route, prompt, repeat) item's
 run carries the key `<bench id>:<route>:<prompt id>:<repeat>#<try>`: a resumed benchmark keeps
 what finished (succeeded or failed) and redoes only what was interrupted or skipped. The spend
-policy's budget is checked before each call with the route's estimate (routes.pricing).
+policy's budget is checked before each call with the route's estimate (routes.pricing); a
+route nothing prices is refused under a budget, and runs of unknown cost are counted as such.
 """
 
 from __future__ import annotations
@@ -100,6 +101,8 @@ class BenchRunner:
             plan = plan.with_changes(**changes)
         if plan.max_cost is not None and plan.max_cost < 0:
             raise BenchError("--max-cost must be zero or more")
+        if plan.max_cost is not None:
+            self._check_budgetable(plan.routes)
         if not 1 <= plan.per_route <= 16:
             raise BenchError("--concurrency must be between 1 and 16")
         items = self.plan(load_prompts(plan.prompt_set), plan.routes, plan.families, plan.repeat)
@@ -153,6 +156,8 @@ class BenchRunner:
         bench_id = bench_id or new_bench_id()
         routes = sorted({i.route_id for i in items})
         allowance = await self.spend.allowance(routes, user, max_cost)
+        if allowance.max_cost is not None:
+            self._check_budgetable(routes)
         progress, todo, tries = await self._resume(items, bench_id, allowance.max_cost)
         state = _Pass(
             bench_id=bench_id,
@@ -196,7 +201,16 @@ class BenchRunner:
                 if r.status in FINISHED:
                     finished[item_key] = r
         progress = BenchProgress(bench_id, total=len(items), max_cost=max_cost)
-        progress.spent_usd = sum(r.cost_usd or 0.0 for r in previous)
+        for r in previous:
+            progress.count(r)
+            if r.cost_usd is not None:
+                progress.spent_usd += r.cost_usd
+            elif r.images > 0 or r.task_id is not None:
+                # Billed at an unknown cost: the budget counts it at the route's estimate.
+                estimate = (
+                    self.spend.estimate(r.route_id) if r.route_id in self.runs.executors else None
+                )
+                progress.spent_usd += estimate.usd if estimate is not None else 0.0
         todo: list[BenchItem] = []
         for item in items:
             if item.key in finished:
@@ -247,6 +261,7 @@ class BenchRunner:
         finally:
             await self.spend.release(hold)
         state.settle(item.route_id, estimate, run.cost_usd)
+        state.progress.count(run)
         state.progress.outcomes.append((item, run))
         state.progress.done += 1
         await state.notify(item, run)
@@ -264,11 +279,29 @@ class BenchRunner:
             return "assistant requests run on openai-responses routes only"
         return None
 
+    def _check_budgetable(self, route_ids: Iterable[str]) -> None:
+        """A budget is kept by reserving each call's estimate before it is sent: a route that
+        nothing on file prices cannot be kept under it, so it is refused up front rather than
+        run as if it cost $0."""
+        unpriced = [rid for rid in route_ids if self.spend.estimate(rid) is None]
+        if unpriced:
+            names = ", ".join(f"`{rid}`" for rid in unpriced)
+            raise BenchError(
+                f"a budget cannot be kept on {names}: nothing on file prices its calls, so "
+                "set estimated_usd_per_image (or a `pricing` table) on the route, or run the "
+                "benchmark without a budget"
+            )
+
     def _estimate(self, item: BenchItem, request: ImageRequest, progress: BenchProgress) -> float:
-        """The route's estimate for the request (routes.pricing); 0 (and noted) when nothing
-        on file prices it: its real cost is only known after the call."""
+        """The route's estimate for the request (routes.pricing), or its plain per-image
+        estimate for a request no price row covers. Nothing to reserve only on a route with
+        no price at all, which runs only without a budget (noted: its cost is known after the
+        call, if at all)."""
         estimate = self.spend.estimate(item.route_id, request)
         if estimate is None:
+            plain = self.spend.estimate(item.route_id)
+            if plain is not None:
+                return plain.usd * max(request.n, 1)
             progress.unpriced.add(item.route_id)
             return 0.0
         return estimate.usd

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from bot.cli.app import app
 from bot.cli.common import fail
+
+if TYPE_CHECKING:
+    from advisor import Advice
 
 
 @app.command()
@@ -22,7 +25,13 @@ def advise(
     ] = None,
 ) -> None:
     """Which route to benchmark first, from the route board (no network, no account)."""
-    from advisor import advise as run_advice
+    from advisor import advise
+    from bot.core.lifecycle import model_facts
+
+    models = model_facts()  # the live lifecycle catalog: models named as of today
+
+    def run_advice(text: str) -> Advice:
+        return advise(text, models=models)
 
     if jsonl is not None:
         try:

@@ -82,6 +82,8 @@ def bench(
         )
         try:
             progress = asyncio.run(_run(runtime, runner, items, row.id, plan.max_cost))
+        except BenchError as exc:  # e.g. a daily cap narrowed the budget onto an unpriced route
+            fail(str(exc))
         except KeyboardInterrupt:
             typer.echo(f"\ninterrupted; resume with: imageroute bench --resume {row.id}", err=True)
             raise typer.Exit(130) from None
@@ -122,7 +124,7 @@ def _report(
     ok = sum(1 for _, run in progress.outcomes if run.status == "succeeded")
     typer.echo(
         f"done {progress.bench_id}: {ok} of {len(progress.outcomes)} outputs succeeded, "
-        f"{len(progress.skipped)} skipped, ${progress.spent_usd:.2f} spent"
+        f"{len(progress.skipped)} skipped, {progress.spent_text}"
     )
     typer.echo(f"report: {folder / 'summary.md'} (and summary.html)")
     if any(why.startswith(("budget", "route daily")) for _, why in progress.skipped):

@@ -15,6 +15,11 @@ if TYPE_CHECKING:
     from bot.wiring.settings import Settings
 
 
+def warn(line: str) -> None:
+    """One warning line on stderr (a route on a deprecated model, say)."""
+    typer.echo(f"imageroute: warning: {line}", err=True)
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
     typer.echo(f"imageroute: {message}", err=True)
     raise typer.Exit(code)
@@ -68,6 +73,6 @@ def open_runtime(role: str = "cli") -> Runtime:
     from bot.core.redaction import install
     from bot.wiring.runtime import Runtime
 
-    runtime = Runtime.open(settings(), role=role)
+    runtime = Runtime.open(settings(), role=role, announce=warn)
     install(runtime.redactor)
     return runtime

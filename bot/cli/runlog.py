@@ -59,13 +59,25 @@ def export(
         fail("--format must be csv or jsonl")
     with user_errors():
         runtime = open_runtime()
-        from bot.core.exports import records, write_csv, write_jsonl
+        from bot.core.exports import ExportTally, records, write_csv, write_jsonl
+        from bot.core.figures import spend
 
         writer = write_csv if format == "csv" else write_jsonl
-        rows = records(runtime.runlog, runtime.redactor, bench, runtime.checks.checklog)
+        tally = ExportTally()
+        rows = tally.counted(
+            records(runtime.runlog, runtime.redactor, bench, runtime.checks.checklog)
+        )
         if output is None:
             count = writer(rows, sys.stdout)
         else:
             with output.open("w", encoding="utf-8", newline="") as handle:
                 count = writer(rows, handle)
-            typer.echo(f"wrote {count} run(s) to {output}", err=True)
+        where = f" to {output}" if output is not None else ""
+        note = ""
+        if tally.unpriced_runs:
+            note = " (cost unknown: cost_usd empty, cost_basis unknown)"
+        typer.echo(
+            f"wrote {count} run(s){where}; cost {spend(tally.known_usd, tally.unpriced_runs)}"
+            f"{note}",
+            err=True,
+        )

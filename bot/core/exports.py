@@ -1,11 +1,17 @@
 """Run-log exports: every logged field and the run's acceptance checks, as CSV or JSON lines,
-streamed in batches."""
+streamed in batches.
+
+Every record carries its cost with its basis (`cost_usd`, `cost_basis`, `cost_detail`); a run
+billed at a cost nothing prices has an empty `cost_usd` and basis `unknown`, and a total over an
+export (`ExportTally`) counts such runs beside the known sum, never as $0.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -121,3 +127,26 @@ def write_csv(rows: Iterable[dict[str, Any]], out: TextIO) -> int:
         writer.writerow(flat)
         count += 1
     return count
+
+
+@dataclass
+class ExportTally:
+    """What an export holds: runs, their known cost, and runs billed at an unknown cost."""
+
+    runs: int = 0
+    known_usd: float = 0.0
+    unpriced_runs: int = 0
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.runs += 1
+        cost = record.get("cost_usd")
+        if cost is not None:
+            self.known_usd = round(self.known_usd + float(cost), 6)
+        elif (record.get("images") or 0) > 0 or record.get("task_id"):
+            self.unpriced_runs += 1
+
+    def counted(self, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """The rows unchanged, counted on the way through (exports stay streamed)."""
+        for row in rows:
+            self.add(row)
+            yield row

@@ -23,3 +23,17 @@ def money(usd: float | None, basis: str | None) -> str:
 
 def seconds(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f} s"
+
+
+def unpriced(runs: int, noun: str = "run") -> str:
+    return f"{runs} {noun}{'s' if runs != 1 else ''} unpriced"
+
+
+def spend(known_usd: float, unpriced_runs: int = 0, noun: str = "run") -> str:
+    """Spend as people should read it: the known total, and runs of unknown cost counted
+    beside it, never added as $0 ("$1.20", "$1.20 + 3 runs unpriced", "3 runs unpriced")."""
+    if not unpriced_runs:
+        return f"${known_usd:.2f}"
+    if not known_usd:
+        return unpriced(unpriced_runs, noun)
+    return f"${known_usd:.2f} + {unpriced(unpriced_runs, noun)}"

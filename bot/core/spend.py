@@ -4,8 +4,10 @@ Every path that spends goes through SpendPolicy before the first provider call: 
 its buttons, `imageroute gen`, the benchmark (its budget and the daily caps it must stay under)
 and generate probes. The expected cost is the route's estimate (routes.pricing, the one cost
 authority), asked in one place, `estimate`. Runs already made whose cost is unknown count at
-their route's per-image estimate, never as $0; the routes file refuses a capped route that
-has no price, so a missing estimate only happens on uncapped routes.
+their route's per-image estimate, never as $0, and a route's generate probes count against its
+cap like its runs. The routes file refuses a capped route that has no price; a request no price
+row covers (a size no tier covers) takes the route's plain per-image estimate, and a cap that
+still cannot be kept refuses the call rather than taking it as $0.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy.engine import Connection
 from routes.base import Route
 from routes.config import LimitSettings
 from routes.model import Estimate, ImageRequest
+from storage.health import HealthLog
 from storage.reservations import Hold, Reservations
 from storage.runlog import DuplicateRequest, RunLog, Spend
 
@@ -107,10 +110,12 @@ class SpendPolicy:
         limits: LimitSettings,
         *,
         holder: str = "unregistered",
+        health: HealthLog | None = None,
     ) -> None:
         self.runlog = runlog
         self.routes = routes
         self.limits = limits
+        self.health = health  # generate probes spend too: they count against the route's cap
         self.reservations = Reservations(runlog.engine)
         # The worker that holds this process's reservations: released if it stops beating.
         self.holder = holder
@@ -120,19 +125,26 @@ class SpendPolicy:
         or its estimated_usd_per_image), None when nothing on file says."""
         return self.routes[route_id].estimate(request or ImageRequest(prompt=""))
 
-    def _expected(self, route_id: str, request: ImageRequest | None) -> float:
+    def _expected(self, route_id: str, request: ImageRequest | None) -> float | None:
+        """What the call is expected to cost; None when nothing on file says (never $0)."""
         estimate = self.estimate(route_id, request)
-        return estimate.usd if estimate is not None else 0.0
+        if estimate is None and request is not None:
+            # A request no price row covers (a size or quality without a tier): the route's
+            # plain per-image estimate, for each image asked.
+            plain = self.estimate(route_id, None)
+            if plain is not None:
+                return plain.usd * max(request.n, 1)
+        return estimate.usd if estimate is not None else None
 
     def _counted(self, by_route: Mapping[str, Spend]) -> float:
         """Known spend plus each image of unknown cost at its route's per-image estimate (the
         most expensive configured route's when its route is gone or has none)."""
-        fallback = max((self._expected(rid, None) for rid in self.routes), default=0.0)
+        fallback = max((self._expected(rid, None) or 0.0 for rid in self.routes), default=0.0)
         total = 0.0
         for rid, spend in by_route.items():
             total += spend.known_usd
             if spend.unpriced_images:
-                per_image = self._expected(rid, None) if rid in self.routes else 0.0
+                per_image = self._expected(rid, None) if rid in self.routes else None
                 total += spend.unpriced_images * (per_image or fallback)
         return total
 
@@ -148,7 +160,10 @@ class SpendPolicy:
         read first: a run ending between the two reads is then counted twice (briefly, on the
         safe side), never missed."""
         held = self.reservations.reserved(conn, since, route_id=route_id, slack_user=slack_user)
-        by_route = self.runlog.spend_by_route(since, route_id=route_id, slack_user=slack_user)
+        by_route = dict(self.runlog.spend_by_route(since, route_id=route_id, slack_user=slack_user))
+        if route_id is not None and slack_user is None and self.health is not None:
+            probes = self.health.probe_spend_counted(since, route_id=route_id)
+            by_route[route_id] = by_route.get(route_id, Spend()) + probes
         return self._counted(by_route), sum(held.values())
 
     def _refusal(
@@ -163,19 +178,27 @@ class SpendPolicy:
             cap = self.routes[rid].config.daily_spend_usd
             if cap is None:
                 continue
+            expected = self._expected(rid, request)
+            if expected is None:
+                return _unkept(rid, f"its daily spend cap of ${cap:.2f}")
             spent, held = self._spent(conn, since, route_id=rid)
             used = spent + held
-            if used >= cap or used + self._expected(rid, request) > cap + _EPSILON:
+            if used >= cap or used + expected > cap + _EPSILON:
                 return (
                     f"Route `{rid}` has reached its daily spend cap of ${cap:.2f} "
                     f"({_so_far(spent, held)}); it {resets_in()}."
                 )
         user_cap = self.limits.user_daily_spend_usd
         if user_cap is not None and user:
+            total = 0.0
+            for rid in route_ids:
+                one = self._expected(rid, request)
+                if one is None:
+                    return _unkept(rid, f"your daily spend cap of ${user_cap:.2f}")
+                total += one
             spent, held = self._spent(conn, since, slack_user=user)
             used = spent + held
-            expected = sum(self._expected(rid, request) for rid in route_ids)
-            if used >= user_cap or used + expected > user_cap + _EPSILON:
+            if used >= user_cap or used + total > user_cap + _EPSILON:
                 return (
                     f"You have reached your daily spend cap of ${user_cap:.2f} "
                     f"({_so_far(spent, held)}); it {resets_in()}."
@@ -218,8 +241,10 @@ class SpendPolicy:
                 refusal = self._refusal(conn, route_ids, user, request)
                 if refusal is not None:
                     raise OverCap(refusal)
+                # Nothing to hold only on an uncapped route with no price (a cap would have
+                # refused above): its run's cost is counted as unpriced afterwards.
                 holds = [
-                    Hold(rid, self._expected(rid, request), user, keys.get(rid))
+                    Hold(rid, self._expected(rid, request) or 0.0, user, keys.get(rid))
                     for rid in route_ids
                 ]
                 ids = self.reservations.add(conn, self.holder, holds)
@@ -270,3 +295,10 @@ def _so_far(spent: float, held: float) -> str:
     if held > _EPSILON:
         text += f", ${held:.2f} more held by runs in progress"
     return text
+
+
+def _unkept(route_id: str, cap: str) -> str:
+    return (
+        f"Nothing on file prices this request on `{route_id}`, so {cap} cannot be kept: "
+        "the route's owner can set estimated_usd_per_image in the routes file."
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from advisor import Advice, WorkspaceRoute, advise
+from bot.core.lifecycle import model_facts
 from routes.base import Route
 from storage.checks import CHECK_NAMES, CheckLog
 from storage.runlog import RunLog
@@ -46,7 +47,7 @@ def workspace_routes(
     checklog: CheckLog | None = None,
 ) -> list[WorkspaceRoute]:
     """Configured routes that serve a board row, with their run-log numbers, acceptance
-    checks and health."""
+    checks and health (runs of unknown cost are counted, never taken as $0)."""
     stats = runlog.route_stats()
     checks = check_pass_rates(checklog)
     out: list[WorkspaceRoute] = []
@@ -66,6 +67,7 @@ def workspace_routes(
                 p50_latency_s=s.p50_latency_s if s else None,
                 median_cost_usd=s.median_cost_usd if s else None,
                 checks=checks.get(rid, ()),
+                unpriced_runs=s.unpriced_runs if s else 0,
             )
         )
     return out
@@ -78,5 +80,8 @@ def advise_workspace(
     health: Mapping[str, str] | None = None,
     checklog: CheckLog | None = None,
 ) -> Advice:
-    """The route board's advice for a question, with this workspace's own numbers."""
-    return advise(question, workspace_routes(routes, runlog, health, checklog))
+    """The route board's advice for a question, with this workspace's own numbers and the
+    live model lifecycle catalog."""
+    return advise(
+        question, workspace_routes(routes, runlog, health, checklog), models=model_facts()
+    )

@@ -127,7 +127,7 @@ class BenchThread:
         await thread.post_report(state, plan.routes)
         done = (
             f"Done: benchmark `{state.bench_id}`, {state.done} of {state.total} outputs, "
-            f"{len(state.skipped)} skipped, ${state.spent_usd:.2f} spent. Report in the thread."
+            f"{len(state.skipped)} skipped, {state.spent_text}. Report in the thread."
         )
         await self.poster.update(channel, parent, head, blocks=blocks.parent_blocks(head, done))
 
@@ -205,7 +205,7 @@ class _Thread:
             self._last_update = now
             status = (
                 f"Benchmark `{state.bench_id}`: {state.done} of {state.total} done, "
-                f"{len(state.skipped)} skipped, ${state.spent_usd:.2f} spent"
+                f"{len(state.skipped)} skipped, {state.spent_text}"
             )
             await self.poster.update(
                 self.channel, self.parent, self.head, blocks=blocks.parent_blocks(self.head, status)

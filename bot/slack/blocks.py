@@ -32,13 +32,15 @@ from slack_sdk.models.views import View
 from advisor import Advice
 from advisor.advice import describe_workspace_route
 from bot.checks import CHECK_LABELS, CheckReport
-from bot.core.figures import money, seconds
+from bot.core.figures import money, seconds, spend
+from bot.core.figures import unpriced as unpriced_text
+from bot.core.lifecycle import ModelStatus, statuses_text
 from bot.core.markup import escape
 from bot.health.report import RouteHealth
 from bot.slack.health_alerts import ago
 from bot.slack.messages import CONTEXT_LIMIT, HELP, trim
 from storage.checks import CHECK_NAMES, CheckFigures
-from storage.runlog import RouteStats
+from storage.runlog import RouteStats, Spend
 from storage.tables import Run
 
 COMPARE_MODAL = "compare_modal"
@@ -133,12 +135,21 @@ def advice_blocks(
     question: str, advice: Advice, configured: Mapping[str, str | None]
 ) -> list[Block]:
     """The answer: route, first benchmark, why, caveats, verify list, alternatives, workspace."""
+    asked = context(f"> {escape(' '.join(question.split())[:280])}")
+    if advice.scope != "advice":
+        # Out of scope or not understood: say so and how to ask, with nothing to compare.
+        head = (
+            "*Outside what I advise on*"
+            if advice.scope == "out-of-scope"
+            else "*I did not understand the question*"
+        )
+        return [asked, section(f"{head}\n{escape(advice.why)}")]
     route = f"`{advice.route}`" if advice.route else "no route fits as asked"
     head = f"*First route to benchmark: {route}*"
     if advice.is_default:
         head += " (the default: nothing in the question pointed elsewhere)"
     blocks: list[Block] = [
-        context(f"> {escape(' '.join(question.split())[:280])}"),
+        asked,
         section(f"{head}\nStart with *{escape(advice.first_benchmark)}*.\n{escape(advice.why)}"),
     ]
     if advice.caveats:
@@ -182,14 +193,21 @@ def advice_blocks(
     return blocks
 
 
+def lifecycle_text(statuses: Sequence[ModelStatus]) -> str:
+    """A route's model status (bot.core.lifecycle), flagged when a model needs a move."""
+    text = statuses_text(statuses)
+    return f":warning: {text}" if any(s.needs_attention for s in statuses) else text
+
+
 def routes_blocks(
-    routes: Sequence[tuple[str, str, str, str | None, str | None]], source: str
+    routes: Sequence[tuple[str, str, str, str | None, str | None, Sequence[ModelStatus]]],
+    source: str,
 ) -> list[Block]:
-    """routes: (id, kind, model, board row, billing owner)."""
+    """routes: (id, kind, model, board row, billing owner, its models' lifecycle)."""
     lines = [
-        f"• `{rid}`: {kind}, model `{model}`, board row `{board or 'none'}`, "
-        f"billed to {escape(owner or 'unknown owner')}"
-        for rid, kind, model, board, owner in routes
+        f"• `{rid}`: {kind}, model `{model}` ({lifecycle_text(status)}), board row "
+        f"`{board or 'none'}`, billed to {escape(owner or 'unknown owner')}"
+        for rid, kind, model, board, owner, status in routes
     ]
     return [section(f"*Configured routes* ({source})\n" + "\n".join(lines))]
 
@@ -217,12 +235,30 @@ def stats_blocks(
                 f"{s.success_rate:.0%}" if s and s.success_rate is not None else "—",
                 seconds(s.p50_latency_s) if s else "—",
                 seconds(s.p95_latency_s) if s else "—",
-                money(s.median_cost_usd, None) if s and s.median_cost_usd is not None else "—",
-                f"${w.spend_usd:.2f}" if w else "$0.00",
+                _median(s),
+                spend(w.spend_usd, w.unpriced_runs) if w else "$0.00",
                 "{} ok / {} not".format(*verdicts[rid]) if rid in verdicts else "—",
             )
         )
-    return [section(f"*Route stats* (finished runs)\n```{_table(rows)}```")]
+    unpriced = sum(w.unpriced_runs for w in week.values())
+    blocks: list[Block] = [section(f"*Route stats* (finished runs)\n```{_table(rows)}```")]
+    if unpriced:
+        blocks.append(
+            context(
+                f"{unpriced_text(unpriced)} this week: they made images at a cost nothing on "
+                "file prices, so they are counted beside the spend, never as $0. Add a price "
+                "(`pricing` or `estimated_usd_per_image`) to the route."
+            )
+        )
+    return blocks
+
+
+def _median(stats: RouteStats | None) -> str:
+    if stats is None or (stats.median_cost_usd is None and not stats.unpriced_runs):
+        return "—"
+    if stats.median_cost_usd is None:
+        return "unknown"
+    return money(stats.median_cost_usd, None)
 
 
 def checks_stats_blocks(figures: Sequence[CheckFigures]) -> list[Block]:
@@ -271,7 +307,7 @@ def runs_blocks(runs: Sequence[Run], permalink: Mapping[int, str]) -> list[Block
 
 
 def health_blocks(
-    report: Sequence[RouteHealth], probe_spend_7d: float, now: datetime
+    report: Sequence[RouteHealth], probe_spend_7d: Spend, now: datetime
 ) -> list[Block]:
     def pct(value: float | None) -> str:
         return "—" if value is None else f"{value * 100:.1f}%"
@@ -301,31 +337,41 @@ def health_blocks(
     return [
         section("*Route health* (probes)\n```" + "\n".join(rows) + "```"),
         section("*Open incidents*\n" + ("\n".join(incidents) or "None.")),
-        context(f"Probe spend over 7 days: ${probe_spend_7d:.2f}"),
+        context(
+            "Probe spend over 7 days: "
+            + spend(probe_spend_7d.known_usd, probe_spend_7d.unpriced_runs, "probe")
+        ),
     ]
 
 
 # -- App Home ------------------------------------------------------------------------------------
 def home_view(
-    routes: Sequence[tuple[str, str, str | None, str | None]],
+    routes: Sequence[tuple[str, str, str | None, str | None, Sequence[ModelStatus]]],
     health: Mapping[str, str],
     recent: Sequence[Run],
     week: Mapping[str, RouteStats],
-    week_by_owner: Mapping[str, float],
+    week_by_owner: Mapping[str, Spend],
     verdicts: Mapping[str, tuple[int, int]],
 ) -> View:
-    """routes: (id, kind, board row, billing owner)."""
+    """routes: (id, kind, board row, billing owner, its models' lifecycle)."""
     lines = []
-    for rid, kind, board, owner in routes:
+    for rid, kind, board, owner, status in routes:
         state = health.get(rid, "unknown")
         icon = HEALTH_ICON.get(state, ":white_circle:")
         good, bad = verdicts.get(rid, (0, 0))
         lines.append(
-            f"{icon} `{rid}` {kind}, board `{board or 'none'}`, {state}, billed to "
-            f"{escape(owner or 'unknown owner')} · verdicts {good} survive / {bad} do not"
+            f"{icon} `{rid}` {kind}, model {lifecycle_text(status)}, board `{board or 'none'}`, "
+            f"{state}, billed to {escape(owner or 'unknown owner')} · verdicts {good} survive / "
+            f"{bad} do not"
         )
-    spend = [f"• `{rid}`: ${s.spend_usd:.2f} over {s.runs} run(s)" for rid, s in week.items()]
-    owners = [f"• {escape(owner)}: ${usd:.2f}" for owner, usd in week_by_owner.items()]
+    by_route = [
+        f"• `{rid}`: {spend(s.spend_usd, s.unpriced_runs)} over {s.runs} run(s)"
+        for rid, s in week.items()
+    ]
+    owners = [
+        f"• {escape(owner)}: {spend(s.known_usd, s.unpriced_runs)}"
+        for owner, s in week_by_owner.items()
+    ]
     run_lines = [
         f"• #{r.id} `{r.route_id}` {r.status} {seconds(r.latency_s)} "
         f"{money(r.cost_usd, r.cost_basis)}: {escape(' '.join(r.prompt.split())[:60])}"
@@ -336,7 +382,7 @@ def home_view(
         section("*Routes*\n" + ("\n".join(lines) or "No routes configured.")),
         section(
             "*Spend this week by route*\n"
-            + ("\n".join(spend) or "Nothing spent yet.")
+            + ("\n".join(by_route) or "Nothing spent yet.")
             + "\n*By billing owner*\n"
             + ("\n".join(owners) or "—")
         ),

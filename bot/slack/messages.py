@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 
 from bot.checks import CheckReport
 from bot.core.figures import money, seconds
+from bot.core.figures import unpriced as unpriced_text
 from bot.core.markup import escape
 from storage.tables import Run
 
@@ -38,6 +39,15 @@ HELP = """*imageroute* helps you pick and compare image-generation routes.
 INTERRUPTED = (
     ":warning: Run #{run_id} on `{route_id}` was interrupted because the bot restarted before it "
     "finished. Run it again with the Re-run button or /imagegen."
+)
+# A billed task that could not be collected after the restart: name it so it can be found.
+INTERRUPTED_TASK = (
+    " The provider had accepted (and billed) its task `{task_id}`, but it could not be "
+    "collected: look it up at the provider by that id."
+)
+COLLECTED = (
+    "Run #{run_id} on `{route_id}` was still in progress when the bot restarted: its task "
+    "`{task_id}` was collected after the restart (not submitted, nor paid for, again)."
 )
 
 
@@ -98,7 +108,9 @@ def comparison_summary(runs: Sequence[Run], checks: Mapping[int, CheckReport] | 
         (r for r in ok if r.latency_s is not None), key=lambda r: r.latency_s or 0.0, default=None
     )
     priced = [r for r in ok if r.cost_usd is not None]
-    cheapest = min(priced, key=lambda r: r.cost_usd or 0.0, default=None)
+    # Never awarded over a cost nobody knows: the unpriced route may be the cheaper one.
+    unpriced = len(ok) - len(priced)
+    cheapest = min(priced, key=lambda r: r.cost_usd or 0.0, default=None) if not unpriced else None
     header = ("route", "model", "status", "latency", "cost", "", *(("checks",) if checks else ()))
     rows: list[tuple[str, ...]] = [header]
     for run in runs:
@@ -127,4 +139,6 @@ def comparison_summary(runs: Sequence[Run], checks: Mapping[int, CheckReport] | 
     table = escape("\n".join(lines))
     done = sum(1 for r in runs if r.status == "succeeded")
     head = f"*Comparison summary*: {done} of {len(runs)} routes returned an image."
+    if unpriced and len(ok) > 1:
+        head += f" No cheapest marked: {unpriced_text(unpriced)}, cost unknown."
     return trim(f"{head}\n```{table}```")

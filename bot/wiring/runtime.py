@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -68,13 +69,25 @@ class Runtime:
     _heartbeat: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @classmethod
-    def open(cls, settings: Settings, *, role: str = "cli") -> Runtime:
-        """Load the routes file, migrate the database and build every enabled route."""
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        role: str = "cli",
+        announce: Callable[[str], None] | None = None,
+    ) -> Runtime:
+        """Load the routes file, migrate the database and build every enabled route.
+
+        The routes file's warnings (a route on a deprecated model, one line per route) go to
+        `announce` when given (the CLI prints them), else to the log, once per start."""
         config = load_config(settings.imageroute_config)
         redactor = Redactor([*settings.secrets(), *config.secrets()])
         install(redactor)  # every role: no token or route key in any log line
-        for line in config.warnings:  # deprecated models: one line each, every start
-            log.warning("%s", line)
+        for line in config.warnings:
+            if announce is not None:
+                announce(line)
+            else:
+                log.warning("%s", line)
         engine = make_engine(settings.database_url, scrub=redactor)
         upgrade(engine)
         runlog = RunLog(engine)
@@ -85,7 +98,7 @@ class Runtime:
         health = HealthLog(engine)
         runs = RunService(runlog, assets, executors, redactor, worker_id, health=health)
         validator = RequestValidator(routes, config.limits.max_routes_per_comparison)
-        spend = SpendPolicy(runlog, routes, config.limits, holder=worker_id)
+        spend = SpendPolicy(runlog, routes, config.limits, holder=worker_id, health=health)
         checks = AcceptanceChecks(CheckLog(engine), runlog, assets, config.checks)
         return cls(
             settings=settings,

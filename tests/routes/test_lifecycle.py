@@ -4,7 +4,6 @@ shut-down model told as such, through the executor and the probe the product use
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -148,6 +147,16 @@ def test_allow_retired_model_keeps_the_route_with_a_warning() -> None:
     assert "amazon.nova-canvas-v1:0" in line and "kept because allow_retired_model" in line
 
 
+def test_a_route_on_two_deprecated_models_gets_one_line_naming_both() -> None:
+    text = (
+        '[routes.asst]\nkind = "openai-responses"\nmodel = "gpt-5"\n'
+        'image_model = "gpt-image-1-mini"\napi_key = "k"\n'
+    )
+    [line] = parse_config(text, "r.toml", today=TODAY).warnings
+    assert line.startswith("r.toml: route 'asst': model gpt-5 (GPT-5) shuts down on 2026-12-11")
+    assert "; model gpt-image-1-mini (GPT Image 1 mini) shuts down on 2026-12-01" in line
+
+
 def test_the_responses_route_checks_its_image_model_too() -> None:
     text = '[routes.a]\nkind = "openai-responses"\nimage_model = "gpt-image-1"\n'
     with pytest.raises(ConfigError, match=r"gpt-image-1 .*use gpt-image-2"):
@@ -190,20 +199,19 @@ def test_imageroute_gen_refuses_a_routes_file_naming_imagen_4_ultra(in_folder: P
     assert "route 'google'" in line and "gemini-3-pro-image" in line
 
 
-def test_imageroute_gen_logs_one_line_per_route_kept_on_a_shut_down_model(
-    in_folder: Path, caplog: pytest.LogCaptureFixture
+def test_imageroute_gen_prints_one_line_per_route_kept_on_a_shut_down_model(
+    in_folder: Path,
 ) -> None:
     (in_folder / "imageroute.toml").write_text(
         '[routes.demo]\nkind = "demo"\n'
         '[routes.old]\nkind = "openai"\nmodel = "gpt-image-1"\napi_key = "k"\n'
         "allow_retired_model = true\n"
     )
-    with caplog.at_level(logging.WARNING):
-        result = CliRunner().invoke(cli_app, ["gen", "--route", "demo", "a lighthouse"])
+    result = CliRunner().invoke(cli_app, ["gen", "--route", "demo", "a lighthouse"])
     assert result.exit_code == 0, result.output
-    lines = [r.getMessage() for r in caplog.records if "route 'old'" in r.getMessage()]
-    assert len(lines) == 1
-    assert "gpt-image-1 (GPT Image 1) was shut down on 2026-10-23; use gpt-image-2" in lines[0]
+    old = [line for line in result.stderr.splitlines() if "route 'old'" in line]
+    assert len(old) == 1 and old[0].startswith("imageroute: warning: ")
+    assert "gpt-image-1 (GPT Image 1) was shut down on 2026-10-23; use gpt-image-2" in old[0]
 
 
 # -- the provider says the model is gone --------------------------------------------------------

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from storage.assets import StoredAsset
 from storage.db import current_revision, make_engine, ping, upgrade
 from storage.health import HealthLog
-from storage.runlog import DuplicateRequest, RunLog
+from storage.runlog import DuplicateRequest, RunLog, Spend
 from storage.tables import HealthCheck, Run, utcnow
 
 
@@ -190,10 +190,13 @@ def test_verdicts_spend_and_stats(runlog: RunLog) -> None:
     assert runlog.verdict_counts()["imagen"] == (1, 1)
 
     since = utcnow() - timedelta(hours=1)
-    assert runlog.spend_since(since) == pytest.approx(0.24)
-    assert runlog.spend_since(since, slack_user="U1") == pytest.approx(0.12)
-    assert runlog.spend_since(since, route_id="other") == 0
-    assert runlog.spend_by_owner(since) == pytest.approx({"unknown": 0.06, "GCP acct": 0.18})
+    assert runlog.spend(since).known_usd == pytest.approx(0.24)
+    assert runlog.spend(since, slack_user="U1").known_usd == pytest.approx(0.12)
+    assert runlog.spend(since, route_id="other") == Spend()
+    owners = runlog.spend_by_billing_owner(since)
+    assert {k: v.known_usd for k, v in owners.items()} == pytest.approx(
+        {"unknown": 0.06, "GCP acct": 0.18}
+    )
 
     stats = runlog.route_stats()["imagen"]
     assert (stats.runs, stats.succeeded, stats.failed) == (5, 4, 1)
@@ -251,3 +254,14 @@ def test_probe_spend_counts_generate_probes_of_unknown_cost(engine: Engine) -> N
     spend = health.probe_spend_counted(utcnow() - timedelta(hours=1))
     assert spend.known_usd == pytest.approx(0.02)
     assert (spend.priced_runs, spend.unpriced_runs) == (1, 1)
+
+
+def test_an_interrupted_run_is_reclaimed_by_one_process_only(runlog: RunLog) -> None:
+    run = runlog.start(_pending(task_id="task-5", worker_id="bot-dead"))
+    assert run.id is not None
+    assert runlog.reclaim(run.id, "bot-new") is None  # still pending: not an orphan yet
+    runlog.finish(run.id, "interrupted", error_class="interrupted", error_message="stopped")
+    taken = runlog.reclaim(run.id, "bot-new")
+    assert taken is not None and (taken.status, taken.worker_id) == ("pending", "bot-new")
+    assert taken.error_class is None and taken.finished_at is None and taken.task_id == "task-5"
+    assert runlog.reclaim(run.id, "bot-other") is None  # the first one collects it

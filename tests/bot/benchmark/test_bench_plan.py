@@ -70,7 +70,7 @@ async def test_edge_family_records_how_each_route_refuses(openai_fake, open_runt
     assert "budget" in state2.skipped[0][1]
 
 
-async def test_unpriced_route_counts_as_zero_and_the_report_says_so(
+async def test_an_unpriced_route_is_refused_under_a_budget_and_counted_unpriced_without(
     openai_fake, open_runtime, tmp_path
 ):
     text = config(openai_fake) + (
@@ -82,17 +82,28 @@ async def test_unpriced_route_counts_as_zero_and_the_report_says_so(
     runtime = open_runtime(text)
     runner = runtime.bench_runner()
     items = runner.plan(load_prompts(), ["unpriced", "paid"], ["product"], 1)
-    state = await runner.run(items, max_cost=1.0)
+    # A budget cannot be kept on a route nothing prices: refused before any call, not run as $0.
+    with pytest.raises(BenchError, match=r"budget cannot be kept on `unpriced`.*estimated_usd"):
+        await runner.run(items, max_cost=1.0)
+    with pytest.raises(BenchError, match="budget cannot be kept"):
+        runner.open(BenchPlan(routes=("unpriced", "paid"), max_cost=1.0))
+    assert openai_fake.server.calls("/v1/images/generations") == []
+
+    row, _plan, items = runner.open(BenchPlan(routes=("unpriced", "paid"), families=("product",)))
+    state = await runner.run(items, bench_id=row.id)
     assert state.unpriced == {"unpriced"}
-    assert state.spent_usd == pytest.approx(0.08)
+    assert (state.known_usd, state.unpriced_runs) == (pytest.approx(0.08), 2)
+    assert state.spent_text == "$0.08 spent + 2 runs unpriced"
     report = build_report(state, runtime.runlog, runtime.assets, ["unpriced", "paid"])
     files = write_report(report, tmp_path / "rep")
     summary = (tmp_path / "rep" / "summary.md").read_text()
     assert "| unpriced | product | 2 | 100% |" in summary
     assert re.search(r"\| unpriced \| product .*\| unknown \|", summary)
     assert "| paid | product | 2 | 100% |" in summary and "$0.0400" in summary
-    assert "No price on file for `unpriced`" in summary
-    assert "Budget: $0.08 of $1.00 spent" in summary
+    assert "No price on file for `unpriced`: run without a budget" in summary
+    assert "4 of 4 outputs done, 0 skipped, $0.08 spent + 2 runs unpriced." in summary
+    assert "2 runs unpriced: billed at a cost nothing on file gives" in summary
+    assert "$0.00" not in summary
     page = (tmp_path / "rep" / "summary.html").read_text()
     assert "<table>" in page and '<img src="chart.png"' in page and "contact-product.png" in page
     assert {p.name for p in files} >= {"summary.html", "summary.md", "chart.png"}
@@ -102,6 +113,30 @@ async def test_unpriced_route_counts_as_zero_and_the_report_says_so(
     assert sheet.size[0] == 2 * 256
     # The unpriced route's tile is a picture, not the grey "missing" tile.
     assert sheet.getpixel((128, 28 + 28 + 128)) != (215, 215, 215)
+
+    # Resumed, the finished runs are kept, and their unknown costs stay counted as unknown.
+    again = await runtime.bench_runner().run(items, bench_id=row.id)
+    assert again.resumed == 4 and again.unpriced_runs == 2
+    assert again.spent_text == "$0.08 spent + 2 runs unpriced"
+
+
+async def test_a_route_priced_only_by_its_estimate_is_budgeted_at_it(openai_fake, open_runtime):
+    text = config(openai_fake) + (
+        f'\n[routes.estimated]\nkind = "openai"\nmodel = "image-model-not-on-file"\n'
+        f'api_key = "sk-bench"\nbase_url = "{openai_fake.server.url}/v1"\n'
+        "estimated_usd_per_image = 0.30\n"
+    )
+    openai_fake.models.add("image-model-not-on-file")
+    runtime = open_runtime(text)
+    runner = runtime.bench_runner()
+    items = runner.plan(load_prompts(), ["estimated"], ["product"], 1)
+    state = await runner.run(items, max_cost=0.50)
+    # The first call reserved $0.30 (the route's estimate, no price row): the second would
+    # pass $0.50, so it was held back rather than run as if it cost nothing.
+    assert len(state.outcomes) == 1 and len(state.skipped) == 1
+    assert "budget" in state.skipped[0][1]
+    [(_item, run)] = state.outcomes
+    assert run.cost_basis == "estimate" and run.cost_usd == pytest.approx(0.30)
 
 
 async def test_open_stores_the_plan_and_cancel_marks_it_interrupted(openai_fake, open_runtime):

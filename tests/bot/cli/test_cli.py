@@ -173,3 +173,40 @@ def test_comparison_from_cli_and_failure_exit_code(in_folder: Path) -> None:
     assert "run #1" in result.stdout and "run #2" in result.stdout
     result = invoke("gen", "no route given")
     assert result.exit_code == 2 and "Say which route" in result.stderr
+
+
+def test_advise_names_todays_google_model_from_the_live_catalog(in_folder: Path) -> None:
+    result = invoke("advise", "we're all in on Google Cloud")
+    assert result.exit_code == 0
+    # The name is the lifecycle data's (routes/data/lifecycle.toml), not the board's default.
+    named = "Gemini 3 Pro Image (Nano Banana Pro) (`gemini-3-pro-image`)"
+    assert f"First benchmark: {named} on Vertex AI" in result.stdout
+    assert (
+        "The article named Imagen 4 Ultra; Google shut it down on 2026-08-17 and names "
+        f"{named} as its replacement." in result.stdout
+    )
+    answer = json.loads(invoke("advise", "--json", "we're all in on Google Cloud").stdout)
+    [change] = answer["lifecycle"]
+    assert change["model"] == "gemini-3-pro-image" and change["status"] == "current"
+    assert change["source"].startswith(
+        "https://firebase.google.com/docs/ai-logic/imagen-models-migration"
+    )
+
+
+def test_export_counts_runs_of_unknown_cost_beside_the_total(in_folder: Path) -> None:
+    from storage.db import make_engine
+    from storage.runlog import RunLog
+    from storage.tables import Run
+
+    assert invoke("gen", "a red bicycle").exit_code == 0
+    engine = make_engine(f"sqlite:///{in_folder}/data/imageroute.db")
+    log = RunLog(engine)
+    run = log.start(Run(route_id="mystery", route_kind="openai", model_requested="m", prompt="p"))
+    assert run.id is not None
+    log.finish(run.id, "succeeded", images=1, cost_usd=None, cost_basis="unknown")
+    engine.dispose()
+    result = invoke("export", "--format", "csv", "--output", "runs.csv")
+    assert result.exit_code == 0
+    assert "wrote 2 run(s) to runs.csv; cost 1 run unpriced (cost unknown" in result.stderr
+    rows = list(csv.DictReader((in_folder / "runs.csv").open()))
+    assert [(r["cost_usd"], r["cost_basis"]) for r in rows] == [("0.0", "free"), ("", "unknown")]

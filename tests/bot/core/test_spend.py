@@ -10,8 +10,9 @@ from typer.testing import CliRunner
 
 from bot.cli import app as cli_app
 from bot.core.spend import Allowance, SpendBudget
+from routes.model import ImageRequest
 from storage.runlog import RunLog
-from storage.tables import Run
+from storage.tables import HealthCheck, Run
 from tests.conftest import RuntimeOpener
 
 CAPPED = """
@@ -68,3 +69,49 @@ def test_budget_reserves_before_and_settles_after_each_call() -> None:
     budget.settle("paid", 0.04, 0.01)  # cheaper than its list price: room again
     assert budget.reserve("paid", 0.04) is None and budget.spent == pytest.approx(0.05)
     assert "budget" in (budget.reserve("other", 0.06) or "")
+
+
+async def test_generate_probes_spend_against_the_routes_cap_and_unknown_is_not_zero(
+    open_runtime: RuntimeOpener,
+) -> None:
+    runtime = open_runtime(CAPPED)
+    spent_today(runtime.runlog, "paid", 0.04)
+    # Probes spent too: $0.38 known, and one probe image nobody priced (at the $0.04 estimate).
+    runtime.health.record(
+        HealthCheck(route_id="paid", probe_kind="generate", ok=True, cost_usd=0.38)
+    )
+    runtime.health.record(HealthCheck(route_id="paid", probe_kind="generate", ok=True))
+    # $0.46 counted; the next image ($0.04) would make $0.50, within the cap...
+    assert await runtime.spend.refusal(["paid"]) is None
+    runtime.health.record(HealthCheck(route_id="paid", probe_kind="generate", ok=True))
+    # ...one more unpriced probe image and it would not be: never counted as $0.
+    refusal = await runtime.spend.refusal(["paid"])
+    assert refusal is not None and "($0.50 spent today)" in refusal
+    checks = await runtime.monitor(None).probe()
+    assert [c.route_id for c in checks] == ["free"]
+
+
+async def test_a_request_no_tier_prices_takes_the_routes_plain_estimate_under_a_user_cap(
+    open_runtime: RuntimeOpener,
+) -> None:
+    runtime = open_runtime(
+        "[limits]\nuser_daily_spend_usd = 0.05\n"
+        '[routes.tiered]\nkind = "demo"\n'
+        'pricing = { tiers = [{ quality = "low", usd = 0.01 }] }\n'
+    )
+    run = runtime.runlog.start(
+        Run(
+            route_id="tiered",
+            route_kind="demo",
+            model_requested="imageroute-demo-1",
+            prompt="x",
+            slack_user="U1",
+        )
+    )
+    assert run.id is not None
+    runtime.runlog.finish(run.id, "succeeded", cost_usd=0.045, cost_basis="list_price", images=1)
+    high = ImageRequest(prompt="x", quality="high", n=1)  # no tier prices "high"
+    assert runtime.spend.estimate("tiered", high) is None
+    refusal = await runtime.spend.refusal(["tiered"], "U1", high)
+    assert refusal is not None and "daily spend cap of $0.05" in refusal
+    assert await runtime.spend.refusal(["tiered"], "U2", high) is None

@@ -13,6 +13,7 @@ from slack_sdk.models.blocks import Block
 from slack_sdk.web.async_client import AsyncWebClient
 
 from advisor import advise
+from bot.core.lifecycle import route_model_statuses
 from bot.core.workspace import advise_workspace
 from bot.health.monitor import HealthMonitor
 from bot.slack import blocks
@@ -115,7 +116,14 @@ class Answers:
 
     def configured(self) -> Reply:
         rows = [
-            (rid, r.kind, r.model, r.config.board_row, r.config.billing_owner)
+            (
+                rid,
+                r.kind,
+                r.model,
+                r.config.board_row,
+                r.config.billing_owner,
+                route_model_statuses(r.config),
+            )
             for rid, r in self.routes.items()
         ]
         return "Configured routes", blocks.routes_blocks(rows, self.config_source)
@@ -132,7 +140,9 @@ class Answers:
 
     async def health(self) -> Reply:
         now = utcnow()
-        spend = await asyncio.to_thread(self.health_log.probe_spend, now - timedelta(days=7))
+        spend = await asyncio.to_thread(
+            self.health_log.probe_spend_counted, now - timedelta(days=7)
+        )
         return "Route health", blocks.health_blocks(await self.monitor.report(), spend, now)
 
     async def advice(self, text: str) -> Reply:
@@ -142,6 +152,8 @@ class Answers:
         )
         board_rows = {rid: r.config.board_row for rid, r in self.routes.items()}
         summary = f"First route to benchmark: {advice.route or 'none fits as asked'}"
+        if advice.scope != "advice":
+            summary = advice.first_benchmark
         return summary, blocks.advice_blocks(text, advice, board_rows)
 
 

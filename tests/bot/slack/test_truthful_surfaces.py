@@ -1,0 +1,140 @@
+"""What Slack shows is true: runs of unknown cost are counted as unpriced on every spend surface
+(never $0.00, never "cheapest"), each route shows its model's lifecycle status, and the advisor
+names today's model from the live catalog. Signed requests to the real app, a fake Slack and a
+strict OpenAI fake serving a model that has no price on file."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from storage.tables import HealthCheck
+from tests.bot.conftest import CHANNEL, USER
+from tests.fakes.openai import OpenAIFake
+
+UNPRICED_MODEL = "image-model-not-on-file"
+
+
+@pytest.fixture
+def openai_fake() -> Iterator[OpenAIFake]:
+    fake = OpenAIFake().start()
+    fake.models.add(UNPRICED_MODEL)
+    yield fake
+    fake.stop()
+
+
+def config(fake: OpenAIFake) -> str:
+    base = f"{fake.server.url}/v1"
+    return f"""
+[routes.demo]
+kind = "demo"
+billing_owner = "Demo team"
+board = "openai"
+
+[routes.mystery]
+kind = "openai"
+model = "{UNPRICED_MODEL}"
+api_key = "sk-truth"
+base_url = "{base}"
+billing_owner = "Acme OpenAI org"
+
+[routes.legacy]
+kind = "openai"
+model = "gpt-image-1"
+allow_retired_model = true
+api_key = "sk-truth"
+base_url = "{base}"
+billing_owner = "Acme OpenAI org"
+"""
+
+
+def _text(blocks: Any) -> str:
+    return json.dumps(blocks)
+
+
+async def test_unknown_costs_are_counted_as_unpriced_on_every_surface(openai_fake, start_harness):
+    h = await start_harness(config(openai_fake))
+    await h.command("/imagegen", 'route=mystery prompt="a lantern"')
+    await h.command("/imagegen", 'route=mystery prompt="a kettle"')
+    await h.settle()
+    runs = h.runtime.runlog.recent(5)
+    assert [(r.status, r.cost_usd, r.cost_basis) for r in runs] == [
+        ("succeeded", None, "unknown")
+    ] * 2
+
+    await h.command("/imageroute", "stats")
+    await h.settle()
+    stats = _text(h.slack.top_level(CHANNEL)[-1].blocks)
+    [row] = [line for line in stats.split("\\n") if line.startswith("mystery")]
+    assert "2 runs unpriced" in row and "$0.00" not in row and "unknown" in row
+    assert "2 runs unpriced this week" in stats
+
+    await h.event({"type": "app_home_opened", "user": USER, "tab": "home"})
+    [published] = await h.slack.received(h.slack.published)
+    home = _text(published["view"])
+    assert "`mystery`: 2 runs unpriced over 2 run(s)" in home
+    assert "Acme OpenAI org: 2 runs unpriced" in home
+    assert not re.search(r"mystery`: \$0\.00", home)
+
+    h.runtime.health.record(HealthCheck(route_id="mystery", probe_kind="generate", ok=True))
+    h.runtime.health.record(
+        HealthCheck(route_id="demo", probe_kind="generate", ok=True, cost_usd=0.5)
+    )
+    await h.command("/imageroute", "health")
+    await h.settle()
+    health = _text(h.slack.top_level(CHANNEL)[-1].blocks)
+    assert "Probe spend over 7 days: $0.50 + 1 probe unpriced" in health
+
+
+async def test_cheapest_is_never_awarded_over_an_unknown_cost(openai_fake, start_harness):
+    h = await start_harness(config(openai_fake))
+    await h.command("/imagegen", 'route=demo,mystery prompt="two lanterns"')
+    await h.settle()
+    parent = h.slack.top_level(CHANNEL)[0]
+    [summary] = [
+        m
+        for m in h.slack.thread(CHANNEL, parent.ts)
+        if "Comparison summary" in str(getattr(m, "text", ""))
+    ]
+    assert "cheapest" not in summary.text.split("```")[1]
+    assert "No cheapest marked: 1 run unpriced, cost unknown." in summary.text
+
+
+async def test_routes_show_each_model_status(openai_fake, start_harness):
+    h = await start_harness(config(openai_fake))
+    await h.command("/imageroute", "routes")
+    await h.settle()
+    routes = _text(h.slack.top_level(CHANNEL)[-1].blocks)
+    assert (
+        "model `gpt-image-1` (:warning: retired on 2026-10-23, kept by allow_retired_model; "
+        "use gpt-image-2)" in routes
+    )
+    assert "model `imageroute-demo-1` (no provider lifecycle)" in routes
+    assert f"model `{UNPRICED_MODEL}` (no lifecycle on file)" in routes
+
+    await h.event({"type": "app_home_opened", "user": USER, "tab": "home"})
+    [published] = await h.slack.received(h.slack.published)
+    assert "`legacy` openai, model :warning: retired on 2026-10-23" in _text(published["view"])
+
+
+async def test_the_google_answer_names_gemini_3_pro_image_and_why(start_harness):
+    h = await start_harness()
+    await h.command("/imageroute", "we're all in on Google Cloud")
+    await h.settle()
+    await h.command("/imageroute", "how do I book PTO next week")
+    await h.settle()
+    google, outside = (_text(m.blocks) for m in h.slack.top_level(CHANNEL))
+    assert "First route to benchmark: `google`" in google
+    # The name comes from routes/data/lifecycle.toml, the live catalog the bot hands in.
+    named = "Gemini 3 Pro Image (Nano Banana Pro) (`gemini-3-pro-image`)"
+    assert f"Start with *{named} on Vertex AI*" in google
+    assert (
+        "The article named Imagen 4 Ultra; Google shut it down on 2026-08-17 and names "
+        f"{named} as its replacement." in google
+    )
+    assert "Outside what I advise on" in outside and "advice_compare" not in outside
+    assert "First route to benchmark" not in outside
