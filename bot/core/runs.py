@@ -9,6 +9,7 @@ image bytes stay in hand for posting even if storing them fails. Requests arrive
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.core.redaction import Redactor
+from bot.core.replay import request_from_run
 from routes.base import Route
 from routes.capabilities import resolve_size
 from routes.config import GatewayRoute, RouteConfigBase, SelfHostedRoute
@@ -122,6 +124,39 @@ class RunService:
         except asyncio.CancelledError:
             await self._interrupted(run_id)
             raise
+
+    async def collect(self, run: Run, task: SubmittedTask) -> RunOutcome | None:
+        """Finish an interrupted run by collecting the task its provider accepted (and billed)
+        before the process stopped: polled with RouteExecutor.resume, never submitted again,
+        then stored and logged like any run. None when another process took the run first."""
+        assert run.id is not None
+        run_id = run.id
+        executor = self.executors[run.route_id]
+        claimed = await asyncio.to_thread(self.runlog.reclaim, run_id, self.worker_id)
+        if claimed is None:
+            return None
+        try:
+            request = await asyncio.to_thread(self._logged_request, claimed)
+            try:
+                result = await executor.resume(request, task)
+            except RouteError as exc:
+                return await self._failed(run_id, exc)
+            result = dataclasses.replace(
+                result, metadata={**result.metadata, "collected_after_restart": True}
+            )
+            return await self._succeeded(run_id, executor.route, result)
+        except asyncio.CancelledError:
+            await self._interrupted(run_id)
+            raise
+
+    def _logged_request(self, run: Run) -> ImageRequest:
+        """The run's request as logged (its input images read back when the store has them:
+        they only weigh in the price of an edit)."""
+        try:
+            return request_from_run(self.runlog, self.assets, run)
+        except (AssetStoreError, OSError, InvalidRequest) as exc:
+            log.warning("run %s: input images not readable: %s", run.id, self.redact(str(exc)))
+            return ImageRequest(prompt=run.prompt)
 
     async def _record_task(self, run_id: int, task: SubmittedTask) -> None:
         """A billed task, kept on the run the moment the provider accepts it."""
@@ -229,6 +264,14 @@ class RunService:
             error_request_id=exc.request_id,
             attempts=len(exc.attempts),
         )
+        if row.task_id is not None and row.cost_basis is None:
+            # The provider accepted (and billed) the task: its cost is unknown, not $0.
+            row = await asyncio.to_thread(
+                self.runlog.update,
+                run_id,
+                cost_basis="unknown",
+                cost_detail=f"task {row.task_id} was accepted (billed) and made no image",
+            )
         if self.health is not None:
             # A real run's failure feeds the route's health like a probe (passive check).
             check = HealthCheck(

@@ -7,6 +7,7 @@ module receives exactly the parts of the product it uses (see bot.wiring.runtime
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -17,12 +18,19 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.core.recovery import orphans_to_settle, settle_orphan, stored_task
 from bot.slack import listeners
 from bot.slack.access import Access
 from bot.slack.bench_thread import BenchThread
 from bot.slack.generate import GenerateFlow
 from bot.slack.listeners import Product
-from bot.slack.messages import INTERRUPTED
+from bot.slack.messages import (
+    COLLECTED,
+    INTERRUPTED,
+    INTERRUPTED_TASK,
+    run_context,
+    run_failure,
+)
 from bot.slack.poster import SlackPoster
 from bot.slack.tasks import BackgroundTasks
 from storage.tables import Run
@@ -88,6 +96,8 @@ class SlackBot:
         self.app.middleware(skip_event_retries)
         access = Access(product.validator.routes, product.spend, client)
         flow = GenerateFlow(product.runs, poster, access, product.checks)
+        self.runs = product.runs
+        self.flow = flow
         bench = BenchThread(
             product.bench_runner, access, product.spend, poster, product.runs.assets
         )
@@ -125,10 +135,41 @@ class SlackBot:
     def registered(self) -> Mapping[str, set[str]]:
         return self.app.registered
 
+    async def recover(self, orphans: list[Run]) -> None:
+        """Runs a stopped process left: each billed task the provider still keeps is collected
+        in the background and its result posted in its thread like any run; the others are
+        told at once that they were interrupted."""
+        settling = await asyncio.to_thread(orphans_to_settle, self.runs.runlog, orphans)
+        lost = [run for run in settling if stored_task(run) is None]
+        await self.notify_interrupted(lost)
+        for run in settling:
+            if stored_task(run) is not None:
+                self.tasks.spawn(self._collect(run), name=f"collect-run-{run.id}")
+
+    async def _collect(self, run: Run) -> None:
+        outcome = await settle_orphan(self.runs, run)
+        if outcome is None:
+            return  # another process took it and will post it
+        final = outcome.run
+        if final.status == "interrupted":
+            await self.notify_interrupted([final])
+            return
+        text = COLLECTED.format(run_id=final.id, route_id=final.route_id, task_id=final.task_id)
+        if final.slack_channel and final.slack_thread_ts:
+            await self.poster.post(final.slack_channel, text, thread_ts=final.slack_thread_ts)
+            await self.flow.post_outcome(
+                final.slack_channel, final.slack_thread_ts, outcome, list(self.runs.executors)
+            )
+        elif final.slack_response_url:
+            detail = run_context(final) if outcome.ok else run_failure(final)
+            await self.poster.respond(final.slack_response_url, f"{text}\n{detail}")
+
     async def notify_interrupted(self, runs: list[Run]) -> None:
         """Tell each interrupted run's thread (or its requester) that it did not finish."""
         for run in runs:
             text = INTERRUPTED.format(run_id=run.id, route_id=run.route_id)
+            if run.task_id:
+                text += INTERRUPTED_TASK.format(task_id=run.task_id)
             if run.slack_channel and run.slack_thread_ts:
                 await self.poster.post(run.slack_channel, text, thread_ts=run.slack_thread_ts)
             elif run.slack_response_url:

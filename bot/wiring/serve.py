@@ -64,7 +64,8 @@ def alerts_for(poster: SlackPoster | None, channel: str | None) -> AlertSink:
 
 
 async def start_bot(settings: Settings, runtime: Runtime) -> SlackBot:
-    """The Slack bot over this runtime; runs a dead process left pending are reported."""
+    """The Slack bot over this runtime; runs a dead process left pending are finished (a
+    billed task still kept by the provider is collected) or reported as interrupted."""
     assert settings.slack_bot_token is not None
     client = make_client(
         settings.slack_bot_token.get_secret_value(),
@@ -89,7 +90,7 @@ async def start_bot(settings: Settings, runtime: Runtime) -> SlackBot:
         product, client, poster, signing_secret=secret, api_url=settings.slack_api_url
     )
     orphans = await runtime.start_worker()
-    await bot.notify_interrupted(orphans)
+    await bot.recover(orphans)  # billed tasks collected in the background, the rest told
     return bot
 
 
