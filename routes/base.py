@@ -62,6 +62,12 @@ class Route(Protocol):
 
     async def probe(self, mode: ProbeKind) -> ProbeResult: ...
 
+    @property
+    def has_free_auth_check(self) -> bool:
+        """Whether an `auth` probe is free; False for kinds with no free check, whose auth
+        probe falls back to a (paid) generate probe."""
+        ...
+
     def estimate(self, request: ImageRequest) -> Estimate | None:
         """What the request is expected to cost before any call; None when nothing on file
         says (spend caps and the benchmark budget reserve this)."""
@@ -140,6 +146,10 @@ class BaseRoute:
 
         Kinds without a free check fall back to the generate probe."""
         raise NotImplementedError
+
+    @property
+    def has_free_auth_check(self) -> bool:
+        return type(self).check_auth is not BaseRoute.check_auth
 
     async def probe(self, mode: ProbeKind) -> ProbeResult:
         started = time.time()

@@ -6,6 +6,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -404,13 +405,66 @@ def _describe(error: ValidationError, prefix: str) -> str:
     return f"{prefix}: {where}: {first['msg']}"
 
 
+@dataclass(frozen=True)
+class UnsetVariable:
+    """A ${VAR} the routes file reads (without a default) that the environment does not set."""
+
+    name: str
+    route_id: str | None  # None: a [probes] or [limits] key
+    key: str
+    enabled: bool
+
+
+def unset_variables(text: str, env: Mapping[str, str] | None = None) -> list[UnsetVariable]:
+    """Every ${VAR} without a default that `env` leaves unset, with the route and key reading
+    it (what `imageroute doctor` lists as missing credentials). Unparseable text: none."""
+    env = os.environ if env is None else env
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return []
+    found: list[UnsetVariable] = []
+    routes = raw.get("routes")
+    for route_id, table in routes.items() if isinstance(routes, dict) else ():
+        if isinstance(table, dict):
+            enabled = table.get("enabled", True) is not False
+            for key, name in _references(table, ""):
+                if not env.get(name):
+                    found.append(UnsetVariable(name, str(route_id), key, enabled))
+    for section in ("probes", "limits"):
+        for key, name in _references(raw.get(section, {}), section):
+            if not env.get(name):
+                found.append(UnsetVariable(name, None, key, True))
+    return found
+
+
+def _references(value: Any, key: str) -> list[tuple[str, str]]:
+    """(key, variable) for each ${VAR} without a default in a value, nested ones included."""
+    if isinstance(value, str):
+        return [(key, m.group(1)) for m in _VAR.finditer(value) if m.group(2) is None]
+    if isinstance(value, dict):
+        return [
+            ref for k, v in value.items() for ref in _references(v, f"{key}.{k}" if key else str(k))
+        ]
+    if isinstance(value, list):
+        return [ref for v in value for ref in _references(v, key)]
+    return []
+
+
 def parse_config(
-    text: str, source: str, env: Mapping[str, str] | None = None, *, today: date | None = None
+    text: str,
+    source: str,
+    env: Mapping[str, str] | None = None,
+    *,
+    today: date | None = None,
+    refusals: list[str] | None = None,
 ) -> AppConfig:
     """Parse routes-file text; every problem is a ConfigError naming source, route and key.
 
     Routes on models the lifecycle data says are shut down (as of `today`) are refused;
-    deprecated ones come back as warnings on the config."""
+    deprecated ones come back as warnings on the config. With a `refusals` list (a check that
+    wants every problem, `imageroute doctor`), a route that would be refused for its model or
+    its missing price is kept and the refusal line appended to the list instead."""
     env = os.environ if env is None else env
     try:
         raw = tomllib.loads(text)
@@ -449,11 +503,14 @@ def parse_config(
         except ValidationError as exc:
             raise ConfigError(_describe(exc, f"{source}: [{name}]")) from None
     user_cap = sections["limits"].user_daily_spend_usd is not None
-    warnings = [
-        line
-        for route in routes.values()
-        for line in _route_warnings(route, source, today, user_cap)
-    ]
+    warnings: list[str] = []
+    for route in routes.values():
+        try:
+            warnings.extend(_route_warnings(route, source, today, user_cap))
+        except ConfigError as exc:
+            if refusals is None:
+                raise
+            refusals.append(str(exc))
     return AppConfig(routes=routes, source=source, warnings=tuple(warnings), **sections)
 
 

@@ -48,6 +48,8 @@ class AssetStore(Protocol):
 
     def get(self, path: str) -> bytes: ...
 
+    def delete(self, path: str) -> None: ...
+
 
 def _describe(key: str, data: bytes, mime: str, path: str) -> StoredAsset:
     width, height = image_dimensions(data) if mime.startswith("image/") else (None, None)
@@ -81,6 +83,9 @@ class LocalAssetStore:
 
     def get(self, path: str) -> bytes:
         return Path(path).read_bytes()
+
+    def delete(self, path: str) -> None:
+        Path(path).unlink(missing_ok=True)
 
 
 class S3AssetStore:
@@ -116,6 +121,10 @@ class S3AssetStore:
         body = self.client.get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))["Body"]
         data: bytes = body.read()
         return data
+
+    def delete(self, path: str) -> None:
+        parsed = urlparse(path)
+        self.client.delete_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))
 
 
 def open_asset_store(url: str) -> AssetStore:

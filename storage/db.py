@@ -110,6 +110,15 @@ def current_revision(engine: Engine) -> str | None:
     return ",".join(sorted(heads)) if heads else None
 
 
+def known_revisions() -> tuple[str, tuple[str, ...]]:
+    """(the newest migration this version ships, every migration it knows)."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config())
+    heads = script.get_heads()
+    return ",".join(sorted(heads)), tuple(rev.revision for rev in script.walk_revisions())
+
+
 def ping(engine: Engine) -> str:
     """'ok' or a short reason, for /healthz."""
     try:

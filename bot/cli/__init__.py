@@ -10,10 +10,10 @@ from bot.cli.app import app
 
 # Each module adds its commands to `app`; `imageroute --help` lists them in this order.
 # isort: off
-from bot.cli import serve, probes, generate, runlog, advise, bench
+from bot.cli import serve, probes, generate, runlog, advise, bench, doctor
 # isort: on
 
-__all__ = ["advise", "app", "bench", "generate", "main", "probes", "runlog", "serve"]
+__all__ = ["advise", "app", "bench", "doctor", "generate", "main", "probes", "runlog", "serve"]
 
 
 def main() -> None:

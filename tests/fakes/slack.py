@@ -56,6 +56,15 @@ class SlackFake:
         self.usergroups: dict[str, list[str]] = {}
         self.shared_files: dict[str, tuple[dict[str, Any], bytes]] = {}  # files users shared
         self.socket_url: str | None = None  # a SocketModeFake's ws:// URL
+        # The bot token's scopes, sent as Slack does in every Web API answer's x-oauth-scopes.
+        self.scopes: list[str] = [
+            "commands",
+            "chat:write",
+            "files:write",
+            "files:read",
+            "usergroups:read",
+        ]
+        self.token = "xoxb-test-0000-bot-token"  # auth.test refuses any other (invalid_auth)
         self.failures: dict[str, list[tuple[str, int, dict[str, str]]]] = {}
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
@@ -166,10 +175,12 @@ class SlackFake:
                 return Reply(status, {"ok": False, "error": error}, headers=headers)
             return Reply(200, {"ok": False, "error": error})
         args = self._args(req)
+        if method == "auth.test" and req.headers.get("authorization") != f"Bearer {self.token}":
+            return Reply(200, {"ok": False, "error": "invalid_auth"})
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         if handler is None:
             return Reply(200, {"ok": False, "error": "unknown_method"})
-        return Reply(200, handler(args))
+        return Reply(200, handler(args), headers={"x-oauth-scopes": ",".join(self.scopes)})
 
     def _next_ts(self) -> str:
         return f"1700000000.{next(self._ts):06d}"
