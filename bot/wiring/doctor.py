@@ -415,7 +415,7 @@ def _asset_store(url: str, redact: Redactor) -> list[Finding]:
     data = b"imageroute doctor check\n"
     try:
         store = open_asset_store(url)
-        stored = store.put(f"doctor/check-{uuid.uuid4().hex[:12]}.txt", data, "text/plain")
+        stored = store.put(f"imageroute-doctor-{uuid.uuid4().hex[:12]}.txt", data, "text/plain")
         if store.get(stored.path) != data:
             return [Finding("problem", subject, "read back something other than was written", fix)]
         store.delete(stored.path)
