@@ -431,7 +431,7 @@ def unset_variables(text: str, env: Mapping[str, str] | None = None) -> list[Uns
             for key, name in _references(table, ""):
                 if not env.get(name):
                     found.append(UnsetVariable(name, str(route_id), key, enabled))
-    for section in ("probes", "limits"):
+    for section in ("probes", "limits", "checks"):
         for key, name in _references(raw.get(section, {}), section):
             if not env.get(name):
                 found.append(UnsetVariable(name, None, key, True))

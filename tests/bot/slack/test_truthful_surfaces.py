@@ -68,8 +68,10 @@ async def test_unknown_costs_are_counted_as_unpriced_on_every_surface(openai_fak
 
     await h.command("/imageroute", "stats")
     await h.settle()
-    stats = _text(h.slack.top_level(CHANNEL)[-1].blocks)
-    [row] = [line for line in stats.split("\\n") if line.startswith("mystery")]
+    stats_message = h.slack.top_level(CHANNEL)[-1].blocks or []
+    stats = _text(stats_message)
+    table = stats_message[0]["text"]["text"]  # the route stats table (checks come after it)
+    [row] = [line for line in table.splitlines() if line.startswith("mystery")]
     assert "2 runs unpriced" in row and "$0.00" not in row and "unknown" in row
     assert "2 runs unpriced this week" in stats
 
