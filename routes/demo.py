@@ -68,7 +68,7 @@ def render_demo_image(
         image = column.resize((width, height), Image.Resampling.BILINEAR)
     draw = ImageDraw.Draw(image)
     scale = max(min(width, height) / 1024, 0.1)
-    banner_font = ImageFont.load_default(size=max(int(56 * scale), 8))
+    banner_font = ImageFont.load_default(size=max(int(44 * scale), 8))
     text_font = ImageFont.load_default(size=max(int(36 * scale), 8))
     banner_h = max(int(96 * scale), 12)
     draw.rectangle((0, 0, width, banner_h), fill=(20, 20, 20, 230))

@@ -1,15 +1,14 @@
-"""The benchmark's pictures: a contact sheet per family, the latency/cost chart, and how alike
-one prompt's repeated outputs are (consistency)."""
+"""The benchmark's pictures: a contact sheet per family and the latency/cost chart, and the
+figures per route and family they are drawn from."""
 
 from __future__ import annotations
 
 import io
-import itertools
 import statistics
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
-from PIL import Image, ImageChops, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont
 
 from bot.benchmark.plan import BenchProgress
 from storage.tables import Run
@@ -27,35 +26,18 @@ class Cell:
     p50_s: float | None
     p95_s: float | None
     cost_per_image: float | None
-    consistency: float | None  # 1 = identical outputs across repeats, None = no repeats
+    repeatability: float | None  # pHash similarity of a prompt's repeats; None = no repeats
     survives: int
     fails: int
     unknown_cost: int = 0  # succeeded runs whose cost is unknown (no price on file)
+    # Acceptance checks: name -> (outputs passed, outputs checked, mean score).
+    checks: Mapping[str, tuple[int, int, float | None]] = field(default_factory=dict)
+    compared: int = 0  # outputs with both a people's verdict and a checks verdict
+    agreed: int = 0  # ... of which the two said the same
 
     @property
     def success_rate(self) -> float | None:
         return self.succeeded / self.runs if self.runs else None
-
-
-def _thumb(data: bytes) -> Image.Image | None:
-    try:
-        with Image.open(io.BytesIO(data)) as image:
-            return image.convert("L").resize((32, 32))
-    except OSError:
-        return None
-
-
-def consistency(images: Sequence[bytes]) -> float | None:
-    """1 - mean pairwise difference of 32x32 greyscale thumbnails (0..1), over the outputs of
-    one prompt's repeats on one route. None with fewer than two outputs."""
-    thumbs = [t for t in (_thumb(d) for d in images) if t is not None]
-    if len(thumbs) < 2:
-        return None
-    diffs = []
-    for a, b in itertools.combinations(thumbs, 2):
-        hist = ImageChops.difference(a, b).histogram()
-        diffs.append(sum(i * count for i, count in enumerate(hist)) / (255 * 32 * 32))
-    return 1 - statistics.fmean(diffs)
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
@@ -65,7 +47,7 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
         return ImageFont.load_default()
 
 
-def _flatten(image: Image.Image) -> Image.Image:
+def flatten_for_sheet(image: Image.Image) -> Image.Image:
     """RGB for the sheet; a transparent output goes on a checkerboard so its transparency shows
     (plain RGB conversion would turn it black)."""
     if image.mode not in ("RGBA", "LA", "PA") and "transparency" not in image.info:
@@ -130,7 +112,7 @@ def _tile(
     if data:
         try:
             with Image.open(io.BytesIO(data)) as image:
-                picture = _flatten(image)
+                picture = flatten_for_sheet(image)
                 picture.thumbnail((SHEET_TILE - 8, SHEET_TILE - 8))
         except OSError:
             picture = None

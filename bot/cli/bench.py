@@ -116,16 +116,14 @@ async def _run(
 def _report(
     runtime: Runtime, progress: BenchProgress, routes: tuple[str, ...], out: Path | None
 ) -> None:
-    from bot.benchmark.report import build_report, write_report
+    from bot.benchmark.report import build_report, count_outputs, write_report
 
-    report = build_report(progress, runtime.runlog, runtime.assets, list(routes))
+    report = build_report(
+        progress, runtime.runlog, runtime.assets, list(routes), runtime.checks.checklog
+    )
     folder = out or Path("bench-reports") / progress.bench_id
     write_report(report, folder)
-    ok = sum(1 for _, run in progress.outcomes if run.status == "succeeded")
-    typer.echo(
-        f"done {progress.bench_id}: {ok} of {len(progress.outcomes)} outputs succeeded, "
-        f"{len(progress.skipped)} skipped, {progress.spent_text}"
-    )
+    typer.echo(f"done {progress.bench_id}: {count_outputs(progress).sentence()}")
     typer.echo(f"report: {folder / 'summary.md'} (and summary.html)")
     if any(why.startswith(("budget", "route daily")) for _, why in progress.skipped):
         typer.echo(

@@ -17,7 +17,7 @@ from slack_bolt.async_app import AsyncBoltContext
 
 from bot.benchmark.plan import BenchItem, BenchPlan, BenchProgress
 from bot.benchmark.prompts import BenchError
-from bot.benchmark.report import budget_lines, build_report, table_lines
+from bot.benchmark.report import budget_lines, build_report, count_outputs, table_lines
 from bot.benchmark.runner import BenchRunner
 from bot.checks import CheckReport
 from bot.core.markup import escape
@@ -126,8 +126,8 @@ class BenchThread:
         state = await thread.run(items, row.id, plan.max_cost, origin)
         await thread.post_report(state, plan.routes)
         done = (
-            f"Done: benchmark `{state.bench_id}`, {state.done} of {state.total} outputs, "
-            f"{len(state.skipped)} skipped, {state.spent_text}. Report in the thread."
+            f"Done: benchmark `{state.bench_id}`: {count_outputs(state).sentence()}. "
+            "Report in the thread."
         )
         await self.poster.update(channel, parent, head, blocks=blocks.parent_blocks(head, done))
 
@@ -213,7 +213,10 @@ class _Thread:
 
     async def post_report(self, state: BenchProgress, routes: tuple[str, ...]) -> None:
         runlog = self.runner.runs.runlog
-        report = await asyncio.to_thread(build_report, state, runlog, self.assets, list(routes))
+        checklog = self.runner.checks.checklog if self.runner.checks is not None else None
+        report = await asyncio.to_thread(
+            build_report, state, runlog, self.assets, list(routes), checklog
+        )
         table = "\n".join(table_lines(report.cells))
         notes = "\n".join(budget_lines(state))
         skipped = f"\n{len(state.skipped)} output(s) skipped." if state.skipped else ""

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from bot.benchmark.plan import BenchPlan
 from bot.benchmark.prompts import BenchError, load_prompts
-from bot.benchmark.report import build_report, write_report
+from bot.benchmark.report import build_report, count_outputs, write_report
 from bot.cli import app as cli_app
 from storage.benches import BenchLog
 from storage.db import make_engine, upgrade
@@ -101,11 +101,15 @@ async def test_an_unpriced_route_is_refused_under_a_budget_and_counted_unpriced_
     assert re.search(r"\| unpriced \| product .*\| unknown \|", summary)
     assert "| paid | product | 2 | 100% |" in summary and "$0.0400" in summary
     assert "No price on file for `unpriced`: run without a budget" in summary
-    assert "4 of 4 outputs done, 0 skipped, $0.08 spent + 2 runs unpriced." in summary
+    assert "4 of 4 outputs succeeded, 0 skipped, $0.08 spent + 2 runs unpriced." in summary
     assert "2 runs unpriced: billed at a cost nothing on file gives" in summary
     assert "$0.00" not in summary
     page = (tmp_path / "rep" / "summary.html").read_text()
-    assert "<table>" in page and '<img src="chart.png"' in page and "contact-product.png" in page
+    # One self-contained page: sortable table, a side-by-side grid per family with the
+    # thumbnails embedded, the same counts as the terminal.
+    assert '<table class="sortable"' in page and 'id="family-product"' in page
+    assert 'src="data:image/jpeg;base64,' in page and "<link" not in page
+    assert count_outputs(state).sentence() in page
     assert {p.name for p in files} >= {"summary.html", "summary.md", "chart.png"}
     chart = Image.open(tmp_path / "rep" / "chart.png")
     assert chart.size[0] == 720 and chart.size[1] == 50 + 2 * (2 * 18 + 14)
@@ -255,33 +259,30 @@ def _png(image: Image.Image) -> bytes:
     return out.getvalue()
 
 
-async def test_consistency_across_repeats(openai_fake, open_runtime):
-    from bot.benchmark.report import build_cells
-    from bot.benchmark.sheets import consistency
-
-    black, white = Image.new("L", (64, 64), 0), Image.new("L", (64, 64), 255)
-    assert consistency([_png(black), _png(black)]) == 1.0
-    assert consistency([_png(black), _png(white)]) == 0.0
-    assert consistency([_png(black), _png(black), _png(white)]) == pytest.approx(1 / 3)
-    assert consistency([_png(black)]) is None and consistency([b"not an image", b"x"]) is None
+async def test_repeatability_across_repeats(openai_fake, open_runtime):
+    from bot.benchmark.report import build_cells, collect
 
     runtime = open_runtime(config(openai_fake))
     runner = runtime.bench_runner()
     once = await runner.run(runner.plan(load_prompts(), ["demo"], ["product"], 1))
     twice = await runner.run(runner.plan(load_prompts(), ["demo"], ["product"], 2))
-    [single] = build_cells(once, runtime.runlog, runtime.assets)[0]
-    [double] = build_cells(twice, runtime.runlog, runtime.assets)[0]
-    assert single.consistency is None
-    assert double.consistency is not None and 0.0 <= double.consistency <= 1.0
+    checks = runtime.checks.checklog
+    [single] = build_cells(collect(once, runtime.runlog, runtime.assets, checks))
+    [double] = build_cells(collect(twice, runtime.runlog, runtime.assets, checks))
+    assert single.repeatability is None
+    # The demo route draws the same picture for the same request: its repeats are alike.
+    assert double.repeatability == 1.0
     assert double.runs == 4 and double.succeeded == 4
+    # Every output was checked (delivered as asked), and the report counts them.
+    assert double.checks["delivery"] == (4, 4, 1.0)
 
 
 def test_transparent_outputs_show_on_a_checkerboard_in_the_sheet():
-    from bot.benchmark.sheets import _flatten
+    from bot.benchmark.sheets import flatten_for_sheet
 
     clear = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
     clear.paste((200, 0, 0, 255), (16, 16, 48, 48))
-    flat = _flatten(clear)
+    flat = flatten_for_sheet(clear)
     assert flat.mode == "RGB" and flat.getpixel((32, 32)) == (200, 0, 0)
     assert {flat.getpixel((0, 0)), flat.getpixel((8, 0))} == {(255, 255, 255), (204, 204, 204)}
-    assert _flatten(Image.new("RGB", (8, 8), "navy")).getpixel((0, 0)) == (0, 0, 128)
+    assert flatten_for_sheet(Image.new("RGB", (8, 8), "navy")).getpixel((0, 0)) == (0, 0, 128)
