@@ -69,8 +69,11 @@ async def test_polling_that_outlives_the_timeout_submits_once_and_finishes_by_po
     result = await executor.generate(ImageRequest(prompt="a fox in snow"), on_task=on_task)
     assert len(bfl.server.calls(SUBMIT)) == 1  # billed once
     assert result.images and result.response_id == "task-1"
-    assert [a.ok for a in result.attempts] == [False, True]
-    assert result.attempts[0].error_class == "timeout"
+    # Timed out at least once, then finished by polling the same task. On a loaded machine a
+    # resumed attempt may time out too before the task is ready: how many is not the point.
+    *waiting, last = result.attempts
+    assert waiting and last.ok and not any(a.ok for a in waiting)
+    assert {a.error_class for a in waiting} == {"timeout"}
     # The task was reported at submit, before the first poll, and the resumed attempt polled it.
     [(task, when)] = reported
     polls = bfl.server.calls(POLL)
