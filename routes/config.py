@@ -91,6 +91,8 @@ class RouteConfigBase(_Strict):
     # Guardrails: empty lists mean "everyone, everywhere".
     allowed_channels: list[str] = Field(default_factory=list)
     allowed_usergroups: list[str] = Field(default_factory=list)
+    # The Slack user group on call for this route (e.g. "S0123ABCD"): its health alerts mention it.
+    oncall: str | None = Field(None, pattern=r"^S[A-Z0-9]{2,}$")
     daily_spend_usd: float | None = Field(None, ge=0)
     # What one image is taken to cost when no price is on file (a spend cap needs a price):
     # used for the cap and for the run's cost, which is then marked as estimated.

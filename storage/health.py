@@ -115,6 +115,16 @@ class HealthLog:
             )
             return session.exec(query).first()
 
+    def incident(self, incident_id: int) -> Incident | None:
+        with Session(self.engine, expire_on_commit=False) as session:
+            return session.get(Incident, incident_id)
+
+    def alert_group(self, alert_ts: str) -> list[Incident]:
+        """Every incident one alert message speaks for (open or resolved), oldest first."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            query = select(Incident).where(Incident.alert_ts == alert_ts).order_by(col(Incident.id))
+            return list(session.exec(query).all())
+
     def save(self, incidents: Sequence[Incident]) -> None:
         with Session(self.engine, expire_on_commit=False) as session:
             for incident in incidents:

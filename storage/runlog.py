@@ -233,11 +233,17 @@ class RunLog:
         route_id: str | None = None,
         group_id: str | None = None,
         bench_id: str | None = None,
+        slack_user: str | None = None,
+        status: str | None = None,
     ) -> list[Run]:
         with Session(self.engine, expire_on_commit=False) as session:
             query = select(Run)
             if route_id:
                 query = query.where(Run.route_id == route_id)
+            if slack_user:
+                query = query.where(Run.slack_user == slack_user)
+            if status:
+                query = query.where(Run.status == status)
             if group_id:
                 query = query.where(Run.group_id == group_id)
             if bench_id:

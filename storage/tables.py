@@ -214,6 +214,9 @@ class Incident(SQLModel, table=True):
     alerted_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     reminded_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     recovery_posted: bool = False
+    # Someone on call took it (the alert's Acknowledge button): reminders stop.
+    acknowledged_by: str | None = Field(default=None, max_length=64)
+    acknowledged_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
 
 class Bench(SQLModel, table=True):

@@ -1,4 +1,5 @@
-"""Side-by-side comparison image: one labelled tile per route, in request order."""
+"""Side-by-side comparison image: one labelled tile per route, in request order, each with its
+caption (latency and cost) under the route's name."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 
 TILE = 384
-LABEL_H = 40
+LABEL_H = 56  # the route's name, then the caption
 GAP = 8
 MAX_COLUMNS = 4
 
@@ -22,13 +23,17 @@ class Tile:
     # Already decoded and scaled (see fit_tile), so a comparison can prepare each tile while
     # slower routes are still running and only compose at the end.
     picture: Image.Image | None = None
+    caption: str = ""  # e.g. "0.31 s · $0.040": what this image took
+
+    def fitted(self, picture: Image.Image | None) -> Tile:
+        return Tile(self.label, self.image, self.note, picture, self.caption)
 
 
 def fit_tile(tile: Tile) -> Tile:
     """The tile with its image decoded and scaled to fit; cheap to compose later."""
     if tile.picture is not None:
         return tile
-    return Tile(tile.label, tile.image, tile.note, _fit(tile.image))
+    return tile.fitted(_fit(tile.image))
 
 
 def montage_size(tiles: int) -> tuple[int, int]:
@@ -73,12 +78,20 @@ def render_montage(tiles: Sequence[Tile]) -> bytes:
                 picture, (x + (TILE - picture.width) // 2, y + (TILE - picture.height) // 2)
             )
         draw.text(
-            (x + TILE // 2, y + TILE + LABEL_H // 2),
+            (x + TILE // 2, y + TILE + LABEL_H // 4 + 2),
             tile.label[:36],
             fill=(20, 20, 20),
             font=label_font,
             anchor="mm",
         )
+        if tile.caption:
+            draw.text(
+                (x + TILE // 2, y + TILE + 3 * LABEL_H // 4),
+                tile.caption[:44],
+                fill=(80, 80, 80),
+                font=note_font,
+                anchor="mm",
+            )
     out = io.BytesIO()
     canvas.save(out, format="PNG", compress_level=3)
     return out.getvalue()

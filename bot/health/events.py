@@ -16,16 +16,24 @@ from storage.tables import Incident
 
 @dataclass(frozen=True)
 class AlertLine:
-    """One route of an alert: its incident, board row and last successful check."""
+    """One route of an alert: its incident, board row and last successful check, who owns the
+    route (and which user group is on call for it), and the healthy route the board suggests
+    running on instead."""
 
     incident: Incident
     board: str | None
     last_success: datetime | None
+    route_owner: str | None = None
+    oncall: str | None = None
+    fallback: str | None = None
 
 
 @dataclass(frozen=True)
 class RoutesDown:
-    """Routes went down or degraded (several in one round: a provider outage?)."""
+    """Routes went down or degraded (several in one round: a provider outage?).
+
+    Also the alert message's current state when it is rewritten: each line's incident says
+    whether it is still open, acknowledged or resolved, and the diagnosis stays."""
 
     lines: tuple[AlertLine, ...]
     now: datetime
@@ -71,6 +79,6 @@ class AlertSink(Protocol):
 
     async def post(self, event: HealthEvent, thread: str | None = None) -> str | None: ...
 
-    async def restate(self, channel: str, ts: str, event: RoutesDown | Recovered) -> None:
-        """Rewrite the alert message at `ts` to show the incident's current state."""
+    async def restate(self, channel: str, ts: str, event: RoutesDown) -> None:
+        """Rewrite the alert message at `ts` to show its incidents' current state."""
         ...

@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from bot.core.spend import OverCap, SpendPolicy
-from bot.health.events import AlertSink, KindChanged
+from bot.health.events import AlertLine, AlertSink, KindChanged
+from bot.health.fallback import fallback_route
 from bot.health.notices import Notices
 from bot.health.report import RouteHealth, health_report, route_states
 from bot.health.states import State, decide
@@ -46,7 +47,7 @@ class HealthMonitor:
         self.settings = settings
         self.spend = spend
         self.clock = clock
-        self.notices = Notices(health, settings, alerts, self._board)
+        self.notices = Notices(health, settings, alerts, self._line)
         self._lock = asyncio.Lock()
 
     def probed(self, route_ids: Iterable[str] | None = None) -> list[str]:
@@ -138,6 +139,7 @@ class HealthMonitor:
                 self._note_error(incident, last)
                 changed.append(incident)
                 await self.notices.in_thread(KindChanged(incident), incident)
+                await self.notices.restate(incident, now)
             elif incident is not None and last is not None and not last.ok:
                 self._note_error(incident, last)
                 changed.append(incident)
@@ -156,6 +158,9 @@ class HealthMonitor:
         ):
             previous.resolved_at = None
             previous.recovery_posted = False
+            # Down again: whoever acknowledged the last episode has not seen this one.
+            previous.acknowledged_by = None
+            previous.acknowledged_at = None
             previous.kind = kind
             self._note_error(previous, last)
             await self.notices.reopened(previous, now)
@@ -183,13 +188,55 @@ class HealthMonitor:
         if incident.first_error is None:
             incident.first_error = incident.last_error
 
-    def _board(self, rid: str) -> str | None:
+    async def _line(self, incident: Incident) -> AlertLine:
+        """One alert line: the route's facts from its config, its last success, and (while the
+        incident is open) the healthy route the board suggests running on instead."""
+        rid = incident.route_id
         executor = self.executors.get(rid)
-        return executor.route.config.board_row if executor else None
+        config = executor.route.config if executor else None
+        fallback = None
+        if incident.resolved_at is None:
+            fallback = await self.fallback(rid)
+        return AlertLine(
+            incident,
+            config.board_row if config else None,
+            await asyncio.to_thread(self.health.last_success, rid),
+            route_owner=config.route_owner if config else None,
+            oncall=config.oncall if config else None,
+            fallback=fallback,
+        )
+
+    async def fallback(self, route_id: str) -> str | None:
+        """The configured healthy route the route board suggests instead of `route_id`."""
+        configs = {rid: ex.route.config for rid, ex in self.executors.items()}
+        return fallback_route(
+            route_id,
+            {rid: c.board_row for rid, c in configs.items()},
+            {rid: c.kind for rid, c in configs.items()},
+            await self.states(),
+        )
+
+    # -- on-call actions -------------------------------------------------------------------
+    async def probe_now(self, route_id: str) -> HealthCheck | None:
+        """Probe one route at once (the alert's Probe now button) and update its incident;
+        None when the route is not configured or its probe is off."""
+        if route_id not in self.executors or not self.probed([route_id]):
+            return None
+        checks = await self.probe([route_id])
+        await self.evaluate()
+        return checks[0] if checks else None
+
+    async def acknowledge(self, incident_id: int, user: str) -> Incident | None:
+        """Someone on call took the incident: recorded, reminders stop, the alert says who."""
+        incident = await asyncio.to_thread(self.health.incident, incident_id)
+        if incident is None:
+            return None
+        async with self._lock:
+            return await self.notices.acknowledge(incident, user, self.clock())
 
     # -- reading ---------------------------------------------------------------------------
     async def states(self) -> dict[str, State]:
-        return await route_states(self.health, self.executors)
+        return await route_states(self.health, self.executors, self.settings)
 
     async def report(self) -> list[RouteHealth]:
-        return await health_report(self.health, self.executors, self.clock())
+        return await health_report(self.health, self.executors, self.clock(), self.settings)

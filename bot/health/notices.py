@@ -1,13 +1,15 @@
 """Which health events go out and when: one alert per incident, reminders, one recovery.
 
-What was sent is recorded on the incident (alerted_at, reminded_at, alert_ts, recovery_posted),
-so a restarted process neither repeats nor loses an alert; the AlertSink only renders."""
+What was sent is recorded on the incident (alerted_at, reminded_at, alert_ts, recovery_posted,
+acknowledged_by), so a restarted process neither repeats nor loses an alert; the AlertSink only
+renders. The alert message itself is rewritten as its incidents change (acknowledged, changed
+kind, recovered): its status changes, its diagnosis stays."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from bot.health.events import (
@@ -31,18 +33,22 @@ def minutes_between(start: datetime, end: datetime) -> int:
     return max(1, round((as_utc(end) - as_utc(start)).total_seconds() / 60))
 
 
+# An incident as one line of an alert: its route's facts, last success and suggested fallback.
+LineMaker = Callable[[Incident], Awaitable[AlertLine]]
+
+
 class Notices:
     def __init__(
         self,
         health: HealthLog,
         settings: ProbeSettings,
         alerts: AlertSink | None,
-        board: Callable[[str], str | None],
+        line: LineMaker,
     ) -> None:
         self.health = health
         self.settings = settings
         self.alerts = alerts
-        self.board = board
+        self.line = line
 
     @property
     def channel(self) -> str | None:
@@ -65,16 +71,7 @@ class Notices:
         ]
         if not pending:
             return
-        lines = tuple(
-            [
-                AlertLine(
-                    i,
-                    self.board(i.route_id),
-                    await asyncio.to_thread(self.health.last_success, i.route_id),
-                )
-                for i in pending
-            ]
-        )
+        lines = tuple([await self.line(i) for i in pending])
         ts = await self._post(RoutesDown(lines, now, self.settings.latency_slo_seconds))
         if ts is None and self.channel:
             return  # not delivered: retried next round, nothing is marked sent
@@ -91,6 +88,7 @@ class Notices:
         for incident in await asyncio.to_thread(self.health.open_incidents):
             if (
                 incident.alert_ts
+                and incident.acknowledged_at is None  # someone took it: no more reminders
                 and incident.reminded_at
                 and now - as_utc(incident.reminded_at) >= every
             ):
@@ -114,31 +112,34 @@ class Notices:
                 done.append(incident)
         if done:
             await asyncio.to_thread(self.health.save, done)
-            for incident in done:
-                if incident.alert_ts:
-                    await self.restate(incident, now, resolved=True)
+            for ts in dict.fromkeys(i.alert_ts for i in done if i.alert_ts):
+                await self.restate(_first(done, ts), now)
 
     async def reopened(self, incident: Incident, now: datetime) -> None:
         await self.in_thread(Reopened(incident), incident)
-        await self.restate(incident, now, resolved=False)
+        await self.restate(incident, now)
 
-    async def restate(self, incident: Incident, now: datetime, *, resolved: bool) -> None:
-        """The alert message shows the incident's current state; grouped alerts read resolved
-        once every route in them has recovered."""
+    async def restate(self, incident: Incident, now: datetime) -> None:
+        """Rewrite the alert message `incident` was announced in to its current state: every
+        route it names, each with its status (open, acknowledged, recovered) and diagnosis."""
         if self.alerts is None or not incident.alert_channel or not incident.alert_ts:
             return
-        group = [
-            i
-            for i in await asyncio.to_thread(self.health.open_incidents)
-            if i.alert_ts == incident.alert_ts
-        ]
-        if group and resolved:
-            return
-        event: RoutesDown | Recovered
-        if resolved:
-            minutes = minutes_between(incident.opened_at, incident.resolved_at or now)
-            event = Recovered(incident, minutes)
-        else:
-            line = AlertLine(incident, self.board(incident.route_id), None)
-            event = RoutesDown((line,), now, self.settings.latency_slo_seconds)
+        group = await asyncio.to_thread(self.health.alert_group, incident.alert_ts)
+        by_id = {i.id: i for i in group}
+        by_id[incident.id] = incident  # the caller's copy may be newer than the stored one
+        lines = tuple([await self.line(i) for i in by_id.values()])
+        event = RoutesDown(lines, now, self.settings.latency_slo_seconds)
         await self.alerts.restate(incident.alert_channel, incident.alert_ts, event)
+
+    async def acknowledge(self, incident: Incident, user: str, now: datetime) -> Incident:
+        """Record who took the incident (reminders stop) and show it on the alert."""
+        if incident.acknowledged_at is None:
+            incident.acknowledged_by = user
+            incident.acknowledged_at = now
+            await asyncio.to_thread(self.health.save, [incident])
+        await self.restate(incident, now)
+        return incident
+
+
+def _first(incidents: list[Incident], alert_ts: str) -> Incident:
+    return next(i for i in incidents if i.alert_ts == alert_ts)

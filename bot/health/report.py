@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.health.states import State
+from bot.health.states import State, decide
+from routes.config import ProbeSettings
 from routes.executor import RouteExecutor
 from storage.health import HealthLog, latency_percentiles
 from storage.tables import HealthCheck, Incident
@@ -26,27 +27,38 @@ class RouteHealth:
 
 
 async def route_states(
-    health: HealthLog, executors: Mapping[str, RouteExecutor]
+    health: HealthLog, executors: Mapping[str, RouteExecutor], settings: ProbeSettings
 ) -> dict[str, State]:
-    """Route id -> healthy | failing | degraded | unknown (never probed) | off."""
+    """Route id -> healthy | failing | degraded | unknown (never checked) | off.
+
+    Read through the state machine, not only from open incidents: a route whose latest checks
+    (probes or failed real runs) already cross the threshold is failing now, before the next
+    probe round opens its incident and alerts."""
     open_by_route = {i.route_id: i for i in await asyncio.to_thread(health.open_incidents)}
     states: dict[str, State] = {}
     for rid, executor in executors.items():
         incident = open_by_route.get(rid)
         if incident is not None:
             states[rid] = "degraded" if incident.kind == "degraded" else "failing"
+            continue
+        checks = await asyncio.to_thread(health.recent, rid, 20)
+        opening = decide(checks, settings, None).open
+        if opening is not None:
+            states[rid] = opening
         elif executor.route.config.probe == "off":
             states[rid] = "off"
         else:
-            last = await asyncio.to_thread(health.recent, rid, 1)
-            states[rid] = "healthy" if last else "unknown"
+            states[rid] = "healthy" if checks else "unknown"
     return states
 
 
 async def health_report(
-    health: HealthLog, executors: Mapping[str, RouteExecutor], now: datetime
+    health: HealthLog,
+    executors: Mapping[str, RouteExecutor],
+    now: datetime,
+    settings: ProbeSettings,
 ) -> list[RouteHealth]:
-    states = await route_states(health, executors)
+    states = await route_states(health, executors, settings)
     open_by_route = {i.route_id: i for i in await asyncio.to_thread(health.open_incidents)}
     out = []
     for rid in executors:

@@ -1,14 +1,15 @@
 """Every Block Kit message, modal and home tab the bot shows, built with slack_sdk's models.
 
-Nothing here talks to Slack, so each surface is testable as data. Block Kit limits (3,000
-characters per section, 2,000 per context, 50 blocks per message) are enforced here: display
-text is trimmed, while the run log keeps the full text.
+Nothing here talks to Slack, so each surface is testable as data. Block Kit limits are checked
+where a surface is made (`checked`: slack_sdk's own validation of every block, and the block
+count), and display text is trimmed to them, while the run log keeps the full text.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,29 +17,45 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
+    ConfirmObject,
     ContextBlock,
+    ConversationFilter,
+    ConversationSelectElement,
     DividerBlock,
     HeaderBlock,
+    ImageBlock,
     InputBlock,
     MarkdownTextObject,
     Option,
+    OverflowMenuElement,
     PlainTextInputElement,
     PlainTextObject,
     SectionBlock,
+    StaticMultiSelectElement,
     StaticSelectElement,
 )
+from slack_sdk.models.blocks.basic_components import SlackFile
 from slack_sdk.models.views import View
 
-from advisor import Advice
+from advisor import Advice, board_rows
 from advisor.advice import describe_workspace_route
 from bot.checks import CHECK_LABELS, CheckReport
 from bot.core.figures import money, seconds, spend
 from bot.core.figures import unpriced as unpriced_text
 from bot.core.lifecycle import ModelStatus, statuses_text
 from bot.core.markup import escape
+from bot.health.events import AlertLine, RoutesDown
 from bot.health.report import RouteHealth
-from bot.slack.health_alerts import ago
-from bot.slack.messages import CONTEXT_LIMIT, HELP, trim
+from bot.slack import messages
+from bot.slack.messages import (
+    BUTTON_LIMIT,
+    CONTEXT_LIMIT,
+    HEADER_LIMIT,
+    MAX_BLOCKS,
+    ago,
+    first_sentence,
+    trim,
+)
 from storage.checks import CHECK_NAMES, CheckFigures
 from storage.runlog import RouteStats, Spend
 from storage.tables import Run
@@ -46,10 +63,21 @@ from storage.tables import Run
 COMPARE_MODAL = "compare_modal"
 EDIT_SHORTCUT = "edit_image"
 EDIT_MODAL = "edit_image_modal"
+MAX_VIEW_BLOCKS = 100
 HEALTH_ICON = {
     "healthy": ":large_green_circle:",
     "degraded": ":large_yellow_circle:",
     "failing": ":red_circle:",
+    "off": ":white_circle:",
+    "unknown": ":white_circle:",
+}
+STATUS_ICON = {
+    "waiting": ":hourglass_flowing_sand:",
+    "queued": ":inbox_tray:",
+    "running": ":arrows_counterclockwise:",
+    "done": ":white_check_mark:",
+    "failed": ":x:",
+    "skipped": ":heavy_minus_sign:",
 }
 
 
@@ -57,8 +85,31 @@ def section(text: str) -> SectionBlock:
     return SectionBlock(text=MarkdownTextObject(text=trim(text)))
 
 
-def context(text: str) -> ContextBlock:
-    return ContextBlock(elements=[MarkdownTextObject(text=trim(text, CONTEXT_LIMIT))])
+def context(*texts: str) -> ContextBlock:
+    return ContextBlock(elements=[MarkdownTextObject(text=trim(t, CONTEXT_LIMIT)) for t in texts])
+
+
+def button(
+    text: str,
+    action_id: str,
+    value: str,
+    *,
+    style: str | None = None,
+    confirm: ConfirmObject | None = None,
+) -> ButtonElement:
+    label = text if len(text) <= BUTTON_LIMIT else text[: BUTTON_LIMIT - 1] + "…"
+    return ButtonElement(
+        text=label, action_id=action_id, value=value[:2000], style=style, confirm=confirm
+    )
+
+
+def checked(blocks: Sequence[Block], limit: int = MAX_BLOCKS) -> list[Block]:
+    """The blocks, each validated by slack_sdk against Block Kit's limits, and not too many."""
+    if len(blocks) > limit:
+        raise ValueError(f"{len(blocks)} blocks; Block Kit allows {limit} here")
+    for block in blocks:
+        block.validate_json()
+    return list(blocks)
 
 
 def as_text(blocks: Sequence[Block]) -> str:
@@ -66,37 +117,27 @@ def as_text(blocks: Sequence[Block]) -> str:
     return "\n".join(b.text.text for b in blocks if isinstance(b, SectionBlock) and b.text)
 
 
-# -- runs --------------------------------------------------------------------------------------
-def parent_blocks(text: str, status: str) -> list[Block]:
-    return [section(text), context(status)]
+def plain(text: str, limit: int) -> PlainTextObject:
+    return PlainTextObject(text=text if len(text) <= limit else text[: limit - 1] + "…")
 
 
-def result_actions(run: Run, route_ids: Sequence[str]) -> list[Block]:
-    """Buttons under one result: re-run, try another route, compare on all, verdicts."""
-    rid = str(run.id)
-    others = [r for r in route_ids if r != run.route_id][:100]
-    elements: list[Any] = [ButtonElement(text="Re-run", action_id="rerun", value=rid)]
-    if others:
-        elements.append(
-            StaticSelectElement(
-                action_id="try_route",
-                placeholder="Try another route",
-                options=[Option(text=r[:75], value=f"{rid}:{r}"[:150]) for r in others],
-            )
-        )
-        elements.append(
-            ButtonElement(text="Compare on all routes", action_id="compare_all", value=rid)
-        )
-    if run.status == "succeeded":
-        elements.append(
-            ButtonElement(
-                text="Survives the next step", action_id="verdict_pass", style="primary", value=rid
-            )
-        )
-        elements.append(
-            ButtonElement(text="Does not", action_id="verdict_fail", style="danger", value=rid)
-        )
-    return [ActionsBlock(block_id=f"run-{rid}", elements=elements)]
+# -- one result ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ShownImage:
+    """An image uploaded to Slack for an image block: its file id and alt text."""
+
+    file_id: str
+    alt: str
+
+
+def result_context(run: Run, checks: CheckReport | None = None) -> list[Block]:
+    """The lines under a result's image: route, model, cost with basis, latency, billing owner;
+    then size, quality and ids; then, once they are in, the acceptance checks."""
+    lines: list[Block] = [context(messages.run_context(run), messages.run_specs(run))]
+    line = checks_line(checks) if checks is not None else None
+    if line:
+        lines.append(context(line))
+    return lines
 
 
 def checks_line(report: CheckReport) -> str | None:
@@ -118,79 +159,159 @@ def checks_line(report: CheckReport) -> str | None:
     return trim(f"{mark} Checks: " + " · ".join(parts), CONTEXT_LIMIT)
 
 
+def result_actions(
+    run: Run, route_ids: Sequence[str], *, verdict: str | None = None
+) -> list[Block]:
+    """A result's actions: verdicts and Re-run in sight, another route in a menu, the rest in
+    the overflow (compare on every route, run details)."""
+    rid = str(run.id)
+    elements: list[Any] = []
+    if run.status == "succeeded":
+        elements.append(
+            button("Survives the next step", "verdict_pass", rid, style="primary"),
+        )
+        elements.append(button("Does not", "verdict_fail", rid, style="danger"))
+    elements.append(button("Re-run", "rerun", rid))
+    others = [r for r in route_ids if r != run.route_id][:100]
+    if others:
+        elements.append(
+            StaticSelectElement(
+                action_id="try_route",
+                placeholder="Try another route",
+                options=[Option(text=r[:75], value=f"{rid}:{r}"[:150]) for r in others],
+            )
+        )
+    more = [Option(text="Run details", value=f"details:{rid}")]
+    if len(route_ids) > 1:
+        more.insert(
+            0, Option(text=f"Compare on all {len(route_ids)} routes", value=f"compare_all:{rid}")
+        )
+    elements.append(OverflowMenuElement(action_id="result_more", options=more))
+    blocks: list[Block] = [ActionsBlock(block_id=f"run-{rid}", elements=elements)]
+    if verdict:
+        blocks.append(context(verdict))
+    return blocks
+
+
 def checked_result_actions(
     run: Run, route_ids: Sequence[str], report: CheckReport | None
 ) -> list[Block]:
-    """A result's buttons with its checks line above them, once the checks are in."""
+    """A benchmark output's buttons with its checks line above them, once the checks are in."""
     line = checks_line(report) if report is not None else None
-    return ([context(line)] if line else []) + result_actions(run, route_ids)
+    return checked(([context(line)] if line else []) + result_actions(run, route_ids))
+
+
+def result_blocks(
+    run: Run,
+    images: Sequence[ShownImage],
+    route_ids: Sequence[str],
+    *,
+    note: str | None = None,
+    verdict: str | None = None,
+    checks: CheckReport | None = None,
+) -> list[Block]:
+    """One route's result as one message: its images, the context lines (with the acceptance
+    checks once they are in), its actions."""
+    blocks: list[Block] = [
+        ImageBlock(
+            slack_file=SlackFile(id=image.file_id),
+            alt_text=image.alt,
+            title=plain(f"{run.route_id} · run #{run.id}", 2000),
+            block_id=f"image-{run.id}-{i}",
+        )
+        for i, image in enumerate(images)
+    ]
+    blocks.extend(result_context(run, checks))
+    if note:
+        blocks.append(context(note))
+    blocks.extend(result_actions(run, route_ids, verdict=verdict))
+    return checked(blocks)
+
+
+def failure_blocks(
+    run: Run, route_ids: Sequence[str], supporting: Sequence[str] = ()
+) -> list[Block]:
+    """A failed route as one message: what happened, what to do next, its actions."""
+    blocks: list[Block] = [
+        section(messages.run_failure(run)),
+        context(messages.next_step(run, supporting), messages.failure_specs(run)),
+        *result_actions(run, route_ids),
+    ]
+    return checked(blocks)
+
+
+# -- the scoreboard (a run's parent message) -----------------------------------------------------
+def parent_blocks(text: str, status: str) -> list[Block]:
+    """A parent message with one status line (the benchmark's thread)."""
+    return checked([section(text), context(status)])
+
+
+def status_line(route_id: str, state: str, detail: str) -> str:
+    icon = STATUS_ICON.get(state, "")
+    words = {"waiting": "waiting", "running": "running", "skipped": "skipped"}.get(state, "")
+    text = " ".join(part for part in (words, detail) if part)
+    return f"{icon} `{route_id}` {text}".rstrip()
+
+
+def scoreboard_blocks(
+    headline: str,
+    prompt: str,
+    lines: Sequence[str],
+    *,
+    verdict: Sequence[str] = (),
+    montage: ShownImage | None = None,
+    footer: str = "",
+) -> list[Block]:
+    """Who asked and for what, each route's status, then the verdict and the montage."""
+    blocks: list[Block] = [
+        section(f"{headline}\n>{messages.quote_prompt(prompt)}"),
+        section("\n".join(lines)),
+    ]
+    if verdict:
+        blocks.append(section("\n".join(verdict)))
+    if montage is not None:
+        blocks.append(
+            ImageBlock(
+                slack_file=SlackFile(id=montage.file_id),
+                alt_text=montage.alt,
+                title=plain("Side by side", 2000),
+                block_id="montage",
+            )
+        )
+    if footer:
+        blocks.append(context(footer))
+    return checked(blocks)
 
 
 # -- /imageroute ---------------------------------------------------------------------------------
-def help_blocks() -> list[Block]:
-    return [section(HELP)]
-
-
-def advice_blocks(
-    question: str, advice: Advice, configured: Mapping[str, str | None]
-) -> list[Block]:
-    """The answer: route, first benchmark, why, caveats, verify list, alternatives, workspace."""
-    asked = context(f"> {escape(' '.join(question.split())[:280])}")
-    if advice.scope != "advice":
-        # Out of scope or not understood: say so and how to ask, with nothing to compare.
-        head = (
-            "*Outside what I advise on*"
-            if advice.scope == "out-of-scope"
-            else "*I did not understand the question*"
-        )
-        return [asked, section(f"{head}\n{escape(advice.why)}")]
-    route = f"`{advice.route}`" if advice.route else "no route fits as asked"
-    head = f"*First route to benchmark: {route}*"
-    if advice.is_default:
-        head += " (the default: nothing in the question pointed elsewhere)"
-    blocks: list[Block] = [
-        asked,
-        section(f"{head}\nStart with *{escape(advice.first_benchmark)}*.\n{escape(advice.why)}"),
-    ]
-    if advice.caveats:
+def help_blocks(not_understood: str | None = None) -> list[Block]:
+    blocks: list[Block] = []
+    if not_understood is not None:
         blocks.append(
             section(
-                "\n".join(
-                    f":warning: *{escape(c.title)}*: {escape(c.text)}" for c in advice.caveats
-                )
+                f"I did not understand `{escape(messages.flat(not_understood, 80))}`: it is "
+                "not a subcommand, and too short a question for route advice. Here is what I "
+                "can do."
             )
         )
-    if advice.verify:
-        blocks.append(
-            section("*Verify on it*\n" + "\n".join(f"• {escape(v)}" for v in advice.verify))
-        )
-    if advice.alternatives:
-        lines = [
-            f"• `{a.route}` ({escape(a.first_benchmark)}): {escape(a.reason)}"
-            for a in advice.alternatives
-        ]
-        blocks.append(section("*Alternatives*\n" + "\n".join(lines)))
-    if advice.notes:
-        blocks.append(context(escape("\n".join(advice.notes))))
-    if advice.route is not None:
-        if advice.in_workspace:
-            lines = [describe_workspace_route(ws) for ws in advice.in_workspace]
-            blocks.append(
-                section("*In this workspace*\n" + "\n".join(f"• {escape(x)}" for x in lines))
-            )
-        else:
-            blocks.append(context(f"No route configured here serves the `{advice.route}` row yet."))
-    rows = [r for r in (advice.route, *(a.route for a in advice.alternatives)) if r]
-    targets = [rid for rid, row in configured.items() if row in rows]
-    if targets:
-        button = ButtonElement(
-            text="Compare these routes",
-            action_id="advice_compare",
-            value=",".join(targets)[:2000],
-            style="primary",
-        )
-        blocks.append(ActionsBlock(block_id="advice", elements=[button]))
-    return blocks
+    blocks.append(section(messages.HELP))
+    return checked(blocks)
+
+
+def share_button(what: str) -> ButtonElement:
+    """Posts a private answer in the channel, saying who asked."""
+    return button("Share in channel", "share_answer", what)
+
+
+def with_share(blocks: Sequence[Block], what: str) -> list[Block]:
+    """A private answer with its Share in channel button."""
+    return checked([*blocks, ActionsBlock(block_id="share", elements=[share_button(what)])])
+
+
+def shared_by(user: str | None, asked: str) -> ContextBlock:
+    """The line that opens a shared answer: who asked, and what."""
+    who = f"<@{user}>" if user else "Someone"
+    return context(f"{who} asked `/imageroute {escape(messages.flat(asked, 200))}`")
 
 
 def lifecycle_text(statuses: Sequence[ModelStatus]) -> str:
@@ -201,15 +322,14 @@ def lifecycle_text(statuses: Sequence[ModelStatus]) -> str:
 
 def routes_blocks(
     routes: Sequence[tuple[str, str, str, str | None, str | None, Sequence[ModelStatus]]],
-    source: str,
 ) -> list[Block]:
     """routes: (id, kind, model, board row, billing owner, its models' lifecycle)."""
     lines = [
-        f"• `{rid}`: {kind}, model `{model}` ({lifecycle_text(status)}), board row "
-        f"`{board or 'none'}`, billed to {escape(owner or 'unknown owner')}"
+        f"• `{rid}`: {kind}, model `{escape(model)}` ({lifecycle_text(status)}), board row "
+        f"`{board or 'none'}`, billed to {escape(owner or 'an unknown owner')}"
         for rid, kind, model, board, owner, status in routes
     ]
-    return [section(f"*Configured routes* ({source})\n" + "\n".join(lines))]
+    return checked([section("*Configured routes*\n" + ("\n".join(lines) or "None."))])
 
 
 def _table(rows: Sequence[Sequence[str]]) -> str:
@@ -250,7 +370,7 @@ def stats_blocks(
                 "(`pricing` or `estimated_usd_per_image`) to the route."
             )
         )
-    return blocks
+    return checked(blocks)
 
 
 def _median(stats: RouteStats | None) -> str:
@@ -265,7 +385,7 @@ def checks_stats_blocks(figures: Sequence[CheckFigures]) -> list[Block]:
     """Per route and family: each acceptance check's passes of those that ran, and its mean
     score (one count per image checked)."""
     if not figures:
-        return [context("No acceptance checks yet: they run on every new image.")]
+        return checked([context("No acceptance checks yet: they run on every new image.")])
     cells: dict[tuple[str, str], dict[str, CheckFigures]] = {}
     for f in figures:
         cells.setdefault((f.route_id, f.family), {})[f.name] = f
@@ -275,7 +395,7 @@ def checks_stats_blocks(figures: Sequence[CheckFigures]) -> list[Block]:
             (rid[:24], family or "ad hoc", *(_check_cell(by_name.get(n)) for n in CHECK_NAMES))
         )
     head = "*Acceptance checks* (passed of checked · mean score)"
-    return [section(f"{head}\n```{_table(rows)}```")]
+    return checked([section(f"{head}\n```{_table(rows)}```")])
 
 
 def _check_cell(f: CheckFigures | None) -> str:
@@ -287,9 +407,7 @@ def _check_cell(f: CheckFigures | None) -> str:
     return f"{f.passed}/{f.ran}{mean}"
 
 
-def runs_blocks(runs: Sequence[Run], permalink: Mapping[int, str]) -> list[Block]:
-    if not runs:
-        return [section('No runs yet. Try `/imagegen prompt="a red bicycle"`.')]
+def run_lines(runs: Sequence[Run], permalink: Mapping[int, str]) -> list[str]:
     lines = []
     for run in runs:
         when = run.created_at.strftime("%Y-%m-%d %H:%M")
@@ -303,7 +421,13 @@ def runs_blocks(runs: Sequence[Run], permalink: Mapping[int, str]) -> list[Block
             f"• #{run.id} {when} `{run.route_id}` {run.status} "
             f"{seconds(run.latency_s)} {money(run.cost_usd, run.cost_basis)} {where}"
         )
-    return [section("*Recent runs*\n" + "\n".join(lines))]
+    return lines
+
+
+def runs_blocks(runs: Sequence[Run], permalink: Mapping[int, str]) -> list[Block]:
+    if not runs:
+        return checked([section('No runs yet. Try `/imagegen prompt="a red bicycle"`.')])
+    return checked([section("*Recent runs*\n" + "\n".join(run_lines(runs, permalink)))])
 
 
 def health_blocks(
@@ -334,35 +458,187 @@ def health_blocks(
                 f"• `{inc.route_id}` {inc.kind} since {ago(inc.opened_at, now)}: "
                 f"{escape(inc.last_error or 'no detail')}"
             )
-    return [
-        section("*Route health* (probes)\n```" + "\n".join(rows) + "```"),
-        section("*Open incidents*\n" + ("\n".join(incidents) or "None.")),
-        context(
-            "Probe spend over 7 days: "
-            + spend(probe_spend_7d.known_usd, probe_spend_7d.unpriced_runs, "probe")
-        ),
+    return checked(
+        [
+            section("*Route health* (probes)\n```" + "\n".join(rows) + "```"),
+            section("*Open incidents*\n" + ("\n".join(incidents) or "None.")),
+            context(
+                "Probe spend over 7 days: "
+                + spend(probe_spend_7d.known_usd, probe_spend_7d.unpriced_runs, "probe")
+            ),
+        ]
+    )
+
+
+# -- advice --------------------------------------------------------------------------------------
+def _row_title(route: str) -> str:
+    return next((row.title for row in board_rows() if row.id == route), route)
+
+
+def advice_heading(advice: Advice) -> str:
+    if advice.scope == "out-of-scope":
+        return "Not a route question"
+    if advice.scope == "unclear":
+        return "I could not follow that question"
+    if len(advice.benchmark_both) == 2:
+        first, second = advice.benchmark_both
+        return f"Benchmark both: {_row_title(first)} and {_row_title(second)}"
+    if advice.route is None:
+        return "No route fits as asked"
+    return f"Benchmark first: {_row_title(advice.route)}"
+
+
+def compare_targets(
+    advice: Advice, configured: Mapping[str, str | None], failing: Collection[str] = ()
+) -> list[str]:
+    """Configured routes serving the advised row or its alternatives, not failing now."""
+    rows = [r for r in (advice.route, *(a.route for a in advice.alternatives)) if r]
+    return [rid for rid, row in configured.items() if row in rows and rid not in failing]
+
+
+def _compare_label(targets: Sequence[str]) -> str:
+    names = ", ".join(targets)
+    label = f"Compare on {names}"
+    if len(label) <= BUTTON_LIMIT:
+        return label
+    return f"Compare on {len(targets)} routes: {names}"
+
+
+def advice_blocks(
+    question: str,
+    advice: Advice,
+    configured: Mapping[str, str | None],
+    *,
+    key: str,
+    shared_by_user: str | None = None,
+    private: bool = True,
+    failing: Collection[str] = (),
+) -> list[Block]:
+    """The answer at a glance: the route and first benchmark, one sentence of why, the caveats
+    that apply, the three checks that matter most; More opens the rest."""
+    blocks: list[Block] = []
+    if shared_by_user is not None:
+        blocks.append(shared_by(shared_by_user, question))
+    blocks.append(HeaderBlock(text=plain(advice_heading(advice), HEADER_LIMIT)))
+    if advice.scope != "advice":
+        blocks.append(section(escape(advice.why)))
+        if private:
+            blocks.append(ActionsBlock(block_id="advice", elements=[share_button(key)]))
+        return checked(blocks)
+    lead = f"*Start with* {escape(advice.first_benchmark)}"
+    blocks.append(section(f"{lead}\n{escape(first_sentence(advice.why))}"))
+    if advice.caveats:
+        blocks.append(
+            section(
+                "\n".join(
+                    f":warning: *{escape(c.title)}*: {escape(first_sentence(c.text))}"
+                    for c in advice.caveats
+                )
+            )
+        )
+    if advice.verify:
+        blocks.append(
+            section("*Check first*\n" + "\n".join(f"• {escape(v)}" for v in advice.verify[:3]))
+        )
+    notes = []
+    if advice.is_default:
+        notes.append("The default: nothing in the question pointed elsewhere.")
+    # The board named a model that has changed since (shut down, renamed): say so once.
+    notes.extend(escape(c.change) for c in advice.lifecycle if c.route == advice.route)
+    if advice.in_workspace:
+        notes.append(
+            "Here: " + "; ".join(escape(describe_workspace_route(w)) for w in advice.in_workspace)
+        )
+    elif advice.route is not None:
+        notes.append(f"No route configured here serves the `{advice.route}` row yet.")
+    if notes:
+        blocks.append(context(*notes))
+    elements: list[Any] = [button("More", "advice_more", key)]
+    targets = compare_targets(advice, configured, failing)
+    if targets:
+        elements.append(
+            button(_compare_label(targets), "advice_compare", ",".join(targets), style="primary")
+        )
+    if private:
+        elements.append(share_button(key))
+    blocks.append(ActionsBlock(block_id="advice", elements=elements))
+    return checked(blocks)
+
+
+def advice_modal(question: str, advice: Advice) -> View:
+    """Everything the glance left out: the full why, caveats, every check, alternatives, notes."""
+    blocks: list[Block] = [
+        context(f"“{escape(messages.flat(question, 500))}”"),
+        section(f"*{escape(advice_heading(advice))}*\n{escape(advice.why)}"),
     ]
+    if advice.scope == "advice":
+        blocks.append(section(f"*First benchmark*\n{escape(advice.first_benchmark)}"))
+        for caveat in advice.caveats:
+            blocks.append(section(f":warning: *{escape(caveat.title)}*\n{escape(caveat.text)}"))
+        checks = [*advice.verify, *advice.verify_more]
+        if checks:
+            blocks.append(section("*Verify*\n" + "\n".join(f"• {escape(v)}" for v in checks)))
+        if advice.alternatives:
+            lines = [
+                f"• `{a.route}` ({escape(a.first_benchmark)}): {escape(a.reason)}"
+                for a in advice.alternatives
+            ]
+            blocks.append(section("*Alternatives*\n" + "\n".join(lines)))
+        notes = [
+            *advice.notes,
+            *(c.change for c in advice.lifecycle if c.change not in advice.notes),
+        ]
+        if notes:
+            blocks.append(context(*(escape(n) for n in notes[:10])))
+        if advice.in_workspace:
+            lines = [escape(describe_workspace_route(w)) for w in advice.in_workspace]
+            blocks.append(section("*In this workspace*\n" + "\n".join(f"• {x}" for x in lines)))
+    return View(
+        type="modal",
+        title=plain("Route advice", 24),
+        close=PlainTextObject(text="Close"),
+        blocks=checked(blocks, MAX_VIEW_BLOCKS),
+    )
 
 
 # -- App Home ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HomeRoute:
+    route_id: str
+    kind: str
+    board: str | None
+    billing_owner: str | None
+    state: str
+    models: Sequence[ModelStatus] = ()
+
+
 def home_view(
-    routes: Sequence[tuple[str, str, str | None, str | None, Sequence[ModelStatus]]],
-    health: Mapping[str, str],
+    routes: Sequence[HomeRoute],
     recent: Sequence[Run],
     week: Mapping[str, RouteStats],
     week_by_owner: Mapping[str, Spend],
     verdicts: Mapping[str, tuple[int, int]],
+    *,
+    try_route: str | None,
 ) -> View:
-    """routes: (id, kind, board row, billing owner, its models' lifecycle)."""
+    """A dashboard: buttons to start, each route's health, the viewer's runs, spend, help."""
+    buttons: list[Any] = []
+    if try_route is not None:
+        label = "Try the demo route" if try_route == "demo" else f"Try `{try_route}`"
+        buttons.append(button(label.replace("`", ""), "home_try", try_route, style="primary"))
+    if len(routes) > 1:
+        buttons.append(button("Compare routes", "home_compare", "compare"))
+    buttons.append(button("Route health", "home_health", "health"))
     lines = []
-    for rid, kind, board, owner, status in routes:
-        state = health.get(rid, "unknown")
-        icon = HEALTH_ICON.get(state, ":white_circle:")
-        good, bad = verdicts.get(rid, (0, 0))
+    for route in routes:
+        icon = HEALTH_ICON.get(route.state, ":white_circle:")
+        good, bad = verdicts.get(route.route_id, (0, 0))
+        judged = f" · verdicts {good} survive / {bad} do not" if good or bad else ""
+        model = f", model {lifecycle_text(route.models)}" if route.models else ""
         lines.append(
-            f"{icon} `{rid}` {kind}, model {lifecycle_text(status)}, board `{board or 'none'}`, "
-            f"{state}, billed to {escape(owner or 'unknown owner')} · verdicts {good} survive / "
-            f"{bad} do not"
+            f"{icon} `{route.route_id}` *{route.state}* · {route.kind}{model}, board "
+            f"`{route.board or 'none'}`, billed to "
+            f"{escape(route.billing_owner or 'an unknown owner')}{judged}"
         )
     by_route = [
         f"• `{rid}`: {spend(s.spend_usd, s.unpriced_runs)} over {s.runs} run(s)"
@@ -372,47 +648,104 @@ def home_view(
         f"• {escape(owner)}: {spend(s.known_usd, s.unpriced_runs)}"
         for owner, s in week_by_owner.items()
     ]
-    run_lines = [
+    run_text = [
         f"• #{r.id} `{r.route_id}` {r.status} {seconds(r.latency_s)} "
-        f"{money(r.cost_usd, r.cost_basis)}: {escape(' '.join(r.prompt.split())[:60])}"
+        f"{money(r.cost_usd, r.cost_basis)}: {messages.quote_prompt(r.prompt, 60)}"
         for r in recent
     ]
     blocks: list[Block] = [
         HeaderBlock(text="imageroute"),
+        ActionsBlock(block_id="home", elements=buttons),
         section("*Routes*\n" + ("\n".join(lines) or "No routes configured.")),
+        section("*Your recent runs*\n" + ("\n".join(run_text) or "None yet.")),
         section(
             "*Spend this week by route*\n"
             + ("\n".join(by_route) or "Nothing spent yet.")
             + "\n*By billing owner*\n"
             + ("\n".join(owners) or "—")
         ),
-        section("*Recent runs*\n" + ("\n".join(run_lines) or "No runs yet.")),
         DividerBlock(),
-        section(HELP),
+        section(messages.HOME_HELP),
         context("Refreshed each time you open this tab."),
     ]
-    return View(type="home", blocks=blocks[:100])
+    return View(type="home", blocks=checked(blocks, MAX_VIEW_BLOCKS))
 
 
 # -- modals --------------------------------------------------------------------------------------
 def _metadata(metadata: Mapping[str, Any]) -> str:
-    return json.dumps(metadata)[:3000]
+    text = json.dumps(metadata)
+    if len(text) > 3000:
+        raise ValueError("private_metadata is limited to 3,000 characters")
+    return text
 
 
-def compare_modal(metadata: Mapping[str, Any]) -> View:
-    routes = ", ".join(metadata.get("routes", []))
-    prompt = InputBlock(
+def prompt_input(label: str = "Prompt") -> InputBlock:
+    return InputBlock(
         block_id="prompt",
-        label="Prompt",
+        label=label,
+        hint="What to draw, in your words.",
+        # Block Kit accepts a max_length of at most 3,000 here.
         element=PlainTextInputElement(action_id="value", multiline=True, max_length=3000),
     )
+
+
+def channel_input() -> InputBlock:
+    """Where the run is posted; the submission carries this menu's response_url, so a channel
+    the bot is not in can be answered."""
+    return InputBlock(
+        block_id="channel",
+        label="Post the results in",
+        element=ConversationSelectElement(
+            action_id="value",
+            response_url_enabled=True,
+            default_to_current_conversation=True,
+            filter=ConversationFilter(include=["public", "private"], exclude_bot_users=True),
+        ),
+    )
+
+
+def compare_modal(
+    metadata: Mapping[str, Any],
+    *,
+    choose_from: Sequence[str] = (),
+    pick_channel: bool = False,
+    max_routes: int = 6,
+) -> View:
+    """One prompt on several routes. Routes are fixed by `metadata["routes"]` (the advice's
+    button) or chosen here from `choose_from`; the channel is known or chosen here."""
+    blocks: list[Block] = []
+    fixed = list(metadata.get("routes", []))
+    if fixed:
+        names = ", ".join(f"`{r}`" for r in fixed)
+        what = "Runs one prompt on" if len(fixed) > 1 else "Runs a prompt on"
+        blocks.append(section(f"{what} {names}, side by side in the channel."))
+    else:
+        options = [Option(text=r[:75], value=r) for r in choose_from][:100]
+        blocks.append(
+            InputBlock(
+                block_id="routes",
+                label="Routes",
+                hint=f"Up to {max_routes} per comparison.",
+                element=StaticMultiSelectElement(
+                    action_id="value",
+                    options=options,
+                    initial_options=options[: min(2, max_routes)],
+                    max_selected_items=max_routes,
+                ),
+            )
+        )
+    blocks.append(prompt_input())
+    if pick_channel:
+        blocks.append(channel_input())
+    title = "Try a route" if len(fixed) == 1 else "Compare routes"
     return View(
         type="modal",
         callback_id=COMPARE_MODAL,
         private_metadata=_metadata(metadata),
-        title=PlainTextObject(text="Compare routes"),
+        title=plain(title, 24),
         submit=PlainTextObject(text="Run"),
-        blocks=[section(f"Runs one prompt on {routes} side by side in the channel."), prompt],
+        close=PlainTextObject(text="Cancel"),
+        blocks=checked(blocks, MAX_VIEW_BLOCKS),
     )
 
 
@@ -426,7 +759,7 @@ def edit_modal(route_ids: Sequence[str], metadata: Mapping[str, Any]) -> View:
     instruction = InputBlock(
         block_id="instruction",
         label="What should change?",
-        element=PlainTextInputElement(action_id="value", multiline=True, max_length=4000),
+        element=PlainTextInputElement(action_id="value", multiline=True, max_length=3000),
     )
     # slack_sdk has no model for file_input yet: the element stays a plain dict.
     mask = InputBlock(
@@ -442,5 +775,94 @@ def edit_modal(route_ids: Sequence[str], metadata: Mapping[str, Any]) -> View:
         title=PlainTextObject(text="Edit image"),
         submit=PlainTextObject(text="Edit"),
         close=PlainTextObject(text="Cancel"),
-        blocks=[route, instruction, mask],
+        blocks=checked([route, instruction, mask], MAX_VIEW_BLOCKS),
     )
+
+
+def info_modal(title: str, blocks: Sequence[Block]) -> View:
+    """A read-only modal (route health from App Home, run details)."""
+    return View(
+        type="modal",
+        title=plain(title, 24),
+        close=PlainTextObject(text="Close"),
+        blocks=checked(blocks, MAX_VIEW_BLOCKS),
+    )
+
+
+# -- health alerts -------------------------------------------------------------------------------
+def alert_heading(event: RoutesDown) -> str:
+    """The alert's first line: what is down now, or that everything in it has recovered."""
+    lines = event.lines
+    open_lines = [line for line in lines if line.incident.resolved_at is None]
+    if not open_lines:
+        names = ", ".join(f"`{line.incident.route_id}`" for line in lines)
+        return f":white_check_mark: Recovered: {names}"
+    if len(lines) == 1:
+        inc = lines[0].incident
+        return f"{messages.ALERT_ICON.get(inc.kind, '')} Route `{inc.route_id}` is {inc.kind}"
+    names = ", ".join(f"`{line.incident.route_id}`" for line in lines)
+    return (
+        f":rotating_light: {len(lines)} routes went down or degraded in one probe round "
+        f"(provider outage?): {names} · {len(open_lines)} still open"
+    )
+
+
+def _owner(line: AlertLine) -> str:
+    parts = []
+    if line.route_owner:
+        parts.append(f"owned by {escape(line.route_owner)}")
+    if line.oncall:
+        parts.append(f"on call: <!subteam^{line.oncall}>")
+    return " · ".join(parts)
+
+
+def alert_line_blocks(line: AlertLine, now: datetime, slo: float) -> list[Block]:
+    """One route of an alert: status (changes), owner, diagnosis and what to check (stay),
+    and while it is open: Probe now, Acknowledge, Run on the board's fallback."""
+    inc = line.incident
+    head = f"*`{inc.route_id}`* (board row `{line.board or 'none'}`)"
+    owner = _owner(line)
+    if owner:
+        head += f" · {owner}"
+    hint = messages.verify_hint(inc.error_class, inc.last_error, inc.kind, slo)
+    body = (
+        f"{head}\n{messages.incident_status(inc, now)}\n"
+        f"{messages.diagnosis(inc, line.last_success, now)}\n*Check first:* {hint}"
+    )
+    blocks: list[Block] = [section(body)]
+    if inc.resolved_at is not None or inc.id is None:
+        return blocks
+    elements: list[Any] = [button("Probe now", "alert_probe", inc.route_id)]
+    if inc.acknowledged_by is None:
+        elements.append(button("Acknowledge", "alert_ack", str(inc.id), style="primary"))
+    if line.fallback:
+        confirm = ConfirmObject(
+            title="Run on the fallback?",
+            text=(
+                f"Runs the latest failed request on `{inc.route_id}` (or a test prompt) on "
+                f"`{line.fallback}`, in this thread. It may cost money."
+            ),
+            confirm="Run it",
+            deny="Cancel",
+        )
+        elements.append(
+            button(
+                f"Run on {line.fallback}",
+                "alert_fallback",
+                f"{inc.id}:{line.fallback}",
+                confirm=confirm,
+            )
+        )
+    else:
+        blocks.append(context("No healthy configured route to fall back to right now."))
+    blocks.append(ActionsBlock(block_id=f"incident-{inc.id}", elements=elements))
+    return blocks
+
+
+def alert_blocks(event: RoutesDown) -> list[Block]:
+    blocks: list[Block] = [section(alert_heading(event))]
+    for line in event.lines[:10]:
+        blocks.extend(alert_line_blocks(line, event.now, event.latency_slo_seconds))
+    if len(event.lines) > 10:
+        blocks.append(context(f"{len(event.lines) - 10} more routes: see `/imageroute health`."))
+    return checked(blocks)

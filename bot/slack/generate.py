@@ -1,29 +1,38 @@
-"""A checked request in Slack: parent message, concurrent runs, one thread of results.
+"""A checked request in Slack: a live scoreboard, concurrent runs, one message per result.
 
-Every entry point (the command, buttons, the compare modal, the edit shortcut) hands a checked
-request here after its own channel check; user groups and spend caps are checked here, after ack
-and before any provider call. Each route's result is posted as soon as it arrives, so a slow or
-failing route never holds the others; a comparison then gets a summary table and a montage.
-The acceptance checks run after each image is posted, off the event loop, and their line is
-added to the result's message (and the comparison summary) in place once they are in.
+Every entry point (the command, buttons, modals, the edit shortcut, an alert's fallback button)
+hands a checked request here after its own channel check; user groups and spend caps are checked
+here, after ack and before any provider call. The scoreboard (the parent message, or a reply
+when the run starts inside a thread) says who asked and shows each route's status as it changes;
+each route's result is one thread message (image, context line, actions) posted as soon as it
+arrives, so a slow or failing route never holds the others; a comparison ends with the verdict
+and a montage on the scoreboard itself. The acceptance checks run after each image is posted,
+off the event loop; their line is added to the result's message in place once they are in, and
+to the scoreboard's route line with the montage.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from PIL import Image
+
 from bot.checks import AcceptanceChecks, CheckReport
 from bot.core.comparisons import Tile, fit_tile, render_montage
+from bot.core.markup import escape
 from bot.core.requests import CheckedRequest
 from bot.core.runs import RunOrigin, RunOutcome, RunService
 from bot.core.spend import Reservation
 from bot.slack import blocks, messages
 from bot.slack.access import Access, Refused
-from bot.slack.poster import INVITE_HINT, NotInChannel, SlackPoster
+from bot.slack.blocks import ShownImage
+from bot.slack.poster import BLOCK_IMAGE_TYPES, INVITE_HINT, NotInChannel, SlackImage, SlackPoster
+from bot.slack.scoreboard import EditPacer, Scoreboard
 from routes.media import extension_for
 from storage.runlog import DuplicateRequest
 from storage.tables import Run
@@ -41,13 +50,24 @@ class SlackAsk:
     response_url: str | None
     # Unique per user action (trigger id, action ts): retried deliveries reuse it.
     request_key: str | None = None
-    thread_ts: str | None = None  # run inside an existing thread (buttons, edits)
+    thread_ts: str | None = None  # run inside an existing thread (buttons, edits, alerts)
+    # Who started it and how, when not a plain /imagegen ("<@U> re-ran run #12 on `demo`").
+    headline: str | None = None
 
 
 @dataclass
 class FlowResult:
     parent_ts: str | None
     outcomes: list[RunOutcome]
+
+
+@dataclass(frozen=True)
+class Posted:
+    """A result message in a thread: its ts and the images it shows (to rewrite it in place)."""
+
+    ts: str | None
+    shown: list[ShownImage]
+    note: str | None = None
 
 
 class GenerateFlow:
@@ -57,14 +77,17 @@ class GenerateFlow:
         poster: SlackPoster,
         access: Access,
         checks: AcceptanceChecks | None = None,
+        pacer: EditPacer | None = None,
     ) -> None:
         self.runs = runs
         self.poster = poster
         self.access = access
         self.checks = checks
+        self.pacer = pacer or EditPacer()
 
     async def start(self, ask: SlackAsk, checked: CheckedRequest) -> FlowResult:
-        """Post the parent (or use the given thread), run every route, post as they finish."""
+        """Admit the request (user groups, spend caps held for its calls), then post the
+        scoreboard, run every route and post each result as it finishes."""
         route_ids, request = checked.route_ids, checked.request
         try:
             hold = await self.access.admit(
@@ -72,11 +95,13 @@ class GenerateFlow:
             )
         except Refused as exc:
             # Nothing is sent to a provider; only the requester sees why.
-            if not await self.poster.ephemeral(ask.channel, ask.user, str(exc)):
+            if not await self.poster.ephemeral(
+                ask.channel, ask.user, str(exc), thread_ts=ask.thread_ts
+            ):
                 await self.poster.respond(ask.response_url, str(exc))
             return FlowResult(None, [])
         except DuplicateRequest:
-            # Slack delivered this request again: the first delivery has its own parent.
+            # Slack delivered this request again: the first delivery has its own scoreboard.
             log.info("ignoring a repeated request (%s)", ask.request_key)
             return FlowResult(None, [])
         try:
@@ -88,73 +113,63 @@ class GenerateFlow:
         self, ask: SlackAsk, checked: CheckedRequest, hold: Reservation
     ) -> FlowResult:
         route_ids, request = checked.route_ids, checked.request
-        text = messages.parent_text(ask.user, request.prompt, route_ids)
-        parent_ts = ask.thread_ts or await self._open_thread(ask, text, len(route_ids))
-        if parent_ts is None:
+        board = Scoreboard(
+            self.poster,
+            self.pacer,
+            ask.channel,
+            ask.headline or messages.headline(ask.user, route_ids),
+            request.prompt,
+            route_ids,
+            thread_ts=ask.thread_ts,
+        )
+        if not await self._open(ask, board):
             return FlowResult(None, [])
+        thread = ask.thread_ts or board.ts
+        assert thread is not None
         origin = RunOrigin(
             source="slack",
             slack_team=ask.team,
             slack_channel=ask.channel,
             slack_user=ask.user,
-            slack_thread_ts=parent_ts,
+            slack_thread_ts=thread,
             slack_response_url=ask.response_url,
             group_id=uuid.uuid4().hex[:16] if len(route_ids) > 1 else None,
         )
-        outcomes, tiles, checking = await self._run_all(ask, checked, origin, parent_ts, hold)
-        if not outcomes:
-            return FlowResult(parent_ts, [])
-        comparing: asyncio.Future[str | None] | None = None
+        outcomes, tiles, checking = await self._run_all(ask, checked, origin, thread, board, hold)
+        await board.finish([o.run for o in outcomes])  # the verdict, at once
         if len(outcomes) > 1:
             ready = [await tiles[o.run.route_id] for o in outcomes if o.run.route_id in tiles]
-            comparing = asyncio.ensure_future(
-                self.post_comparison(ask.channel, parent_ts, outcomes, ready)
-            )
-        if ask.thread_ts is None:
-            ok = sum(1 for o in outcomes if o.ok)
-            done = (
-                f"Done: {ok} of {len(outcomes)} route(s) returned an image. Results in the thread."
-            )
-            await self.poster.update(
-                ask.channel, parent_ts, text, blocks=blocks.parent_blocks(text, done)
-            )
-        # The summary and the parent's "Done" go out together: neither waits for the other,
-        # and neither waits for the checks.
-        summary_ts = await comparing if comparing is not None else None
-        reports = {rid: await job for rid, job in checking.items()}
-        if summary_ts is not None and any(r.rows for r in reports.values()):
-            by_run = {
-                o.run.id or 0: reports[o.run.route_id]
-                for o in outcomes
-                if o.run.route_id in reports
-            }
-            summary = messages.comparison_summary([o.run for o in outcomes], by_run)
-            await self.poster.update(ask.channel, summary_ts, summary)
-        return FlowResult(parent_ts, outcomes)
+            montage = await self.share_montage(outcomes, ready)
+            reports = {rid: await job for rid, job in checking.items()}
+            if montage is not None or any(r.rows for r in reports.values()):
+                await board.complete(montage, reports)
+        else:
+            for job in checking.values():
+                await job
+        return FlowResult(board.ts, outcomes)
 
-    async def _open_thread(self, ask: SlackAsk, text: str, routes: int) -> str | None:
-        """The parent message's ts, or None (the user told why) when Slack would not take it."""
-        status = f"Running on {routes} route(s)…"
+    async def _open(self, ask: SlackAsk, board: Scoreboard) -> bool:
+        """Post the scoreboard; False (the user told why) when Slack would not take it."""
         try:
-            parent_ts = await self.poster.post(
-                ask.channel, text, blocks=blocks.parent_blocks(text, status)
-            )
+            ts = await board.open()
         except NotInChannel:
             # No provider call: the user could not see the result anyway.
             await self.poster.respond(ask.response_url, INVITE_HINT)
-            return None
-        if parent_ts is None:
-            await self.poster.respond(
-                ask.response_url, "Slack did not accept my message; nothing was run. Try again."
-            )
-        return parent_ts
+            return False
+        if ts is None:
+            sorry = "Slack did not accept my message; nothing was run. Try again."
+            if not await self.poster.respond(ask.response_url, sorry):
+                await self.poster.ephemeral(ask.channel, ask.user, sorry, thread_ts=ask.thread_ts)
+            return False
+        return True
 
     async def _run_all(
         self,
         ask: SlackAsk,
         checked: CheckedRequest,
         origin: RunOrigin,
-        parent_ts: str,
+        thread_ts: str,
+        board: Scoreboard,
         hold: Reservation,
     ) -> tuple[
         list[RunOutcome], dict[str, asyncio.Future[Tile]], dict[str, asyncio.Future[CheckReport]]
@@ -180,10 +195,11 @@ class GenerateFlow:
             if len(route_ids) > 1:
                 # Decode and scale this route's montage tile while slower routes still run.
                 tiles[route_id] = asyncio.ensure_future(asyncio.to_thread(fit_tile, _tile(outcome)))
-            actions_ts = await self.post_outcome(ask.channel, parent_ts, outcome, route_ids)
+            posted = await self.post_outcome(ask.channel, thread_ts, outcome, self.route_ids)
+            board.finished(outcome.run)
             if self.checks is not None and outcome.ok:
                 checking[route_id] = asyncio.ensure_future(
-                    self.check_result(ask.channel, actions_ts, outcome, checked)
+                    self.check_result(ask.channel, posted, outcome, checked)
                 )
             return outcome
 
@@ -191,86 +207,98 @@ class GenerateFlow:
         return [o for o in results if o is not None], tiles, checking
 
     async def check_result(
-        self,
-        channel: str,
-        message_ts: str | None,
-        outcome: RunOutcome,
-        checked: CheckedRequest,
+        self, channel: str, posted: Posted, outcome: RunOutcome, checked: CheckedRequest
     ) -> CheckReport:
         """Check a posted result and add the checks line to its message in place."""
         assert self.checks is not None
         run = outcome.run
         report = await self.checks.check(run, [i.data for i in outcome.images], checked.request)
-        if message_ts is not None and report.rows:
+        if posted.ts is not None and report.rows:
             await self.poster.update(
                 channel,
-                message_ts,
-                f"Actions for run #{run.id} · checks: {report.text()}",
-                blocks=blocks.checked_result_actions(run, list(self.runs.executors), report),
+                posted.ts,
+                messages.result_text(run),
+                blocks=blocks.result_blocks(
+                    run, posted.shown, self.route_ids, note=posted.note, checks=report
+                ),
             )
         return report
 
+    @property
+    def route_ids(self) -> list[str]:
+        return list(self.runs.executors)
+
     async def post_outcome(
         self, channel: str, thread_ts: str, outcome: RunOutcome, route_ids: Sequence[str]
-    ) -> str | None:
-        """Post one route's result in the thread; returns the ts of its buttons' message (where
-        its checks line goes once the checks are in)."""
+    ) -> Posted:
+        """One message for one route's result: its images, context line and actions."""
         run = outcome.run
-        all_routes = list(self.runs.executors)
-        if outcome.images:
-            context = messages.run_context(run)
-            if run.status != "succeeded":  # images made but not stored: say so, still show them
-                context += f"\n:warning: {run.error_message}"
-            files = [
-                (
-                    f"{run.route_id}-run{run.id}-{i}.{extension_for(img.mime)}",
-                    img.data,
-                    f"{run.route_id} #{run.id}",
-                )
-                for i, img in enumerate(outcome.images)
-            ]
-            uploaded = await self.poster.upload(channel, thread_ts, files, context)
-            if not uploaded:
-                await self.poster.post(
-                    channel,
-                    f"{context}\nThe image could not be uploaded to Slack; it is kept "
-                    f"as run #{run.id} (`imageroute runs`).",
-                    thread_ts=thread_ts,
-                )
-        else:
-            await self.poster.post(channel, messages.run_failure(run), thread_ts=thread_ts)
-        return await self.poster.post(
+        if not outcome.images:
+            failure = blocks.failure_blocks(run, route_ids, self._supporting(run))
+            ts = await self.poster.post(
+                channel, messages.result_text(run), blocks=failure, thread_ts=thread_ts
+            )
+            return Posted(ts, [])
+        note = None
+        if run.status != "succeeded":  # images made but not stored: say so, still show them
+            note = f":warning: {escape(run.error_message or 'not stored')}"
+        images = await asyncio.to_thread(_displayable, outcome)
+        file_ids = await self.poster.share_images(images)
+        shown = [ShownImage(fid, img.alt) for fid, img in zip(file_ids, images, strict=False)]
+        if not shown:
+            note = (note + "\n" if note else "") + (
+                f":warning: The image could not be uploaded to Slack; it is kept as run "
+                f"#{run.id} (`imageroute runs`)."
+            )
+        ts = await self.poster.post(
             channel,
-            f"Actions for run #{run.id}",
-            blocks=blocks.result_actions(run, all_routes),
+            messages.result_text(run),
+            blocks=blocks.result_blocks(run, shown, route_ids, note=note),
             thread_ts=thread_ts,
         )
+        if ts is None and shown:
+            # Slack would not show the files in an image block: share them into the thread
+            # the classic way, with the same actions underneath, rather than lose them.
+            await self.poster.upload(
+                channel,
+                thread_ts,
+                [(img.filename, img.data, img.title) for img in images],
+                f"{messages.run_context(run)}\n{note or ''}".strip(),
+            )
+            ts = await self.poster.post(
+                channel,
+                messages.result_text(run),
+                blocks=blocks.result_blocks(run, [], route_ids, note=note),
+                thread_ts=thread_ts,
+            )
+            return Posted(ts, [], note)
+        return Posted(ts, shown, note)
 
-    async def post_comparison(
-        self,
-        channel: str,
-        thread_ts: str,
-        outcomes: Sequence[RunOutcome],
-        tiles: Sequence[Tile] | None = None,
-    ) -> str | None:
-        """The summary table and the montage; returns the summary's ts (checks are added to
-        it once they are in)."""
-        runs: list[Run] = [o.run for o in outcomes]
+    def _supporting(self, run: Run) -> list[str]:
+        """Other configured routes, for a failure's next step (the request was already checked
+        against capabilities, so only a provider-side refusal names no route here)."""
+        if run.error_class in ("bad_request", "moderation", "storage", "interrupted"):
+            return []
+        return [r for r in self.route_ids if r != run.route_id]
+
+    async def share_montage(
+        self, outcomes: Sequence[RunOutcome], tiles: Sequence[Tile] | None = None
+    ) -> ShownImage | None:
+        """The side-by-side image, uploaded for the scoreboard; None when it could not be."""
         if tiles is None or len(tiles) != len(outcomes):
             tiles = [_tile(o) for o in outcomes]
-        # Compose the montage while the summary table is being posted.
-        rendering = asyncio.ensure_future(asyncio.to_thread(render_montage, tiles))
-        summary_ts = await self.poster.post(
-            channel, messages.comparison_summary(runs), thread_ts=thread_ts
+        png = await asyncio.to_thread(render_montage, tiles)
+        alt = messages.trim(
+            "Side by side: "
+            + "; ".join(f"{o.run.route_id} ({messages.tile_caption(o.run)})" for o in outcomes)
+            + ". Prompt: "
+            + messages.flat(outcomes[0].run.prompt, 300),
+            messages.ALT_TEXT_LIMIT,
         )
-        montage = await rendering
-        await self.poster.upload(
-            channel,
-            thread_ts,
-            [("comparison.png", montage, "Side by side")],
-            "Side by side: " + ", ".join(o.run.route_id for o in outcomes),
+        ids = await self.poster.share_images(
+            [SlackImage("comparison.png", png, "Side by side", alt)]
         )
-        return summary_ts
+        return ShownImage(ids[0], alt) if ids else None
 
 
 def _tile(outcome: RunOutcome) -> Tile:
@@ -278,4 +306,29 @@ def _tile(outcome: RunOutcome) -> Tile:
         label=outcome.run.route_id,
         image=outcome.images[0].data if outcome.images else None,
         note=f"failed: {outcome.run.error_class}" if not outcome.images else "",
+        caption=messages.tile_caption(outcome.run),
     )
+
+
+def _displayable(outcome: RunOutcome) -> list[SlackImage]:
+    """The run's images as files an image block can show (PNG, JPEG or GIF: other formats,
+    such as WebP, are shown as a PNG copy; the original stays in the asset store)."""
+    run = outcome.run
+    count = len(outcome.images)
+    out = []
+    for i, image in enumerate(outcome.images):
+        data, mime = image.data, image.mime
+        if mime not in BLOCK_IMAGE_TYPES:
+            with Image.open(io.BytesIO(data)) as picture:
+                buffer = io.BytesIO()
+                picture.save(buffer, format="PNG")
+            data, mime = buffer.getvalue(), "image/png"
+        out.append(
+            SlackImage(
+                filename=f"{run.route_id}-run{run.id}-{i}.{extension_for(mime)}",
+                data=data,
+                title=f"{run.route_id} #{run.id}",
+                alt=messages.alt_text(run, i, count),
+            )
+        )
+    return out

@@ -1,18 +1,21 @@
 """The one poster: the bot's Slack Web API client and every message it sends, redacted.
 
 Slack quirks live here: retries on 429/5xx/connection errors (never before ack: these calls
-happen in background tasks), `not_in_channel` answered through response_url, files uploaded
-with files_upload_v2 into a thread. Delivery errors become return values: a Slack hiccup must
-not lose a run.
+happen in background tasks), `not_in_channel` answered through response_url, images uploaded
+privately with files_upload_v2 and shown through image blocks once Slack has processed them.
+Delivery errors become return values: a Slack hiccup must not lose a run.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -35,6 +38,22 @@ INVITE_HINT = (
     "I can't post in this channel: invite me with `/invite @imageroute` "
     "(or use a channel I'm in) and try again."
 )
+# files.completeUploadExternal answers before Slack has processed the file, and an image block
+# naming a file Slack has not processed is refused (invalid_blocks: "invalid slack file").
+# files.info is asked after each of these waits (seconds) until the file has its image type.
+FILE_READY_WAITS = (0.0, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
+# Image blocks show only these Slack file types (Block Kit's slack_file object).
+BLOCK_IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif")
+
+
+@dataclass(frozen=True)
+class SlackImage:
+    """An image to upload: its bytes, file name, title and alt text (for screen readers)."""
+
+    filename: str
+    data: bytes
+    title: str
+    alt: str
 
 
 class RedactingWebClient(AsyncWebClient):
@@ -103,14 +122,7 @@ class SlackPoster:
     ) -> str | None:
         """chat.postMessage; returns the message ts, or None if Slack refused."""
         try:
-            response = await self.client.chat_postMessage(
-                channel=channel,
-                text=self.redact(text),
-                blocks=blocks,
-                thread_ts=thread_ts,
-                unfurl_links=False,
-                unfurl_media=False,
-            )
+            response = await self._post_message(channel, text, blocks, thread_ts)
         except SlackApiError as exc:
             log.warning("chat.postMessage to %s failed: %s", channel, _error(exc))
             if thread_ts is None and _error(exc) in NOT_A_MEMBER:
@@ -122,15 +134,78 @@ class SlackPoster:
         ts = response.get("ts")
         return str(ts) if ts else None
 
+    async def _post_message(
+        self, channel: str, text: str, blocks: Blocks | None, thread_ts: str | None
+    ) -> Any:
+        for wait in (1.0, 2.0, None):
+            try:
+                return await self.client.chat_postMessage(
+                    channel=channel,
+                    text=self.redact(text),
+                    blocks=blocks,
+                    thread_ts=thread_ts,
+                    unfurl_links=False,
+                    unfurl_media=False,
+                )
+            except SlackApiError as exc:
+                if wait is None or not _file_not_ready(exc):
+                    raise
+                await asyncio.sleep(wait)  # an image file Slack is still processing
+        raise AssertionError("unreachable")
+
     async def update(self, channel: str, ts: str, text: str, blocks: Blocks | None = None) -> bool:
+        for wait in (1.0, 2.0, None):
+            try:
+                await self.client.chat_update(
+                    channel=channel, ts=ts, text=self.redact(text), blocks=blocks
+                )
+                return True
+            except SlackApiError as exc:
+                if wait is not None and _file_not_ready(exc):
+                    await asyncio.sleep(wait)
+                    continue
+                log.warning("chat.update failed: %s", _describe(exc))
+                return False
+            except DELIVERY_ERRORS as exc:
+                log.warning("chat.update failed: %s", _describe(exc))
+                return False
+        return False
+
+    async def share_images(self, images: Sequence[SlackImage]) -> list[str]:
+        """Upload images without sharing them anywhere, for image blocks to show; their file
+        ids once Slack has processed them, or [] when the upload failed."""
         try:
-            await self.client.chat_update(
-                channel=channel, ts=ts, text=self.redact(text), blocks=blocks
+            response = await self.client.files_upload_v2(
+                file_uploads=[
+                    {
+                        "content": image.data,
+                        "filename": image.filename,
+                        "title": image.title,
+                        "alt_txt": image.alt,
+                    }
+                    for image in images
+                ],
             )
         except DELIVERY_ERRORS as exc:
-            log.warning("chat.update failed: %s", _describe(exc))
-            return False
-        return True
+            log.warning("image upload failed: %s", self.redact(_describe(exc)))
+            return []
+        ids = [str(f.get("id")) for f in response.get("files") or [] if f.get("id")]
+        await asyncio.gather(*(self._processed(file_id) for file_id in ids))
+        return ids
+
+    async def _processed(self, file_id: str) -> bool:
+        """Wait until Slack knows the file as an image (files.info gives its type)."""
+        for wait in FILE_READY_WAITS:
+            await asyncio.sleep(wait)
+            try:
+                info = await self.client.files_info(file=file_id)
+            except DELIVERY_ERRORS as exc:
+                log.debug("files.info %s: %s", file_id, _describe(exc))
+                continue
+            if str((info.get("file") or {}).get("mimetype") or "").startswith("image/"):
+                return True
+        log.warning("Slack has not processed file %s yet; showing it anyway", file_id)
+        return False
 
     async def upload(
         self,
@@ -155,11 +230,26 @@ class SlackPoster:
             return False
         return True
 
-    async def ephemeral(self, channel: str | None, user: str | None, text: str) -> bool:
+    async def ephemeral(
+        self,
+        channel: str | None,
+        user: str | None,
+        text: str,
+        *,
+        blocks: Blocks | None = None,
+        thread_ts: str | None = None,
+    ) -> bool:
+        """A message only `user` sees (in the thread, when given)."""
         if not user or not channel:
             return False
         try:
-            await self.client.chat_postEphemeral(channel=channel, user=user, text=self.redact(text))
+            await self.client.chat_postEphemeral(
+                channel=channel,
+                user=user,
+                text=self.redact(text),
+                blocks=blocks,
+                thread_ts=thread_ts,
+            )
         except DELIVERY_ERRORS as exc:
             log.warning("chat.postEphemeral failed: %s", _describe(exc))
             return False
@@ -179,6 +269,31 @@ class SlackPoster:
             return False
         return 200 <= response.status_code < 300
 
+    async def answer(
+        self,
+        respond: AsyncRespond,
+        text: str,
+        *,
+        blocks: Blocks | None = None,
+        public: bool = False,
+        replace: bool = False,
+        delete: bool = False,
+    ) -> bool:
+        """Answer through Bolt's injected `respond` (the request's response_url): private by
+        default; `replace` rewrites the message the button was on, `delete` removes it."""
+        try:
+            response = await respond(
+                text=self.redact(text),
+                blocks=list(blocks) if blocks is not None else None,
+                response_type="in_channel" if public else "ephemeral",
+                replace_original=replace or None,
+                delete_original=delete or None,
+            )
+        except (*DELIVERY_ERRORS, ValueError) as exc:  # ValueError: no response_url
+            log.warning("respond failed: %s", self.redact(_describe(exc)))
+            return False
+        return 200 <= response.status_code < 300
+
 
 class NotInChannel(Exception):
     """The bot cannot post a new message in this channel."""
@@ -186,6 +301,12 @@ class NotInChannel(Exception):
 
 def _error(exc: SlackApiError) -> str:
     return str(exc.response.get("error") or "unknown_error")
+
+
+def _file_not_ready(exc: SlackApiError) -> bool:
+    """invalid_blocks because an image block names a file Slack has not processed yet."""
+    errors = " ".join(str(e) for e in exc.response.get("errors") or [])
+    return _error(exc) == "invalid_blocks" and "slack_file" in errors
 
 
 def _describe(exc: BaseException) -> str:

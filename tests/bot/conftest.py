@@ -111,22 +111,56 @@ class BotHarness:
         body = urlencode({"payload": json.dumps(payload)})
         return await self.client.post("/slack/events", content=body, headers=self.sign(body))
 
-    def click(self, message: Message, action: dict[str, Any], user: str = USER) -> dict[str, Any]:
-        """The block_actions payload Slack sends when `user` uses `action` on `message`."""
+    def click(
+        self,
+        message: Message,
+        action: dict[str, Any],
+        user: str = USER,
+        option: str | None = None,
+    ) -> dict[str, Any]:
+        """The block_actions payload Slack sends when `user` uses `action` on `message` (with a
+        menu's `option` value picked). An ephemeral message's payload carries no `message`."""
+        picked = {}
+        if option is not None:
+            [chosen] = [o for o in action.get("options", []) if o["value"] == option]
+            picked = {"selected_option": chosen}
+        payload: dict[str, Any] = {
+            "type": "block_actions",
+            "user": {"id": user},
+            "team": {"id": "T0TEAM"},
+            "channel": {"id": message.channel},
+            "container": {
+                "type": "message",
+                "channel_id": message.channel,
+                "message_ts": message.ts,
+                "is_ephemeral": message.kind == "ephemeral",
+            },
+            "trigger_id": f"trigger.{self.next_id()}",
+            "response_url": self.slack.response_url(self.next_id()),
+            "actions": [{**action, **picked, "action_ts": self.next_id(), "block_id": "result"}],
+        }
+        if message.kind != "ephemeral":
+            payload["message"] = {
+                "ts": message.ts,
+                "thread_ts": message.thread_ts,
+                "blocks": message.blocks,
+            }
+        return payload
+
+    def click_private(
+        self, action: dict[str, Any], user: str = USER, channel: str = CHANNEL
+    ) -> dict[str, Any]:
+        """The payload of a click on a private answer (a response_url reply only its user sees):
+        Slack sends no `message` for those, only that the container is ephemeral."""
         return {
             "type": "block_actions",
             "user": {"id": user},
             "team": {"id": "T0TEAM"},
-            "channel": {"id": CHANNEL},
-            "container": {"type": "message", "channel_id": CHANNEL, "message_ts": message.ts},
-            "message": {
-                "ts": message.ts,
-                "thread_ts": message.thread_ts,
-                "blocks": message.blocks,
-            },
+            "channel": {"id": channel},
+            "container": {"type": "message", "channel_id": channel, "is_ephemeral": True},
             "trigger_id": f"trigger.{self.next_id()}",
             "response_url": self.slack.response_url(self.next_id()),
-            "actions": [{**action, "action_ts": self.next_id(), "block_id": "result"}],
+            "actions": [{**action, "action_ts": self.next_id(), "block_id": "answer"}],
         }
 
     async def event(self, event: dict[str, Any], **headers: str) -> httpx.Response:
@@ -152,13 +186,14 @@ class BotHarness:
             raise AssertionError("bot background tasks did not finish") from None
 
 
-def button(message: Message, action_id: str) -> dict[str, Any]:
-    """The interactive element with this action id in a message's blocks."""
-    for block in message.blocks or []:
+def button(message: Message | list[dict[str, Any]], action_id: str) -> dict[str, Any]:
+    """The interactive element with this action id in a message's (or an answer's) blocks."""
+    blocks = message if isinstance(message, list) else message.blocks or []
+    for block in blocks:
         for element in block.get("elements", []):
             if element.get("action_id") == action_id:
                 return dict(element)
-    raise AssertionError(f"no {action_id} button in {message.blocks}")
+    raise AssertionError(f"no {action_id} button in {blocks}")
 
 
 @pytest.fixture
@@ -187,8 +222,10 @@ async def start_harness(
     """Call `await start_harness(config=...)` to get a running bot; stopped after the test."""
     running: list[tuple[BotHarness, uvicorn.Server, asyncio.Task[None]]] = []
 
-    async def start(config: str = DEMO_CONFIG, database_url: str | None = None) -> BotHarness:
-        settings = bot_settings(config, database_url)
+    async def start(
+        config: str = DEMO_CONFIG, database_url: str | None = None, **overrides: Any
+    ) -> BotHarness:
+        settings = bot_settings(config, database_url, **overrides)
         runtime = await asyncio.to_thread(Runtime.open, settings, role="bot")
         bot = await start_bot(settings, runtime)
         sock = socket.socket()

@@ -160,8 +160,9 @@ async def test_a_task_accepted_before_a_kill_is_collected_after_restart_and_paid
     thread = slack_fake.thread(CHANNEL, parent_ts)
     texts = [str(getattr(m, "text", "") or getattr(m, "comment", "")) for m in thread]
     assert any("collected after the restart" in t and "task-1" in t for t in texts)
-    uploads = [m for m in thread if hasattr(m, "data")]
-    assert len(uploads) == 1 and uploads[0].data[:3] == b"\xff\xd8\xff"  # the FLUX JPEG
+    [result] = [m for m in slack_fake.replies(CHANNEL, parent_ts) if m.image_blocks()]
+    [image] = slack_fake.images(result)
+    assert image.data[:3] == b"\xff\xd8\xff"  # the FLUX JPEG, shown as it came
     assert not [t for t in texts if "was interrupted" in t]
 
 

@@ -21,7 +21,6 @@ from tests.bot.conftest import CHANNEL, USER, BotHarness
 from tests.bot.providers import Providers, provider_env
 from tests.bot.slack.test_features import _shortcut_payload
 from tests.fakes.pictures import hole_pixels, holed_mask, photo
-from tests.fakes.slack import Upload
 
 
 def data_url(value: str) -> bytes:
@@ -282,8 +281,9 @@ async def test_slack_edit_shortcut_on_every_kind(
             assert wire.image == photo() and wire.prompt == instruction, route
             assert wire.mask_ok is (None if route in NO_MASK else True), route
         assert not providers.rejections()
-        uploads = [m for m in h.slack.thread(CHANNEL, "1699999999.000100") if isinstance(m, Upload)]
-        assert len(uploads) == len(EDIT_ROUTES)
+        shown = [m for m in h.slack.replies(CHANNEL, "1699999999.000100") if m.image_blocks()]
+        assert len(shown) == len(EDIT_ROUTES)
+        assert h.slack.rejections == []
 
         # A route without masks: the modal itself says so, nothing runs.
         mask = h.slack.share_file(holed_mask(), name="mask.png")

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from bot.cli import app as cli_app
 from tests.bot.conftest import CHANNEL
 from tests.bot.providers import KINDS, Providers, provider_env
-from tests.fakes.slack import Upload
+from tests.fakes.slack import Message
 
 
 @pytest.fixture
@@ -31,12 +31,15 @@ async def test_imagegen_compares_all_nine_kinds(providers: Providers, start_harn
     assert response.status_code == 200
     await h.settle(60)
     [parent] = h.slack.top_level(CHANNEL)
-    uploads = [m for m in h.slack.thread(CHANNEL, parent.ts) if isinstance(m, Upload)]
+    results = [m for m in h.slack.thread(CHANNEL, parent.ts) if isinstance(m, Message)]
     runs = h.runtime.runlog.recent(20)
     assert len(runs) == 9
     failed = [(r.route_id, r.error_message) for r in runs if r.status != "succeeded"]
     assert not failed
-    assert len(uploads) == 9 + 1  # one image per route, then the montage
+    # One message per route, each showing its image; the montage is on the parent.
+    assert len(results) == 9 and all(len(h.slack.images(m)) == 1 for m in results)
+    assert len(h.slack.images(parent)) == 1
+    assert h.slack.rejections == []
     assert {r.route_kind for r in runs} == set(KINDS)
     gateway = next(r for r in runs if r.route_id == "gateway")
     assert gateway.underlying_model == "gpt-image-2"

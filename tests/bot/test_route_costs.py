@@ -17,7 +17,6 @@ from bot.cli import app as cli_app
 from storage.tables import Run
 from tests.bot.conftest import CHANNEL, USER, BotHarness
 from tests.fakes.server import FakeServer, Reply
-from tests.fakes.slack import Upload
 
 USAGE = {
     "input_tokens": 30,
@@ -65,8 +64,9 @@ async def test_imagegen_on_gpt_image_2_shows_the_cost_from_usage(
     await h.command("/imagegen", 'route=openai prompt="a lighthouse" quality=medium')
     await h.settle(30)
     parent = h.slack.top_level(CHANNEL)[-1]
-    [upload] = [m for m in h.slack.thread(CHANNEL, parent.ts) if isinstance(m, Upload)]
-    assert f"${COST:.3f} (from usage)" in (upload.comment or "")
+    [result] = h.slack.replies(CHANNEL, parent.ts)
+    assert h.slack.images(result)
+    assert f"${COST:.3f} (from usage)" in result.all_text()
     run = h.runtime.runlog.recent(1)[0]
     assert run.cost_usd == pytest.approx(COST) and run.cost_basis == "tokens"
     assert "1056 image output" in (run.cost_detail or "")

@@ -2,8 +2,17 @@
 
 Covers what imageroute calls: auth.test, chat.postMessage/update/postEphemeral/getPermalink,
 the files_upload_v2 trio (getUploadURLExternal -> POST to the returned loopback upload_url ->
-completeUploadExternal), views.publish/open, users.info, and response_url posts.
+completeUploadExternal), files.info, views.publish/open, users.info, and response_url posts.
 Tests can make a method fail (`fail("chat.postMessage", "not_in_channel")`) or rate-limit it.
+
+It refuses what Slack refuses (tests/fakes/block_kit.py has the rules and their sources): Block
+Kit over its limits or missing required fields (invalid_blocks, with Slack's json-pointer
+wording), a message with neither text nor blocks (no_text), a view Slack would not open
+(invalid_arguments), alt text over 1,000 characters on an upload (alt_txt_too_large), and an
+image block naming a file that does not exist, is not an image Block Kit shows (png, jpeg, gif)
+or that Slack has not processed yet: completeUploadExternal answers before processing ends
+(`processing_seconds` after it; files.info has no mimetype until then). Every refusal is kept in
+`rejections`.
 """
 
 from __future__ import annotations
@@ -11,10 +20,12 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.fakes.block_kit import block_problems, can_show, view_problems
 from tests.fakes.server import FakeServer, RecordedRequest, Reply
 
 BOT_USER = "U0BOT"
@@ -30,6 +41,21 @@ class Upload:
     channel: str | None = None
     thread_ts: str | None = None
     comment: str | None = None
+    alt: str | None = None
+    completed_at: float | None = None  # files.completeUploadExternal (None: never completed)
+
+    @property
+    def mimetype(self) -> str:
+        """What Slack makes of the bytes once it has processed them."""
+        if self.data.startswith(b"\x89PNG"):
+            return "image/png"
+        if self.data.startswith(b"\xff\xd8"):
+            return "image/jpeg"
+        if self.data.startswith(b"GIF8"):
+            return "image/gif"
+        if self.data[:4] == b"RIFF" and self.data[8:12] == b"WEBP":
+            return "image/webp"
+        return "application/octet-stream"
 
 
 @dataclass
@@ -43,6 +69,22 @@ class Message:
     user: str | None = None
     file: Upload | None = None
     updates: list[dict[str, Any]] = field(default_factory=list)
+
+    def image_blocks(self) -> list[dict[str, Any]]:
+        return [b for b in self.blocks or [] if b.get("type") == "image"]
+
+    def actions(self) -> list[dict[str, Any]]:
+        """Every interactive element of the message, in order."""
+        return [
+            element
+            for block in self.blocks or []
+            if block.get("type") == "actions"
+            for element in block.get("elements", [])
+        ]
+
+    def all_text(self) -> str:
+        """The text and every string in the blocks, for assertions on wording."""
+        return self.text + "\n" + json.dumps(self.blocks or [], ensure_ascii=False)
 
 
 class SlackFake:
@@ -66,7 +108,10 @@ class SlackFake:
         ]
         self.token = "xoxb-test-0000-bot-token"  # auth.test refuses any other (invalid_auth)
         self.failures: dict[str, list[tuple[str, int, dict[str, str]]]] = {}
-        self._lock = threading.Lock()
+        self.rejections: list[tuple[str, list[str]]] = []  # (method, Slack's errors)
+        # How long Slack takes to process an uploaded file after completeUploadExternal.
+        self.processing_seconds = 0.05
+        self._lock = threading.RLock()
         self._ts = itertools.count(1)
         self._file = itertools.count(1)
         self._wire()
@@ -115,6 +160,18 @@ class SlackFake:
     def ephemerals(self) -> list[Message]:
         with self._lock:
             return [m for m in self.messages if m.kind == "ephemeral"]
+
+    def replies(self, channel: str, thread_ts: str) -> list[Message]:
+        """The messages in a thread (not file shares), in order."""
+        return [m for m in self.thread(channel, thread_ts) if isinstance(m, Message)]
+
+    def file(self, file_id: str) -> Upload:
+        with self._lock:
+            return self.uploads[file_id]
+
+    def images(self, message: Message) -> list[Upload]:
+        """The uploaded files a message shows through its image blocks."""
+        return [self.file(b["slack_file"]["id"]) for b in message.image_blocks()]
 
     def share_file(
         self, data: bytes, mimetype: str = "image/png", name: str = "photo.png", **meta: Any
@@ -204,7 +261,49 @@ class SlackFake:
             blocks = json.loads(blocks)
         return blocks
 
+    def _file_problem(self, file_id: str) -> str | None:
+        """Why an image block may not show this file, in Slack's words (None: it may)."""
+        with self._lock:
+            upload = self.uploads.get(file_id)
+            shared = self.shared_files.get(file_id)
+        if shared is not None:
+            return None if can_show(str(shared[0].get("mimetype"))) else "invalid slack file"
+        if upload is None or upload.completed_at is None:
+            return "invalid slack file"
+        if time.monotonic() < upload.completed_at + self.processing_seconds:
+            return "invalid slack file"  # not processed yet: Slack answers the same
+        if not can_show(upload.mimetype):
+            return "invalid slack file"
+        return None
+
+    def _refuse(
+        self, method: str, errors: list[str], error: str = "invalid_blocks"
+    ) -> dict[str, Any]:
+        with self._lock:
+            self.rejections.append((method, errors))
+        return {
+            "ok": False,
+            "error": error,
+            "errors": errors,
+            "response_metadata": {"messages": [f"[ERROR] {e}" for e in errors]},
+        }
+
+    def _message_problems(self, method: str, args: dict[str, Any]) -> dict[str, Any] | None:
+        blocks = self._blocks(args)
+        if not args.get("text") and not blocks and not args.get("attachments"):
+            with self._lock:
+                self.rejections.append((method, ["no_text"]))
+            return {"ok": False, "error": "no_text"}
+        if blocks is not None:
+            problems = block_problems(blocks, self._file_problem)
+            if problems:
+                return self._refuse(method, problems)
+        return None
+
     def _chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
+        refused = self._message_problems("chat.postMessage", args)
+        if refused:
+            return refused
         ts = self._next_ts()
         msg = Message(
             channel=str(args["channel"]),
@@ -223,16 +322,28 @@ class SlackFake:
         }
 
     def _chat_update(self, args: dict[str, Any]) -> dict[str, Any]:
+        refused = self._message_problems("chat.update", args)
+        if refused:
+            return refused
         with self._lock:
             for m in self.messages:
                 if m.channel == args["channel"] and m.ts == args["ts"]:
-                    m.updates.append({"text": args.get("text"), "blocks": self._blocks(args)})
+                    m.updates.append(
+                        {
+                            "text": args.get("text"),
+                            "blocks": self._blocks(args),
+                            "at": time.monotonic(),
+                        }
+                    )
                     m.text = str(args.get("text") or m.text)
                     m.blocks = self._blocks(args) or m.blocks
                     return {"ok": True, "channel": m.channel, "ts": m.ts}
         return {"ok": False, "error": "message_not_found"}
 
     def _chat_postEphemeral(self, args: dict[str, Any]) -> dict[str, Any]:
+        refused = self._message_problems("chat.postEphemeral", args)
+        if refused:
+            return refused
         msg = Message(
             channel=str(args["channel"]),
             ts=self._next_ts(),
@@ -253,9 +364,14 @@ class SlackFake:
         }
 
     def _files_getUploadURLExternal(self, args: dict[str, Any]) -> dict[str, Any]:
-        file_id = f"F{next(self._file):06d}"
+        if not args.get("filename") or not int(args.get("length") or 0):
+            return {"ok": False, "error": "missing_argument"}
+        alt = args.get("alt_txt")
+        if alt is not None and len(str(alt)) > 1000:
+            return {"ok": False, "error": "alt_txt_too_large"}
+        file_id = f"F0UP{next(self._file):06d}"
         with self._lock:
-            self.uploads[file_id] = Upload(file_id, str(args.get("filename")), None)
+            self.uploads[file_id] = Upload(file_id, str(args.get("filename")), None, alt=alt)
         return {"ok": True, "upload_url": f"{self.server.url}/upload/{file_id}", "file_id": file_id}
 
     def _upload(self, req: RecordedRequest) -> Reply:
@@ -287,6 +403,10 @@ class SlackFake:
                 upload.channel = args.get("channel_id") or args.get("channels")
                 upload.thread_ts = args.get("thread_ts") or None
                 upload.comment = args.get("initial_comment")
+                upload.completed_at = time.monotonic()
+                done.append({"id": upload.file_id, "title": upload.title})
+                if not upload.channel:
+                    continue  # a private file: shared later, if at all, by a message's blocks
                 # The file takes its place in the channel's message order.
                 self.messages.append(
                     Message(
@@ -299,14 +419,21 @@ class SlackFake:
                         file=upload,
                     )
                 )
-                self.completed.append(upload)
-                done.append({"id": upload.file_id, "title": upload.title})
+        with self._lock:
+            self.completed.extend(self.uploads[d["id"]] for d in done)
         return {"ok": True, "files": done}
+
+    def _view_refused(self, method: str, view: Any) -> dict[str, Any] | None:
+        problems = view_problems(view, self._file_problem)
+        return self._refuse(method, problems, "invalid_arguments") if problems else None
 
     def _views_publish(self, args: dict[str, Any]) -> dict[str, Any]:
         view = args.get("view")
         if isinstance(view, str):
             view = json.loads(view)
+        refused = self._view_refused("views.publish", view)
+        if refused:
+            return refused
         with self._lock:
             self.views.append({"method": "publish", "user_id": args.get("user_id"), "view": view})
         return {"ok": True, "view": {"id": "V1"}}
@@ -315,6 +442,9 @@ class SlackFake:
         view = args.get("view")
         if isinstance(view, str):
             view = json.loads(view)
+        refused = self._view_refused("views.open", view)
+        if refused:
+            return refused
         with self._lock:
             self.views.append(
                 {"method": "open", "trigger_id": args.get("trigger_id"), "view": view}
@@ -327,11 +457,28 @@ class SlackFake:
         return {"ok": True, "url": self.socket_url}
 
     def _files_info(self, args: dict[str, Any]) -> dict[str, Any]:
+        file_id = str(args.get("file"))
         with self._lock:
-            found = self.shared_files.get(str(args.get("file")))
-        if found is None:
+            found = self.shared_files.get(file_id)
+            upload = self.uploads.get(file_id)
+        if found is not None:
+            return {"ok": True, "file": found[0]}
+        if upload is None or upload.completed_at is None:
             return {"ok": False, "error": "file_not_found"}
-        return {"ok": True, "file": found[0]}
+        processed = time.monotonic() >= upload.completed_at + self.processing_seconds
+        mimetype = upload.mimetype if processed else ""
+        return {
+            "ok": True,
+            "file": {
+                "id": upload.file_id,
+                "name": upload.filename,
+                "title": upload.title,
+                "mimetype": mimetype,
+                "filetype": mimetype.split("/")[-1] if mimetype else "",
+                "size": len(upload.data),
+                "user": BOT_USER,
+            },
+        }
 
     def _download(self, req: RecordedRequest) -> Reply:
         with self._lock:
@@ -349,6 +496,13 @@ class SlackFake:
         return {"ok": True, "user": {"id": args.get("user"), "tz": "UTC", "name": "tester"}}
 
     def _response(self, req: RecordedRequest) -> Reply:
+        body = req.json() or {}
+        if body.get("blocks") is not None:
+            problems = block_problems(body["blocks"], self._file_problem)
+            if problems:
+                with self._lock:
+                    self.rejections.append(("response_url", problems))
+                return Reply(400, "invalid_blocks")
         with self._lock:
-            self.responses.append({"name": req.path_params["name"], **(req.json() or {})})
+            self.responses.append({"name": req.path_params["name"], **body})
         return Reply(200, "ok")

@@ -19,6 +19,7 @@ from bot.core.runs import RunService
 from bot.core.spend import SpendPolicy
 from bot.health.monitor import HealthMonitor
 from bot.slack.access import Access
+from bot.slack.answers import Answers
 from bot.slack.bench_thread import BenchThread
 from bot.slack.generate import GenerateFlow
 from bot.slack.listeners import actions, commands, events, shortcuts, views
@@ -54,22 +55,30 @@ def register(
 ) -> None:
     """Every listener, by kind."""
     runs, validator = product.runs, product.validator
+    checklog = product.checks.checklog if product.checks is not None else None
+    answers = Answers(
+        validator.routes, runs.runlog, product.health_log, product.monitor, checklog=checklog
+    )
     commands.register(
         app,
         validator=validator,
         access=access,
         flow=flow,
-        runlog=runs.runlog,
-        checklog=product.checks.checklog if product.checks is not None else None,
-        health_log=product.health_log,
-        monitor=product.monitor,
+        answers=answers,
         bench=bench,
-        config_source=product.config_source,
         poster=poster,
         tasks=tasks,
     )
     actions.register(
-        app, runs=runs, validator=validator, access=access, flow=flow, poster=poster, tasks=tasks
+        app,
+        runs=runs,
+        validator=validator,
+        access=access,
+        flow=flow,
+        answered=answers,
+        monitor=product.monitor,
+        poster=poster,
+        tasks=tasks,
     )
     shortcuts.register(app, routes=validator.routes, poster=poster, tasks=tasks)
     views.register(

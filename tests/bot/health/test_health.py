@@ -4,6 +4,7 @@ healthy, failing and slow, the fake Slack Web API, and a controllable clock."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -198,7 +199,10 @@ async def test_one_alert_then_reminders_in_thread_then_one_recovery(provider, op
     assert len(replies) == 2 and "recovered" in replies[1]
     assert len(env.alerts()) == 1
     parent = env.alerts()[0]
-    assert parent.updates and "resolved, down for" in parent.updates[-1]["text"]
+    # The alert is rewritten: its status says recovered, its diagnosis stays.
+    restated = json.dumps(parent.updates[-1]["blocks"])
+    assert "Recovered: was failing for" in restated
+    assert "req_a_403" in restated and "Organization verification" in restated
     states = await env.monitor.states()
     assert states == {"a": "healthy", "b": "healthy"}
 

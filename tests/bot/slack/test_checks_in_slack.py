@@ -42,12 +42,25 @@ board = "openai"
     )
 
 
-def _buttons(h: BotHarness, run_id: int) -> Message:
+def _result(h: BotHarness, run_id: int) -> Message:
+    """The one message of a run's result: image, context lines, actions."""
     parent = h.slack.top_level(CHANNEL)[-1]
-    for item in h.slack.thread(CHANNEL, parent.ts):
-        if isinstance(item, Message) and f"run #{run_id}" in item.text and item.blocks:
+    for item in h.slack.replies(CHANNEL, parent.ts):
+        if f"run #{run_id}" in item.all_text() and item.image_blocks():
             return item
-    raise AssertionError(f"no buttons message for run #{run_id}")
+    raise AssertionError(f"no result message for run #{run_id}")
+
+
+def _checks_line(message: Message) -> str:
+    lines = [
+        e["text"]
+        for b in message.blocks or []
+        if b["type"] == "context"
+        for e in b["elements"]
+        if "Checks:" in e["text"]
+    ]
+    assert len(lines) == 1, message.blocks
+    return str(lines[0])
 
 
 async def test_quoted_text_reads_back_on_the_demo_and_not_on_an_unrelated_picture(
@@ -64,33 +77,30 @@ async def test_quoted_text_reads_back_on_the_demo_and_not_on_an_unrelated_pictur
     assert other_text.status == "failed" and other_text.score is not None and other_text.score < 0.3
     assert "SUMMER" in (other_text.reason or "") and "missing" in (other_text.reason or "")
 
-    # Each result's message got its checks line in place, above the same buttons.
-    demo_msg = _buttons(h, runs["demo"].id or 0)
-    other_msg = _buttons(h, runs["openai"].id or 0)
+    # Each result's message got its checks line in place, under the image and above the same
+    # buttons.
+    demo_msg = _result(h, runs["demo"].id or 0)
+    other_msg = _result(h, runs["openai"].id or 0)
     assert demo_msg.updates and other_msg.updates
-    demo_line = demo_msg.blocks[0]["elements"][0]["text"]  # type: ignore[index]
-    other_line = other_msg.blocks[0]["elements"][0]["text"]  # type: ignore[index]
+    assert demo_msg.image_blocks() and other_msg.image_blocks()
+    demo_line, other_line = _checks_line(demo_msg), _checks_line(other_msg)
     assert demo_line.startswith(":white_check_mark: Checks: text ")
     assert ":x: text" in other_line and "missing SUMMER" in other_line
     assert "rerun" in json.dumps(demo_msg.blocks) and "verdict_pass" in json.dumps(other_msg.blocks)
 
-    # The comparison summary, updated in place with a checks column.
+    # The scoreboard, updated with each route's checks.
     parent = h.slack.top_level(CHANNEL)[-1]
-    summary = next(
-        m
-        for m in h.slack.thread(CHANNEL, parent.ts)
-        if isinstance(m, Message) and "Comparison summary" in m.text
-    )
-    assert summary.updates and "checks" in summary.text and "FAILED text" in summary.text
+    board = json.dumps(parent.blocks)
+    assert "checks: FAILED text" in board
 
     # /imageroute stats: per route and family.
     await h.command("/imageroute", "stats")
     await h.settle()
-    stats = json.dumps(h.slack.top_level(CHANNEL)[-1].blocks)
+    stats = json.dumps(h.slack.responses[-1]["blocks"])
     assert "Acceptance checks" in stats and "ad hoc" in stats and "0/1" in stats and "1/1" in stats
 
     # The advisor's "in this workspace".
     await h.command("/imageroute", "which route for a text-heavy poster on openai")
     await h.settle()
-    advice = json.dumps(h.slack.top_level(CHANNEL)[-1].blocks)
+    advice = json.dumps(h.slack.responses[-1]["blocks"])
     assert "text legible 100% of 1" in advice and "text legible 0% of 1" in advice

@@ -11,7 +11,7 @@ from PIL import Image
 
 from storage.tables import Run
 from tests.bot.conftest import CHANNEL, DEMO_CONFIG, USER, BotHarness, button
-from tests.fakes.slack import Message, Upload
+from tests.fakes.slack import Message
 
 OTHER_USER = "U0USER0002"
 
@@ -56,9 +56,11 @@ async def test_verdicts_are_recorded_once_per_person_and_show_in_stats(start_har
     updated = actions.updates[-1]
     assert "0 survives the next step, 2 does not" in json.dumps(updated)
 
+    # The result message keeps its image, now with the counts under it.
+    assert updated["blocks"][0]["type"] == "image"
     await h.command("/imageroute", "stats")
     await h.settle()
-    stats = json.dumps(h.slack.top_level(CHANNEL)[-1].blocks)
+    stats = json.dumps(h.slack.responses[-1]["blocks"])
     assert "0 ok / 2 not" in stats
 
 
@@ -232,8 +234,9 @@ async def test_edit_shortcut_fetches_the_file_with_the_token_and_posts_in_its_th
     assert run.status == "succeeded" and run.prompt == "make the sky orange"
     assert run.input_assets and len(h.runtime.runlog.assets(run.id, role="input")) == 1
     assert run.slack_thread_ts == "1699999999.000100"
-    uploads = [m for m in h.slack.thread(CHANNEL, "1699999999.000100") if isinstance(m, Upload)]
-    assert len(uploads) == 1
+    scoreboard, result = h.slack.replies(CHANNEL, "1699999999.000100")
+    assert f"<@{USER}> asked for an edit on `demo`" in scoreboard.all_text()
+    assert len(h.slack.images(result)) == 1
 
 
 async def test_edit_shortcut_refuses_non_images_and_foreign_hosts(start_harness):

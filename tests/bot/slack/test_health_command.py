@@ -24,6 +24,7 @@ async def test_imageroute_health_in_slack(provider, start_harness):
     await h.bot.monitor.round()
     await h.command("/imageroute", "health")
     await h.settle()
-    blocks = json.dumps(h.slack.top_level()[-1].blocks)
+    assert h.slack.top_level() == []  # private until shared
+    blocks = json.dumps(h.slack.responses[-1]["blocks"])
     for expected in ("Route health", "failing", "healthy", "Open incidents", "`a`", "Probe spend"):
         assert expected in blocks, expected

@@ -9,7 +9,7 @@ import time
 from PIL import Image
 
 from tests.bot.conftest import CHANNEL, USER
-from tests.fakes.slack import Message, Upload
+from tests.fakes.slack import Message
 
 
 async def test_imagegen_posts_image_in_thread_with_context(start_harness):
@@ -24,17 +24,21 @@ async def test_imagegen_posts_image_in_thread_with_context(start_harness):
     parents = h.slack.top_level(CHANNEL)
     assert len(parents) == 1
     parent = parents[0]
-    assert f"<@{USER}>" in parent.text and "a red bicycle" in parent.text
-    # The parent is edited to say it finished.
-    assert parent.updates and "1 of 1" in json.dumps(parent.blocks)
+    assert f"<@{USER}>" in parent.all_text() and "a red bicycle" in parent.all_text()
+    # The parent is the scoreboard: edited in place to the route's outcome.
+    assert parent.updates and "`demo`" in json.dumps(parent.blocks)
+    assert "Done" in json.dumps(parent.blocks) and "$0 (free)" in json.dumps(parent.blocks)
 
-    thread = h.slack.thread(CHANNEL, parent.ts)
-    uploads = [item for item in thread if isinstance(item, Upload)]
-    assert len(uploads) == 1
-    upload = uploads[0]
+    # One message in the thread: the image, its context line and its actions together.
+    [result] = h.slack.thread(CHANNEL, parent.ts)
+    assert isinstance(result, Message)
+    [upload] = h.slack.images(result)
+    assert upload.channel is None  # uploaded privately, shown through the image block
     image = Image.open(io.BytesIO(upload.data))
     assert image.size == (512, 512)
-    comment = upload.comment or ""
+    [block] = result.image_blocks()
+    assert "a red bicycle" in block["alt_text"] and "a red bicycle" in (upload.alt or "")
+    context = json.dumps([b for b in result.blocks or [] if b["type"] == "context"])
     for expected in (
         "*demo*",
         "imageroute-demo-1",
@@ -43,28 +47,22 @@ async def test_imagegen_posts_image_in_thread_with_context(start_harness):
         "response id",
         "Demo team",
     ):
-        assert expected in comment
+        assert expected in context
 
     run = h.runtime.runlog.recent(1)[0]
     assert run.status == "succeeded"
     assert run.slack_channel == CHANNEL and run.slack_user == USER
     assert run.slack_thread_ts == parent.ts
-    assert run.response_id and run.response_id in comment
+    assert run.response_id and run.response_id in context
     assets = h.runtime.runlog.assets(run.id)
     assert len(assets) == 1 and assets[0].width == 512
-    # Buttons under the result.
-    actions = [m for m in thread if isinstance(m, Message) and m.blocks]
-    ids = [
-        e.get("action_id") for m in actions for b in m.blocks or [] for e in b.get("elements", [])
-    ]
-    assert {"rerun", "verdict_pass", "verdict_fail"} <= set(ids)
-    # The acceptance checks ran after the image was posted and were added to that message.
-    buttons = next(m for m in actions if "rerun" in json.dumps(m.blocks))
-    assert (
-        buttons.updates
-        and "Checks:" in json.dumps(buttons.blocks)
-        and "as asked" in json.dumps(buttons.blocks)
-    )
+    ids = [e["action_id"] for e in result.actions()]
+    assert {"rerun", "verdict_pass", "verdict_fail", "result_more"} <= set(ids)
+    # The acceptance checks ran after the image was posted and were added to that message,
+    # which keeps its image.
+    assert result.updates and result.image_blocks()
+    assert "Checks:" in json.dumps(result.blocks) and "as asked" in json.dumps(result.blocks)
+    assert h.slack.rejections == []
 
 
 async def test_bad_input_gets_one_sentence_and_no_run(start_harness):
@@ -99,20 +97,26 @@ async def test_help_for_empty_imagegen(start_harness):
     assert "Usage" in response.json()["text"]
 
 
-async def test_comparison_posts_each_result_summary_and_montage(start_harness):
+async def test_comparison_posts_each_result_then_the_verdict_and_montage_on_the_parent(
+    start_harness,
+):
     h = await start_harness()
     await h.command("/imagegen", 'route=demo,slowdemo prompt="a teapot"')
     await h.settle()
     parent = h.slack.top_level(CHANNEL)[0]
     thread = h.slack.thread(CHANNEL, parent.ts)
-    uploads = [i for i in thread if isinstance(i, Upload)]
-    # one image per route, then the montage
-    assert [u.filename.split("-")[0] for u in uploads[:2]] == ["demo", "slowdemo"]
-    montage = uploads[-1]
+    # One message per route, in the order they finished (slowdemo is slower).
+    assert all(isinstance(m, Message) for m in thread)
+    shown = [h.slack.images(m)[0].filename.split("-")[0] for m in thread if isinstance(m, Message)]
+    assert shown == ["demo", "slowdemo"]
+    # The montage is on the parent, with the verdict: both routes are free, a tie said as one.
+    [montage] = h.slack.images(parent)
     assert montage.filename == "comparison.png"
-    assert Image.open(io.BytesIO(montage.data)).size == (2 * 384 + 3 * 8, 384 + 40 + 2 * 8)
-    summary = next(m for m in thread if isinstance(m, Message) and "Comparison summary" in m.text)
-    assert "fastest" in summary.text and "2 of 2" in summary.text
+    assert Image.open(io.BytesIO(montage.data)).size == (2 * 384 + 3 * 8, 384 + 56 + 2 * 8)
+    verdict = json.dumps(parent.blocks)
+    assert "*Fastest:* `demo`" in verdict
+    assert "a tie: all 2 priced routes cost $0 (free)" in verdict
+    assert "2 of 2 routes returned an image" in verdict
     runs = h.runtime.runlog.recent(10)
     assert len({r.group_id for r in runs}) == 1 and runs[0].group_id
 

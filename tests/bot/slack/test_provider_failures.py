@@ -78,7 +78,7 @@ async def _imagegen(h: BotHarness) -> tuple[str, list[Message | Upload]]:
 
 
 def _texts(thread: list[Message | Upload]) -> str:
-    return "\n".join(m.text for m in thread if isinstance(m, Message))
+    return "\n".join(m.all_text() for m in thread if isinstance(m, Message))
 
 
 @pytest.mark.parametrize(
@@ -111,14 +111,21 @@ async def test_provider_failure_is_one_sentence_in_the_thread(
         _config(openai_fake.server.url, 0.5 if error_class == "timeout" else 10.0)
     )
     _, thread = await _imagegen(h)
+    [message] = thread
+    assert isinstance(message, Message)
     text = _texts(thread)
-    assert f"failed ({error_class})" in text
+    assert f"failed ({error_class.replace('_', ' ')})" in text
     assert expected.lower() in text.lower()
+    # One sentence and a next step; the provider's request id said once.
+    blocks = json.dumps(message.blocks)
+    assert "Re-run" in blocks or "another route" in blocks
+    if "req_" in expected:
+        assert blocks.count(expected) == 1
     assert API_KEY not in text and API_KEY not in json.dumps(h.slack.responses)
     run = h.runtime.runlog.recent(1)[0]
     assert run.status == "failed" and run.error_class == error_class
     assert API_KEY not in (run.error_message or "")
-    assert not [m for m in thread if isinstance(m, Upload)]
+    assert not message.image_blocks()
     # No retry on auth errors; retries on 5xx and timeouts, each attempt recorded.
     calls = openai_fake.calls("generations")
     assert len(calls) == (1 if error_class == "auth" else 2)
@@ -137,9 +144,9 @@ async def test_rate_limit_then_success_posts_the_image(start_harness, openai_fak
     )
     h = await start_harness(_config(openai_fake.server.url))
     _, thread = await _imagegen(h)
-    uploads = [m for m in thread if isinstance(m, Upload)]
-    assert len(uploads) == 1
-    assert "req_ok_1" in (uploads[0].comment or "")
+    [message] = thread
+    assert isinstance(message, Message) and len(h.slack.images(message)) == 1
+    assert "req_ok_1" in message.all_text()
     run = h.runtime.runlog.recent(1)[0]
     assert run.status == "succeeded" and run.response_id == "req_ok_1"
     attempts = h.runtime.runlog.attempts(run.id)

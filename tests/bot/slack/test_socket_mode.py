@@ -16,7 +16,7 @@ from bot.wiring.runtime import Runtime
 from bot.wiring.serve import connect_socket_mode, start_bot
 from tests.bot.conftest import BOT_TOKEN, CHANNEL, DEMO_CONFIG, USER
 from tests.conftest import SettingsFactory
-from tests.fakes.slack import Message, SlackFake, Upload
+from tests.fakes.slack import Message, SlackFake
 from tests.fakes.socket_mode import SocketModeFake
 
 
@@ -89,7 +89,7 @@ async def test_commands_actions_views_and_events_over_socket_mode(
     await settle(bot)
     [parent] = slack_fake.top_level(CHANNEL)
     thread = slack_fake.thread(CHANNEL, parent.ts)
-    assert [m for m in thread if isinstance(m, Upload)]
+    assert [m for m in thread if isinstance(m, Message) and m.image_blocks()]
     run = runtime.runlog.recent(1)[0]
     assert run.status == "succeeded" and run.slack_thread_ts == parent.ts
 

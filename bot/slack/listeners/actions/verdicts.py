@@ -1,4 +1,8 @@
-"""Verdict buttons: does this output survive the next real step? One verdict per person."""
+"""Verdict buttons: does this output survive the next real step? One verdict per person.
+
+The result message is rewritten with the counts under its actions: the same images (read back
+from the message), the same lines, one more line with the verdicts.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
-from bot.slack import blocks
+from bot.slack import blocks, messages
+from bot.slack.blocks import ShownImage
 from bot.slack.poster import SlackPoster
 from bot.slack.tasks import BackgroundTasks
 from storage.runlog import RunLog
@@ -33,10 +38,13 @@ def register(
     ) -> None:
         user = str(context.user_id or "unknown")
         channel = context.channel_id
+        message = body.get("message") or {}
         value = str(action.get("value") or "")
         run = await asyncio.to_thread(runlog.get, int(value)) if value.isdigit() else None
         if run is None or run.id is None:
-            await poster.ephemeral(channel, user, "That run is no longer in the log.")
+            await poster.ephemeral(
+                channel, user, "That run is no longer in the log.", thread_ts=message.get("ts")
+            )
             return
         survives = action.get("action_id") == "verdict_pass"
         await asyncio.to_thread(runlog.set_verdict, run.id, survives, user)
@@ -46,10 +54,22 @@ def register(
             f"Verdicts on run #{run.id}: {good} survives the next step, "
             f"{len(verdicts) - good} does not (latest: <@{user}>)."
         )
-        message_ts = (body.get("message") or {}).get("ts")
-        if channel and message_ts:
-            answer = [*blocks.result_actions(run, route_ids), blocks.section(line)]
-            await poster.update(channel, str(message_ts), line, blocks=answer)
+        shown = _shown_images(message.get("blocks") or [])
+        if channel and message.get("ts") and (shown or not run.images):
+            answer = blocks.result_blocks(run, shown, route_ids, verdict=line)
+            await poster.update(channel, str(message["ts"]), messages.result_text(run), answer)
+        else:
+            # The images cannot be read back from this message: leave it as it is.
+            await poster.ephemeral(channel, user, line, thread_ts=message.get("thread_ts"))
 
     for action_id in ("verdict_pass", "verdict_fail"):
         app.action(action_id)(verdict)
+
+
+def _shown_images(message_blocks: list[dict[str, Any]]) -> list[ShownImage]:
+    """The images a result message shows, read back from its blocks."""
+    return [
+        ShownImage(str(b["slack_file"]["id"]), str(b.get("alt_text") or ""))
+        for b in message_blocks
+        if b.get("type") == "image" and (b.get("slack_file") or {}).get("id")
+    ]

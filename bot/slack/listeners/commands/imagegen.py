@@ -44,7 +44,7 @@ def register(
             team=context.team_id,
             channel=str(context.channel_id),
             user=context.user_id,
-            response_url=command.get("response_url"),
+            response_url=context.response_url,
             # Slack may deliver one command twice; both carry the same trigger id.
             request_key=f"cmd:{trigger}" if trigger else None,
         )

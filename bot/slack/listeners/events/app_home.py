@@ -1,5 +1,6 @@
-"""The App Home tab: routes with their health and model status, recent runs, spend this week
-(runs of unknown cost counted, never $0), verdicts, help."""
+"""The App Home tab as a dashboard: start buttons, each route's health from the state machine and
+its model status, the viewer's own recent runs, spend this week (runs of unknown cost counted,
+never $0), verdicts and short help."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from routes.base import Route
 from storage.runlog import RunLog
 from storage.tables import utcnow
 
+RECENT_RUNS = 8
+
 
 def register(
     app: AsyncApp, *, routes: Mapping[str, Route], runlog: RunLog, monitor: HealthMonitor
@@ -25,23 +28,30 @@ def register(
     async def home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
         if event.get("tab") not in (None, "home"):
             return
+        viewer = str(event["user"])
         since = utcnow() - timedelta(days=7)
-        recent = await asyncio.to_thread(runlog.recent, 8)
+        # Only the viewer's own runs: App Home is private, but runs from other channels are not
+        # the viewer's to see.
+        recent = await asyncio.to_thread(runlog.recent, RECENT_RUNS, slack_user=viewer)
         week = await asyncio.to_thread(runlog.route_stats, since)
         owners = await asyncio.to_thread(runlog.spend_by_billing_owner, since)
         verdicts = await asyncio.to_thread(runlog.verdict_counts)
         health = await monitor.states()
         rows = [
-            (
+            blocks.HomeRoute(
                 rid,
                 r.kind,
                 r.config.board_row,
                 r.config.billing_owner,
+                health.get(rid, "unknown"),
                 route_model_statuses(r.config),
             )
             for rid, r in routes.items()
         ]
-        view = blocks.home_view(rows, health, recent, week, owners, verdicts)
-        await client.views_publish(user_id=event["user"], view=view)
+        demo = next((rid for rid, r in routes.items() if r.kind == "demo"), None)
+        view = blocks.home_view(
+            rows, recent, week, owners, verdicts, try_route=demo or next(iter(routes), None)
+        )
+        await client.views_publish(user_id=viewer, view=view)
 
     app.event("app_home_opened")(home_opened)

@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.requests import CheckedRequest, RequestValidator, build_request
-from bot.slack import blocks
+from bot.slack import blocks, messages
 from bot.slack.access import Access
 from bot.slack.files import fetch_slack_image
 from bot.slack.generate import GenerateFlow, SlackAsk
@@ -92,6 +92,9 @@ class Editor:
             response_url=None,
             request_key=f"view:{edit.view.get('id')}:{edit.view.get('hash')}",
             thread_ts=edit.metadata.get("thread_ts"),
+            headline=messages.headline(
+                user, checked.route_ids, f"asked for an edit on `{edit.route_id}`"
+            ),
         )
         await self.flow.start(ask, checked)
 
@@ -125,13 +128,19 @@ class Edit:
 def _form_errors(
     routes: Mapping[str, Any], route_id: str, instruction: str, masks: list[Any]
 ) -> dict[str, str]:
+    """Problems said in the form's words (no command syntax), by field."""
     errors: dict[str, str] = {}
     if route_id not in routes:
-        errors["route"] = "That route is not configured any more."
+        errors["route"] = "That route is not configured any more: pick another."
     elif masks and not routes[route_id].capabilities().mask:
-        errors["mask"] = f"Route {route_id} does not take a mask."
-    try:
-        build_request({"prompt": instruction})
-    except InvalidRequest as exc:
-        errors["instruction"] = str(exc)
+        maskable = [rid for rid, r in routes.items() if r.capabilities().mask]
+        others = f" Routes that take one: {', '.join(maskable)}." if maskable else ""
+        errors["mask"] = f"Route {route_id} does not take a mask.{others}"
+    if not instruction.strip():
+        errors["instruction"] = "Say what should change in the image."
+    else:
+        try:
+            build_request({"prompt": instruction})
+        except InvalidRequest as exc:
+            errors["instruction"] = str(exc)
     return errors

@@ -1,0 +1,189 @@
+"""What `/imageroute` answers (advice, routes, stats, runs, health), as Block Kit.
+
+Answers are private first: each carries a key its Share in channel and More buttons hand back,
+so the same answer can be shown again, now for everyone (saying who asked) or in full. A key is
+the question itself when it fits in a button's value, else a short id remembered for a day.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import quote, unquote
+
+from cachetools import TTLCache
+from slack_sdk.models.blocks import Block
+from slack_sdk.web.async_client import AsyncWebClient
+
+from advisor import Advice
+from bot.core.lifecycle import route_model_statuses
+from bot.core.workspace import advise_workspace
+from bot.health.monitor import HealthMonitor
+from bot.slack import blocks
+from bot.slack.messages import SUBCOMMANDS
+from bot.slack.poster import DELIVERY_ERRORS
+from routes.base import Route
+from storage.checks import CheckLog
+from storage.health import HealthLog
+from storage.runlog import RunLog
+from storage.tables import Run, utcnow
+
+log = logging.getLogger(__name__)
+
+# A button's value holds at most 2,000 characters.
+_VALUE_ROOM = 1900
+_KEY_DAYS = 1
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A summary line (the notification text) and the blocks of one answer."""
+
+    summary: str
+    blocks: list[Block]
+
+
+class AnswerKeys:
+    """Turns an asked text into a button value and back (long questions by a remembered id)."""
+
+    def __init__(self) -> None:
+        self._long: TTLCache[str, str] = TTLCache(4096, _KEY_DAYS * 86400)
+
+    def key(self, asked: str) -> str:
+        # Percent-encoded: a button's value carries no markup characters, even unrendered.
+        quoted = quote(asked, safe=" ,.?!'-")
+        if len(quoted) <= _VALUE_ROOM:
+            return "q:" + quoted
+        digest = hashlib.sha256(asked.encode()).hexdigest()[:20]
+        self._long[digest] = asked
+        return "k:" + digest
+
+    def asked(self, key: str) -> str | None:
+        """The text a key stands for, or None when it has been forgotten (a restart, a day)."""
+        if key.startswith("q:"):
+            return unquote(key[2:])
+        if key.startswith("k:"):
+            return self._long.get(key[2:])
+        return None
+
+
+class Answers:
+    """The read-only answers of `/imageroute`, each rendered private or shared."""
+
+    def __init__(
+        self,
+        routes: Mapping[str, Route],
+        runlog: RunLog,
+        health_log: HealthLog,
+        monitor: HealthMonitor,
+        keys: AnswerKeys | None = None,
+        *,
+        checklog: CheckLog | None = None,
+    ) -> None:
+        self.routes = routes
+        self.runlog = runlog
+        self.health_log = health_log
+        self.monitor = monitor
+        self.keys = keys or AnswerKeys()
+        self.checklog = checklog
+
+    async def answer(
+        self,
+        asked: str,
+        client: AsyncWebClient,
+        *,
+        shared_by: str | None = None,
+    ) -> Answer:
+        """The answer to `/imageroute <asked>`: private with a Share button, or, when
+        `shared_by` is given, for the channel with a line saying who asked."""
+        word = asked.lower().split(" ", 1)[0]
+        key = self.keys.key(asked)
+        if word in SUBCOMMANDS and word != "bench":
+            answer = await self._lookup(word, client)
+            if shared_by is None:
+                return Answer(answer.summary, blocks.with_share(answer.blocks, key))
+            return Answer(
+                answer.summary, blocks.checked([blocks.shared_by(shared_by, asked), *answer.blocks])
+            )
+        health = await self.monitor.states()
+        advice = await self.advice(asked, health)
+        board_rows = {rid: r.config.board_row for rid, r in self.routes.items()}
+        rendered = blocks.advice_blocks(
+            asked,
+            advice,
+            board_rows,
+            key=key,
+            shared_by_user=shared_by,
+            private=shared_by is None,
+            failing={rid for rid, state in health.items() if state == "failing"},
+        )
+        return Answer(self.advice_summary(advice), rendered)
+
+    async def advice(self, question: str, health: Mapping[str, str] | None = None) -> Advice:
+        if health is None:
+            health = await self.monitor.states()
+        return await asyncio.to_thread(
+            advise_workspace, question, self.routes, self.runlog, health, self.checklog
+        )
+
+    @staticmethod
+    def advice_summary(advice: Advice) -> str:
+        if advice.scope != "advice":
+            return blocks.advice_heading(advice)
+        return f"First route to benchmark: {advice.route or 'none fits as asked'}"
+
+    async def _lookup(self, word: str, client: AsyncWebClient) -> Answer:
+        if word == "routes":
+            rows = [
+                (
+                    rid,
+                    r.kind,
+                    r.model,
+                    r.config.board_row,
+                    r.config.billing_owner,
+                    route_model_statuses(r.config),
+                )
+                for rid, r in self.routes.items()
+            ]
+            return Answer("Configured routes", blocks.routes_blocks(rows))
+        if word == "stats":
+            all_time = await asyncio.to_thread(self.runlog.route_stats)
+            week = await asyncio.to_thread(self.runlog.route_stats, utcnow() - timedelta(days=7))
+            verdicts = await asyncio.to_thread(self.runlog.verdict_counts)
+            answer = blocks.stats_blocks(all_time, week, list(self.routes), verdicts)
+            if self.checklog is not None:
+                figures = await asyncio.to_thread(self.checklog.figures)
+                answer += blocks.checks_stats_blocks(figures)
+            return Answer("Route stats", answer)
+        if word == "runs":
+            recent = await asyncio.to_thread(self.runlog.recent, 15)
+            return Answer(
+                "Recent runs", blocks.runs_blocks(recent, await permalinks(client, recent))
+            )
+        return Answer("Route health", await self.health())
+
+    async def health(self) -> list[Block]:
+        now = utcnow()
+        spend = await asyncio.to_thread(
+            self.health_log.probe_spend_counted, now - timedelta(days=7)
+        )
+        return blocks.health_blocks(await self.monitor.report(), spend, now)
+
+
+async def permalinks(client: AsyncWebClient, runs: list[Run]) -> dict[int, str]:
+    links: dict[int, str] = {}
+    for run in runs:
+        if run.slack_channel and run.slack_thread_ts and run.id is not None:
+            try:
+                response = await client.chat_getPermalink(
+                    channel=run.slack_channel, message_ts=run.slack_thread_ts
+                )
+            except DELIVERY_ERRORS as exc:
+                log.debug("no permalink for run %s: %s", run.id, type(exc).__name__)
+                continue
+            links[run.id] = str(response.get("permalink"))
+    return links

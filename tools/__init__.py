@@ -1,0 +1,1 @@
+"""Developer tools: scripts that make the documentation's pictures."""
