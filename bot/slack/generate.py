@@ -33,7 +33,9 @@ from bot.slack.access import Access, Refused
 from bot.slack.blocks import ShownImage
 from bot.slack.poster import BLOCK_IMAGE_TYPES, INVITE_HINT, NotInChannel, SlackImage, SlackPoster
 from bot.slack.scoreboard import EditPacer, Scoreboard
+from routes.capabilities import find_unsupported
 from routes.media import extension_for
+from routes.model import ImageRequest
 from storage.runlog import DuplicateRequest
 from storage.tables import Run
 
@@ -195,7 +197,9 @@ class GenerateFlow:
             if len(route_ids) > 1:
                 # Decode and scale this route's montage tile while slower routes still run.
                 tiles[route_id] = asyncio.ensure_future(asyncio.to_thread(fit_tile, _tile(outcome)))
-            posted = await self.post_outcome(ask.channel, thread_ts, outcome, self.route_ids)
+            posted = await self.post_outcome(
+                ask.channel, thread_ts, outcome, self.route_ids, checked.request
+            )
             board.finished(outcome.run)
             if self.checks is not None and outcome.ok:
                 checking[route_id] = asyncio.ensure_future(
@@ -229,12 +233,17 @@ class GenerateFlow:
         return list(self.runs.executors)
 
     async def post_outcome(
-        self, channel: str, thread_ts: str, outcome: RunOutcome, route_ids: Sequence[str]
+        self,
+        channel: str,
+        thread_ts: str,
+        outcome: RunOutcome,
+        route_ids: Sequence[str],
+        request: ImageRequest | None = None,
     ) -> Posted:
         """One message for one route's result: its images, context line and actions."""
         run = outcome.run
         if not outcome.images:
-            failure = blocks.failure_blocks(run, route_ids, self._supporting(run))
+            failure = blocks.failure_blocks(run, route_ids, self._supporting(run, request))
             ts = await self.poster.post(
                 channel, messages.result_text(run), blocks=failure, thread_ts=thread_ts
             )
@@ -274,12 +283,17 @@ class GenerateFlow:
             return Posted(ts, [], note)
         return Posted(ts, shown, note)
 
-    def _supporting(self, run: Run) -> list[str]:
-        """Other configured routes, for a failure's next step (the request was already checked
-        against capabilities, so only a provider-side refusal names no route here)."""
+    def _supporting(self, run: Run, request: ImageRequest | None) -> list[str]:
+        """Other configured routes that can serve the same request (every option as asked),
+        for a failure's next step; none where another route would not help."""
         if run.error_class in ("bad_request", "moderation", "storage", "interrupted"):
             return []
-        return [r for r in self.route_ids if r != run.route_id]
+        others = [r for r in self.route_ids if r != run.route_id]
+        if request is None:  # a run collected after a restart: its options are in the log
+            return others
+        return [
+            r for r in others if not find_unsupported(request, self.runs.route(r).capabilities())
+        ]
 
     async def share_montage(
         self, outcomes: Sequence[RunOutcome], tiles: Sequence[Tile] | None = None

@@ -383,3 +383,31 @@ async def test_form_errors_speak_the_form_s_language(start_harness: Any) -> None
     refused = (await h.interact(submission)).json()
     assert refused["errors"] == {"instruction": "Say what should change in the image."}
     assert "prompt=" not in json.dumps(refused)
+
+
+async def test_a_failure_suggests_only_routes_that_support_the_request(
+    start_harness: Any, gateway: Gateway
+) -> None:
+    """A transparent background failed on an OpenAI route that is down: the next step names
+    the configured route that can make one, not the gpt-image-2 gateway route that cannot."""
+    openai = OpenAIFake(api_key="sk-down").start()
+    openai.intercept = lambda endpoint, req: openai_error(
+        500, "The server had an error.", type_="server_error"
+    )
+    try:
+        h: BotHarness = await start_harness(
+            '[routes.demo]\nkind = "demo"\n'
+            + gateway.route("gw")
+            + f'\n[routes.broken]\nkind = "openai"\nmodel = "gpt-image-1.5"\n'
+            f'api_key = "sk-down"\nbase_url = "{openai.server.url}/v1"\nretries = 0\n'
+        )
+        await h.command("/imagegen", f'route=broken prompt="{PROMPT}" background=transparent')
+        await h.settle(30)
+    finally:
+        openai.stop()
+    [parent] = h.slack.top_level(CHANNEL)
+    [failure] = thread_messages(h, parent)
+    text = failure.all_text()
+    assert "*broken* failed (provider down)" in text
+    assert "try another route meanwhile: `demo`." in text
+    assert "`gw`" not in text
