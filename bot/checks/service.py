@@ -65,7 +65,11 @@ class AcceptanceChecks:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checks")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self.check_now, run, images, request)
+        try:
+            return await loop.run_in_executor(self._pool, self.check_now, run, images, request)
+        except Exception:  # whatever goes wrong, the run and its posting stay intact: log all
+            log.warning("run %s: the acceptance checks could not run", run.id, exc_info=True)
+            return CheckReport()
 
     def check_now(
         self,
@@ -102,13 +106,21 @@ class AcceptanceChecks:
             try:
                 picture = open_image(data)
             except ImageUnreadable as exc:
-                results.append(not_run("text" if ask.texts else "delivery", str(exc), position))
+                # The delivery check says so for the run; each check of this image is not run.
+                for name in self._image_check_names(ask):
+                    results.append(not_run(name, str(exc), position))
                 continue
             for name, check in self._image_checks(picture, ask):
                 results.append(_guarded(name, position, check))
             if position == 0:
                 results.extend(self._repeat(run, picture))
         return results
+
+    @staticmethod
+    def _image_check_names(ask: Ask) -> list[str]:
+        names = ["text"] if ask.texts else []
+        names += ["edit"] if ask.source is not None else []
+        return names + (["transparency"] if ask.transparent else [])
 
     def _image_checks(
         self, picture: Image.Image, ask: Ask
@@ -128,7 +140,10 @@ class AcceptanceChecks:
 
     def _repeat(self, run: Run, picture: Image.Image) -> list[CheckResult]:
         """Against the latest earlier output of the same request on the same route, if any."""
-        earlier = self.checklog.previous_output(run)
+        try:
+            earlier = self.checklog.previous_output(run)
+        except SQLAlchemyError as exc:
+            return [not_run("repeat", f"earlier runs could not be read ({type(exc).__name__})")]
         if earlier is None or earlier.id is None:
             return []
         earlier_id = earlier.id

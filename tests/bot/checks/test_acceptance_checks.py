@@ -102,3 +102,16 @@ async def test_thresholds_and_switch_come_from_the_routes_file(open_runtime: Run
     request = build_request({"prompt": "a sign reading 'HELLO'", "size": "256x256"})
     outcome = await off.runs.run("demo", request, RunOrigin())
     assert (await off.checks.check(outcome.run)).rows == ()
+
+
+async def test_an_unreadable_image_without_quoted_text_is_still_stored(
+    open_runtime: RuntimeOpener,
+):
+    runtime = open_runtime(DEMO)
+    request = build_request({"prompt": "a plain red kite", "size": "256x256"})
+    outcome = await runtime.runs.run("demo", request, RunOrigin())
+    report = await runtime.checks.check(outcome.run, [b"not an image"], request)
+    assert [(line.name, line.status) for line in report.lines()] == [("delivery", NOT_RUN)]
+    assert outcome.run.id is not None
+    stored = runtime.checks.checklog.for_run(outcome.run.id)
+    assert [(r.name, r.status) for r in stored] == [("delivery", NOT_RUN)]
