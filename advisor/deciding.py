@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -17,7 +17,7 @@ from advisor.advice import (
     ModelChange,
     WorkspaceRoute,
 )
-from advisor.board import Board, CaveatSpec, load_board
+from advisor.board import Board, CaveatSpec, Signal, load_board
 from advisor.lifecycle import Catalog, ModelFact
 from advisor.reading import (
     AFTER_CONTRAST,
@@ -325,24 +325,7 @@ def _collect(board: Board, reading: Reading) -> _Evidence:
     for item in reading.evidence:
         kind, index = detectors[item.detector].owner
         if kind == "signal":
-            signal = board.signals[index]
-            point = _Point(
-                signal.label,
-                signal.weight,
-                item.said,
-                item.negated_by,
-                signal.names_provider,
-                signal.model_name,
-                item.emphasis if item.supports else PLAIN,
-            )
-            found.tallies[signal.route].add(point, item.supports)
-            found.matched.append(_matched(item, signal.label, "route", signal.route, signal.weight))
-            if item.supports:
-                if signal.topic:
-                    found.topics.add(signal.topic)
-                found.topics.add(signal.label)
-                if signal.veto == "always" or (signal.veto == "required" and item.required):
-                    found.vetoes.append(item)
+            _add_signal(found, board.signals[index], item)
         elif kind == "caveat":
             caveat_id = board.caveats[index].id
             if item.supports:
@@ -362,6 +345,28 @@ def _collect(board: Board, reading: Reading) -> _Evidence:
                 found.notes.setdefault(note_id, []).append(item)
             found.matched.append(_matched(item, note_id, "note", None, 0))
     return found
+
+
+def _add_signal(found: _Evidence, signal: Signal, item: Evidence) -> None:
+    """A route signal: a point for (or against) its row, the topics it names, a veto."""
+    point = _Point(
+        signal.label,
+        signal.weight,
+        item.said,
+        item.negated_by,
+        signal.names_provider,
+        signal.model_name,
+        item.emphasis if item.supports else PLAIN,
+    )
+    found.tallies[signal.route].add(point, item.supports)
+    found.matched.append(_matched(item, signal.label, "route", signal.route, signal.weight))
+    if not item.supports:
+        return
+    if signal.topic:
+        found.topics.add(signal.topic)
+    found.topics.add(signal.label)
+    if signal.veto == "always" or (signal.veto == "required" and item.required):
+        found.vetoes.append(item)
 
 
 def _raised_caveats(board: Board, found: _Evidence, vetoed: bool) -> list[str]:
@@ -535,36 +540,19 @@ def _alternatives(
     workspace: Sequence[WorkspaceRoute],
     both: tuple[str, ...],
 ) -> tuple[Alternative, ...]:
+    """Two other routes worth benchmarking, from the first candidates that are allowed."""
     chosen: list[tuple[str, str]] = []
-
-    def allowed(candidate: str) -> bool:
+    for candidate, reason in _alternative_candidates(
+        board, catalog, route, ranked, transparency, both
+    ):
+        if len(chosen) == 2:
+            break
         if candidate == route or candidate in ruled_out:
-            return False
+            continue
         if transparency and candidate == "openai":
-            return False
-        return all(candidate != r for r, _ in chosen)
-
-    if len(both) == 2 and allowed(both[1]):
-        chosen.append((both[1], f"The question supports it as much as {route}: benchmark both."))
-    for tally in ranked:
-        if len(chosen) == 2:
-            break
-        if allowed(tally.route):
-            quotes = _quote_list([p.quote for p in tally.counted()])
-            chosen.append((tally.route, f"You also said {quotes}, which is this row's job."))
-    specs = board.row(route).alternatives if route is not None else ()
-    if transparency:
-        specs = (*specs, *board.caveat("transparency").alternatives)
-    for spec in specs:
-        if len(chosen) == 2:
-            break
-        if allowed(spec.route):
-            chosen.append((spec.route, catalog.render(spec.reason, spec.route)))
-    for candidate in board.fallback_order:
-        if len(chosen) == 2:
-            break
-        if allowed(candidate):
-            chosen.append((candidate, f"Its job on the board: {board.row(candidate).job}."))
+            continue
+        if all(candidate != r for r, _ in chosen):
+            chosen.append((candidate, reason))
     return tuple(
         Alternative(
             route=alt,
@@ -574,6 +562,30 @@ def _alternatives(
         )
         for alt, reason in chosen
     )
+
+
+def _alternative_candidates(
+    board: Board,
+    catalog: Catalog,
+    route: str | None,
+    ranked: list[_Tally],
+    transparency: bool,
+    both: tuple[str, ...],
+) -> Iterator[tuple[str, str]]:
+    """Candidates in priority order: the tied second route, what the question also supports,
+    the chosen row's (and the transparency caveat's) alternatives, then the board's fallbacks."""
+    if len(both) == 2:
+        yield both[1], f"The question supports it as much as {route}: benchmark both."
+    for tally in ranked:
+        quotes = _quote_list([p.quote for p in tally.counted()])
+        yield tally.route, f"You also said {quotes}, which is this row's job."
+    specs = board.row(route).alternatives if route is not None else ()
+    if transparency:
+        specs = (*specs, *board.caveat("transparency").alternatives)
+    for spec in specs:
+        yield spec.route, catalog.render(spec.reason, spec.route)
+    for candidate in board.fallback_order:
+        yield candidate, f"Its job on the board: {board.row(candidate).job}."
 
 
 def _first_benchmark(board: Board, catalog: Catalog, route: str | None, transparency: bool) -> str:
@@ -695,29 +707,8 @@ def _why(
     both: tuple[str, ...],
 ) -> str:
     parts: list[str] = []
-    default_model = catalog.render(board.row(board.default_route).first_benchmark, "openai")
     if vetoed:
-        requirement = _quote_list([item.said for item in found.vetoes])
-        hosted = _and([_title(board, r) for r in vetoed])
-        if route is None:
-            parts.append(
-                f"You said {requirement}, which rules out every hosted route ({hosted}), and "
-                "you also ruled out self-hosting, so no route fits as asked: decide which of "
-                "the two requirements is firm before benchmarking."
-            )
-        else:
-            parts.append(
-                f"You said {requirement}: no hosted route can meet that, so every hosted route "
-                f"({hosted}) is ruled out and the first benchmark is {route}."
-            )
-            others = [
-                p.quote for r in vetoed for p in tallies[r].counted() if tallies[r].net(board) > 0
-            ]
-            if others:
-                parts.append(
-                    f"What you said about hosted options ({_quote_list(others)}) does not "
-                    "change that; the same models can often run on your own hardware."
-                )
+        parts += _why_vetoed(board, route, tallies, vetoed, found)
     elif route is None:
         quotes = _quote_list([e.quote for e in found.caveats["transparency"]])
         parts.append(
@@ -727,28 +718,89 @@ def _why(
             "to try instead."
         )
     elif is_default:
-        against = [r for r in ruled_out if r == board.default_route]
-        if route == board.default_route and route in ruled_out:
-            parts.append(
-                "The question rules out every row of the board as written, so this falls back "
-                f"to the default, {default_model}. It is a starting point, not a verdict: "
-                "re-read the constraints before benchmarking."
-            )
-        elif against:
-            quotes = _quote_list([p.quote for p in tallies[against[0]].points_against.values()])
-            parts.append(
-                f"You ruled out {_title(board, against[0])} ({quotes}) and nothing else points "
-                f"at a specific route, so the default starting point moves to {route} "
-                f"({_title(board, route)}). It is a default for a benchmark, not a verdict."
-            )
-        else:
-            parts.append(
-                "Nothing in the question points at a specific route, so this is the board's "
-                f"default starting point: {default_model}. It is a default for a benchmark, "
-                "not a verdict."
-            )
+        parts += _why_default(board, catalog, route, tallies, ruled_out)
     else:
         parts.extend(_why_chosen(board, route, ranked, tallies, enumeration, both))
+    parts += _why_set_aside(board, catalog, route, is_default, tallies, set_aside, ruled_out)
+    parts += _why_caveats(board, route, found, raised, vetoed)
+    if route is not None and _changed(catalog, route):
+        parts.append(catalog.rows[route].change)
+    return " ".join(parts)
+
+
+def _why_vetoed(
+    board: Board,
+    route: str | None,
+    tallies: dict[str, _Tally],
+    vetoed: list[str],
+    found: _Evidence,
+) -> list[str]:
+    """A requirement no hosted route can meet (data must stay on our own hardware...)."""
+    parts: list[str] = []
+    requirement = _quote_list([item.said for item in found.vetoes])
+    hosted = _and([_title(board, r) for r in vetoed])
+    if route is None:
+        parts.append(
+            f"You said {requirement}, which rules out every hosted route ({hosted}), and "
+            "you also ruled out self-hosting, so no route fits as asked: decide which of "
+            "the two requirements is firm before benchmarking."
+        )
+    else:
+        parts.append(
+            f"You said {requirement}: no hosted route can meet that, so every hosted route "
+            f"({hosted}) is ruled out and the first benchmark is {route}."
+        )
+        others = [
+            p.quote for r in vetoed for p in tallies[r].counted() if tallies[r].net(board) > 0
+        ]
+        if others:
+            parts.append(
+                f"What you said about hosted options ({_quote_list(others)}) does not "
+                "change that; the same models can often run on your own hardware."
+            )
+    return parts
+
+
+def _why_default(
+    board: Board, catalog: Catalog, route: str, tallies: dict[str, _Tally], ruled_out: list[str]
+) -> list[str]:
+    """Nothing points at a route: the board's default, or where it moves when ruled out."""
+    parts: list[str] = []
+    default_model = catalog.render(board.row(board.default_route).first_benchmark, "openai")
+    against = [r for r in ruled_out if r == board.default_route]
+    if route == board.default_route and route in ruled_out:
+        parts.append(
+            "The question rules out every row of the board as written, so this falls back "
+            f"to the default, {default_model}. It is a starting point, not a verdict: "
+            "re-read the constraints before benchmarking."
+        )
+    elif against:
+        quotes = _quote_list([p.quote for p in tallies[against[0]].points_against.values()])
+        parts.append(
+            f"You ruled out {_title(board, against[0])} ({quotes}) and nothing else points "
+            f"at a specific route, so the default starting point moves to {route} "
+            f"({_title(board, route)}). It is a default for a benchmark, not a verdict."
+        )
+    else:
+        parts.append(
+            "Nothing in the question points at a specific route, so this is the board's "
+            f"default starting point: {default_model}. It is a default for a benchmark, "
+            "not a verdict."
+        )
+    return parts
+
+
+def _why_set_aside(
+    board: Board,
+    catalog: Catalog,
+    route: str | None,
+    is_default: bool,
+    tallies: dict[str, _Tally],
+    set_aside: list[_Tally],
+    ruled_out: list[str],
+) -> list[str]:
+    """OpenAI mentions set aside for transparency, and the routes the question ruled out."""
+    parts: list[str] = []
     if set_aside:
         quotes = _quote_list([p.quote for t in set_aside for p in t.points_for.values()])
         parts.append(
@@ -765,6 +817,14 @@ def _why(
     if negated and not (is_default and route != board.default_route):
         listing = "; ".join(f"{_title(board, r)} (“{p.quote}”)" for r, p in negated[:_QUOTES_SHOWN])
         parts.append(f"You ruled out {listing}.")
+    return parts
+
+
+def _why_caveats(
+    board: Board, route: str | None, found: _Evidence, raised: list[str], vetoed: list[str]
+) -> list[str]:
+    """Why each caveat is raised, and which ones the question said are done already."""
+    parts: list[str] = []
     for caveat_id in raised:
         if caveat_id == "transparency" and route is None:
             continue
@@ -777,9 +837,7 @@ def _why(
                 f"You said {_quote_list([e.quote for e in items], 1)}, so the caveat "
                 f"“{board.caveat(caveat_id).title}” is not raised and its check is dropped."
             )
-    if route is not None and _changed(catalog, route):
-        parts.append(catalog.rows[route].change)
-    return " ".join(parts)
+    return parts
 
 
 def _why_chosen(

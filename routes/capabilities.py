@@ -222,6 +222,21 @@ def _check_free_size(size: str, w: int, h: int, caps: Capabilities) -> None:
 
 def find_unsupported(request: ImageRequest, caps: Capabilities) -> list[Unsupported]:
     """Every option in `request` this model cannot serve, each as one sentence."""
+    problems = [
+        *_prompt_problems(request, caps),
+        *_output_problems(request, caps),
+        *_setting_problems(request, caps),
+        *_edit_problems(request, caps),
+    ]
+    try:
+        resolve_size(request.size, caps)
+    except InvalidRequest as exc:
+        problems.append(Unsupported(f"size:{request.size}", str(exc).rstrip(".")))
+    return problems
+
+
+def _prompt_problems(request: ImageRequest, caps: Capabilities) -> list[Unsupported]:
+    """The prompt, how many images and their quality."""
     problems: list[Unsupported] = []
 
     def refuse(feature: str, sentence: str) -> None:
@@ -241,6 +256,16 @@ def find_unsupported(request: ImageRequest, caps: Capabilities) -> list[Unsuppor
             f"quality:{request.quality}",
             f"quality={request.quality} is not offered here (accepted: {accepted})",
         )
+    return problems
+
+
+def _output_problems(request: ImageRequest, caps: Capabilities) -> list[Unsupported]:
+    """The output file: background, format and compression."""
+    problems: list[Unsupported] = []
+
+    def refuse(feature: str, sentence: str) -> None:
+        problems.append(Unsupported(feature, sentence))
+
     if request.background and request.background not in caps.backgrounds:
         if request.background == "transparent":
             refuse("background:transparent", "this model cannot make a transparent background")
@@ -263,6 +288,16 @@ def find_unsupported(request: ImageRequest, caps: Capabilities) -> list[Unsuppor
         refuse("format:jpeg+transparent", "a transparent background needs format=png or webp")
     if request.output_compression is not None and not caps.compression:
         refuse("compression", "output compression is not offered here")
+    return problems
+
+
+def _setting_problems(request: ImageRequest, caps: Capabilities) -> list[Unsupported]:
+    """Seed, negative prompt and moderation."""
+    problems: list[Unsupported] = []
+
+    def refuse(feature: str, sentence: str) -> None:
+        problems.append(Unsupported(feature, sentence))
+
     if request.seed is not None and not caps.seed:
         refuse("seed", "this route does not take a seed")
     elif request.seed is not None and caps.max_seed is not None and request.seed > caps.max_seed:
@@ -271,11 +306,6 @@ def find_unsupported(request: ImageRequest, caps: Capabilities) -> list[Unsuppor
         refuse("negative_prompt", "this route does not take a negative prompt")
     if request.moderation and request.moderation not in caps.moderation:
         refuse(f"moderation:{request.moderation}", "this route has no moderation setting")
-    problems += _edit_problems(request, caps)
-    try:
-        resolve_size(request.size, caps)
-    except InvalidRequest as exc:
-        refuse(f"size:{request.size}", str(exc).rstrip("."))
     return problems
 
 
@@ -307,6 +337,16 @@ def _edit_problems(request: ImageRequest, caps: Capabilities) -> list[Unsupporte
         for number, image in enumerate(request.input_images, 1):
             if sniff_mime(image.data) not in IMAGE_MIMES:
                 refuse("input:type", f"input image {number} is not a PNG, JPEG or WebP image")
+    return problems + _mask_problems(request, caps)
+
+
+def _mask_problems(request: ImageRequest, caps: Capabilities) -> list[Unsupported]:
+    """Whether this route takes a mask, and whether the mask fits the image it goes with."""
+    problems: list[Unsupported] = []
+
+    def refuse(feature: str, sentence: str) -> None:
+        problems.append(Unsupported(feature, sentence))
+
     if request.mask is not None:
         if not caps.mask:
             refuse("mask", "this route does not take an edit mask")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from google.genai import types
@@ -10,7 +11,7 @@ from google.genai import types
 from routes.capabilities import resolve_size
 from routes.config import ConfigError
 from routes.config import GeminiImageRoute as GeminiConfig
-from routes.errors import EmptyResultError, ModerationError
+from routes.errors import EmptyResultError, ModerationError, RouteError
 from routes.google_common import (
     GOOGLE_CALL_ERRORS,
     GoogleRoute,
@@ -153,47 +154,14 @@ class GeminiImageRoute(GoogleRoute):
         latency = time.perf_counter() - t0
         header_id = request_id_from(seen)
         response_id = response.response_id or header_id
-
-        feedback = response.prompt_feedback
-        if feedback is not None and feedback.block_reason is not None:
-            reason = _name(feedback.block_reason)
-            text = f"Gemini blocked the prompt ({reason})"
-            if feedback.block_reason_message:
-                text += f": {feedback.block_reason_message}"
-            raise ModerationError(text, request_id=response_id)
-
+        _raise_if_prompt_blocked(response.prompt_feedback, response_id)
         candidate = response.candidates[0] if response.candidates else None
-        images: list[GeneratedImage] = []
-        texts: list[str] = []
-        thought_images = 0
-        for part in (candidate.content.parts if candidate and candidate.content else None) or []:
-            if part.thought:
-                # Thinking models draw interim images; only the final ones are the answer.
-                thought_images += 1 if part.inline_data else 0
-                continue
-            if part.inline_data is not None:
-                image = image_from_bytes(part.inline_data.data, part.inline_data.mime_type)
-                if image is not None:
-                    images.append(image)
-            elif part.text:
-                texts.append(part.text.strip())
-        reply = " ".join(t for t in texts if t)[:_TEXT_SNIPPET] or None
-        finish = _name(candidate.finish_reason) if candidate else None
-        if not images:
-            said = candidate.finish_message if candidate and candidate.finish_message else reply
-            detail = f": {said}" if said else ""
-            if finish in MODERATION_FINISH:
-                raise ModerationError(
-                    f"Gemini withheld the image (finish reason {finish}){detail}",
-                    request_id=response_id,
-                )
-            raise EmptyResultError(
-                f"Gemini answered without an image (finish reason {finish or 'none'}){detail}",
-                request_id=response_id,
-            )
+        answer = _Answer.read(candidate)
+        if not answer.images:
+            raise answer.no_image_error(response_id)
 
         usage = response.usage_metadata
-        metadata: dict[str, Any] = {"api": client.mode, "finish_reason": finish}
+        metadata: dict[str, Any] = {"api": client.mode, "finish_reason": answer.finish}
         if self.location:
             metadata["location"] = self.location
         if header_id and header_id != response_id:
@@ -202,23 +170,86 @@ class GeminiImageRoute(GoogleRoute):
             metadata.update(config.image_config.model_dump(exclude_none=True))
         if request.is_edit:
             metadata["input_images"] = len(request.input_images)
-        if reply:
-            metadata["text"] = reply
-        if thought_images:
-            metadata["thought_images"] = thought_images
-        flagged = _flagged(candidate)
-        if flagged:
-            metadata["safety_flags"] = flagged
+        metadata.update(answer.notes())
         return ImageResult(
-            images=tuple(images),
+            images=tuple(answer.images),
             requested_model=self.model,
             model=response.model_version,
             response_id=response_id,
             latency_s=latency,
             metered=Usage(
-                images=len(images),
+                images=len(answer.images),
                 tokens=tuple(t for t in [gemini_tokens(self.model, usage)] if t),
             ),
             usage=usage.model_dump(mode="json", exclude_none=True) if usage else None,
             metadata=metadata,
         )
+
+
+def _raise_if_prompt_blocked(
+    feedback: types.GenerateContentResponsePromptFeedback | None, response_id: str | None
+) -> None:
+    """A prompt Gemini refused outright (prompt_feedback.block_reason, on HTTP 200)."""
+    if feedback is None or feedback.block_reason is None:
+        return
+    text = f"Gemini blocked the prompt ({_name(feedback.block_reason)})"
+    if feedback.block_reason_message:
+        text += f": {feedback.block_reason_message}"
+    raise ModerationError(text, request_id=response_id)
+
+
+@dataclass
+class _Answer:
+    """What the first candidate holds: final images, the model's text, interim (thought)
+    images, why it finished and the safety ratings above negligible."""
+
+    candidate: types.Candidate | None
+    images: list[GeneratedImage] = field(default_factory=list)
+    reply: str | None = None
+    thought_images: int = 0
+    finish: str | None = None
+
+    @classmethod
+    def read(cls, candidate: types.Candidate | None) -> _Answer:
+        answer = cls(candidate, finish=_name(candidate.finish_reason) if candidate else None)
+        texts: list[str] = []
+        for part in (candidate.content.parts if candidate and candidate.content else None) or []:
+            if part.thought:
+                # Thinking models draw interim images; only the final ones are the answer.
+                answer.thought_images += 1 if part.inline_data else 0
+                continue
+            if part.inline_data is not None:
+                image = image_from_bytes(part.inline_data.data, part.inline_data.mime_type)
+                if image is not None:
+                    answer.images.append(image)
+            elif part.text:
+                texts.append(part.text.strip())
+        answer.reply = " ".join(t for t in texts if t)[:_TEXT_SNIPPET] or None
+        return answer
+
+    def no_image_error(self, response_id: str | None) -> RouteError:
+        """An answer without an image: withheld by safety (moderation) or simply empty."""
+        candidate = self.candidate
+        said = candidate.finish_message if candidate and candidate.finish_message else self.reply
+        detail = f": {said}" if said else ""
+        if self.finish in MODERATION_FINISH:
+            return ModerationError(
+                f"Gemini withheld the image (finish reason {self.finish}){detail}",
+                request_id=response_id,
+            )
+        return EmptyResultError(
+            f"Gemini answered without an image (finish reason {self.finish or 'none'}){detail}",
+            request_id=response_id,
+        )
+
+    def notes(self) -> dict[str, Any]:
+        """What the run log keeps besides the images: the text, thought images, safety flags."""
+        notes: dict[str, Any] = {}
+        if self.reply:
+            notes["text"] = self.reply
+        if self.thought_images:
+            notes["thought_images"] = self.thought_images
+        flagged = _flagged(self.candidate)
+        if flagged:
+            notes["safety_flags"] = flagged
+        return notes

@@ -264,13 +264,14 @@ def google_error(
     status: str,
     message: str,
     details: list[dict[str, Any]] | None = None,
-    **headers: str,
+    *,
+    headers: dict[str, str] | None = None,
 ) -> Reply:
-    """An error answer in Google's google.rpc.Status shape."""
+    """An error answer in Google's google.rpc.Status shape (`headers` such as Retry-After)."""
     error: dict[str, Any] = {"code": code, "message": message, "status": status}
     if details:
         error["details"] = details
-    return Reply(status=code, body={"error": error}, headers=dict(headers))
+    return Reply(status=code, body={"error": error}, headers=dict(headers or {}))
 
 
 def imagen_body(

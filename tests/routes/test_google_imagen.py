@@ -282,7 +282,7 @@ async def test_429_with_retry_after_then_success(google: GoogleFake, make: Make)
             429,
             "RESOURCE_EXHAUSTED",
             "Quota exceeded for aiplatform.googleapis.com/online_prediction_requests_per_base_model",
-            **{"retry-after": "7"},
+            headers={"retry-after": "7"},
         ),
     )
     sleeps = Sleeps()
