@@ -15,7 +15,8 @@ from storage.runlog import RunLog
 from storage.tables import Run
 from tests.bot.conftest import CHANNEL
 from tests.conftest import RuntimeOpener
-from tests.fakes.server import FakeServer, Reply
+from tests.fakes.openai import OpenAIFake
+from tests.fakes.server import Reply
 
 
 async def test_repeated_delivery_of_one_command_runs_once(start_harness):
@@ -69,12 +70,12 @@ async def test_interrupted_slack_run_is_reported_in_its_thread(start_harness, tm
 async def test_killed_cli_run_becomes_interrupted_at_next_start(
     tmp_path: Path, open_runtime: RuntimeOpener
 ) -> None:
-    provider = FakeServer("openai").start()
-    # The provider never answers in time: the CLI is killed while its run is in flight.
-    provider.on("POST", "/v1/images/generations", Reply(500, "late", delay=60))
+    provider = OpenAIFake(api_key="sk-hang").start()
+    # The provider takes its time: the CLI is killed while its run is in flight.
+    provider.queue("generations", Reply(200, {"created": 1, "data": []}, delay=60))
     config = (
         f'[routes.hang]\nkind = "openai"\napi_key = "sk-hang"\n'
-        f'base_url = "{provider.url}/v1"\nretries = 0\n'
+        f'base_url = "{provider.url}"\nretries = 0\n'
     )
     (tmp_path / "imageroute.toml").write_text(config)
     database_url = f"sqlite:///{tmp_path}/imageroute.db"
@@ -93,7 +94,7 @@ async def test_killed_cli_run_becomes_interrupted_at_next_start(
     )
     try:
         # The run row is written before the provider is called, so it is pending by now.
-        await provider.received(lambda: provider.calls("/v1/images/generations"), timeout=60)
+        await provider.server.received(lambda: provider.calls("generations"), timeout=60)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()

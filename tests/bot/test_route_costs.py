@@ -3,20 +3,17 @@ worked out from the returned usage, with its basis; spend caps never take an unk
 
 from __future__ import annotations
 
-import base64
-import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
 from typer.testing import CliRunner
 
 from bot.cli import app as cli_app
 from storage.tables import Run
 from tests.bot.conftest import CHANNEL, USER, BotHarness
-from tests.fakes.server import FakeServer, Reply
+from tests.fakes.openai import OpenAIFake
 
 USAGE = {
     "input_tokens": 30,
@@ -28,37 +25,31 @@ USAGE = {
 COST = (30 * 5.0 + 1056 * 30.0) / 1e6  # gpt-image-2: text in $5/M, image out $30/M
 
 
-def _png() -> str:
-    buf = io.BytesIO()
-    Image.new("RGB", (32, 32), "navy").save(buf, format="PNG")
-    return base64.b64encode(buf.getvalue()).decode()
+@pytest.fixture
+def openai_fake() -> Iterator[OpenAIFake]:
+    """The strict OpenAI fake, answering with a gpt-image-2 usage whose cost is known."""
+    fake = OpenAIFake(api_key="sk-cost").start()
+    fake.usage = USAGE
+    yield fake
+    fake.stop()
 
 
 @pytest.fixture
-def openai_fake() -> Iterator[FakeServer]:
-    server = FakeServer("openai").start()
-    server.on(
-        "POST",
-        "/v1/images/generations",
-        Reply(
-            200,
-            {"created": 1, "data": [{"b64_json": _png()}], "quality": "medium", "usage": USAGE},
-            headers={"x-request-id": "req_cost_1"},
-        ),
-    )
-    yield server
-    server.stop()
+def gateway_fake() -> Iterator[OpenAIFake]:
+    fake = OpenAIFake(flavor="gateway", api_key="k").start()
+    yield fake
+    fake.stop()
 
 
 def _config(url: str, extra: str = "") -> str:
     return (
         f'[routes.openai]\nkind = "openai"\nmodel = "gpt-image-2"\napi_key = "sk-cost"\n'
-        f'base_url = "{url}/v1"\nbilling_owner = "Acme OpenAI org"\n{extra}'
+        f'base_url = "{url}"\nbilling_owner = "Acme OpenAI org"\n{extra}'
     )
 
 
 async def test_imagegen_on_gpt_image_2_shows_the_cost_from_usage(
-    start_harness: Any, openai_fake: FakeServer
+    start_harness: Any, openai_fake: OpenAIFake
 ) -> None:
     h: BotHarness = await start_harness(_config(openai_fake.url))
     await h.command("/imagegen", 'route=openai prompt="a lighthouse" quality=medium')
@@ -67,13 +58,14 @@ async def test_imagegen_on_gpt_image_2_shows_the_cost_from_usage(
     [result] = h.slack.replies(CHANNEL, parent.ts)
     assert h.slack.images(result)
     assert f"${COST:.3f} (from usage)" in result.all_text()
+    assert not openai_fake.rejections
     run = h.runtime.runlog.recent(1)[0]
     assert run.cost_usd == pytest.approx(COST) and run.cost_basis == "tokens"
     assert "1056 image output" in (run.cost_detail or "")
 
 
 def test_imageroute_gen_on_gpt_image_2_prints_the_cost_and_its_basis(
-    openai_fake: FakeServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    openai_fake: OpenAIFake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     (tmp_path / "imageroute.toml").write_text(_config(openai_fake.url))
     monkeypatch.chdir(tmp_path)
@@ -86,21 +78,21 @@ def test_imageroute_gen_on_gpt_image_2_prints_the_cost_and_its_basis(
 
 
 async def test_a_one_cent_cap_refuses_gpt_image_2_before_any_call(
-    start_harness: Any, openai_fake: FakeServer
+    start_harness: Any, openai_fake: OpenAIFake
 ) -> None:
     h: BotHarness = await start_harness(_config(openai_fake.url, "daily_spend_usd = 0.01\n"))
     await h.command("/imagegen", 'route=openai prompt="a lighthouse" quality=high')
     await h.settle(30)
-    assert openai_fake.calls("/v1/images/generations") == []
+    assert openai_fake.calls("generations") == []
     assert "daily spend cap of $0.01" in h.slack.ephemerals()[-1].text
 
 
 async def test_runs_of_unknown_cost_count_at_the_estimate_against_the_cap(
-    start_harness: Any, openai_fake: FakeServer
+    start_harness: Any, gateway_fake: OpenAIFake
 ) -> None:
     config = (
         f'[routes.gw]\nkind = "gateway"\nmodel = "acme/image-1"\napi_key = "k"\n'
-        f'base_url = "{openai_fake.url}/v1"\nestimated_usd_per_image = 0.05\n'
+        f'base_url = "{gateway_fake.url}"\nestimated_usd_per_image = 0.05\n'
         "daily_spend_usd = 0.12\n"
     )
     h: BotHarness = await start_harness(config)
@@ -113,5 +105,5 @@ async def test_runs_of_unknown_cost_count_at_the_estimate_against_the_cap(
     await h.command("/imagegen", 'route=gw prompt="a lighthouse"', user=USER)
     await h.settle(30)
     # $0.10 counted for the two unknown runs + $0.05 for this one passes $0.12: nothing sent.
-    assert openai_fake.calls("/v1/images/generations") == []
+    assert gateway_fake.calls("generations") == []
     assert "($0.10 spent today)" in h.slack.ephemerals()[-1].text

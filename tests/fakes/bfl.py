@@ -23,6 +23,7 @@ import binascii
 import io
 import re
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -63,9 +64,11 @@ def jpeg(size: tuple[int, int] = (32, 24)) -> bytes:
 class BflFake:
     """The API host (submit, poll, credits) and a separate delivery host for result files.
 
-    `statuses` scripts the poll answers; `ready_after` makes a task Pending for that many
-    seconds after its submit (a slow render); `submit_reply` answers every valid submit instead
-    of accepting it; `image_size` is what the delivered image measures (FLUX.2 bills per MP)."""
+    `statuses` scripts the poll answers; `rendering` keeps every task Pending for as long as
+    it says True (a slow render whose end the test decides, e.g. once an attempt timed out);
+    `submit_reply` answers every valid submit instead
+    of accepting it, `queue_submits` answers only the next ones (a refused submit, then the
+    usual acceptance); `image_size` is what the delivered image measures (FLUX.2 bills per MP)."""
 
     def __init__(self, api_key: str | None = None) -> None:
         self.api_key = api_key  # None: any non-empty key
@@ -76,9 +79,11 @@ class BflFake:
         self.expired = False
         self.rejections: list[str] = []
         self.submit_reply: Reply | None = None
+        self._submit_queue: deque[Reply] = deque()
         self.image_size = (32, 24)
-        self.ready_after: float | None = None
+        self.rendering: Callable[[], bool] | None = None
         self.submitted_at: dict[str, float] = {}
+        self.accepted = 0  # tasks accepted (and billed) so far; the ids are task-1, task-2...
         self.server.on("POST", "/v1/{model}", self._submit)
         self.server.on("GET", "/us1/v1/get_result", self._poll)
         self.server.on("GET", "/v1/credits", self._credits)
@@ -96,6 +101,11 @@ class BflFake:
     @property
     def url(self) -> str:
         return self.server.url
+
+    def queue_submits(self, *replies: Reply) -> None:
+        """Answer the next valid submits with these, in order (nothing is accepted or billed
+        for them), then accept submits as usual."""
+        self._submit_queue.extend(replies)
 
     def submits(self, model: str) -> list[RecordedRequest]:
         return self.server.calls(f"/v1/{model}", method="POST")
@@ -159,7 +169,10 @@ class BflFake:
                 return self._reject(field, msg)
         if self.submit_reply is not None:
             return self.submit_reply
-        task = f"task-{len(self.server.calls(method='POST'))}"
+        if self._submit_queue:
+            return self._submit_queue.popleft()
+        self.accepted += 1
+        task = f"task-{self.accepted}"
         self.submitted_at[task] = time.monotonic()
         return Reply(
             200, {"id": task, "polling_url": f"{self.server.url}/us1/v1/get_result?id={task}"}
@@ -170,9 +183,7 @@ class BflFake:
         if denied:
             return denied
         task = (req.query.get("id") or [""])[0]
-        started = self.submitted_at.get(task)
-        rendering = self.ready_after is not None and started is not None
-        if rendering and time.monotonic() - (started or 0.0) < (self.ready_after or 0.0):
+        if task in self.submitted_at and self.rendering is not None and self.rendering():
             return Reply(200, {"id": task, "status": "Pending", "result": None})
         status = self.statuses.pop(0) if self.statuses else "Ready"
         if status == "ServerError":

@@ -245,6 +245,8 @@ class OpenAIFake:
         # What the default Responses answer says the tool did with the prompt.
         self.revised_prompt: str | None = None
         self.response_id = "resp_1"
+        # The usage the default Images answers report (None: a small made-up one per image).
+        self.usage: dict[str, Any] | None = None
         self._queues: dict[Endpoint, deque[Reply]] = {
             "generations": deque(),
             "edits": deque(),
@@ -635,7 +637,8 @@ class OpenAIFake:
                     "output_format": fields.get("output_format", "png"),
                     "quality": fields.get("quality", "medium"),
                     "size": fields.get("size", "1024x1024"),
-                    "usage": {
+                    "usage": self.usage
+                    or {
                         "input_tokens": 20,
                         "input_tokens_details": {"text_tokens": 20, "image_tokens": 0},
                         "output_tokens": 272 * n,

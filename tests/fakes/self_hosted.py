@@ -131,6 +131,8 @@ class A1111Fake(ProviderFake):
         self.rejections: list[str] = []
         self.repainted: set[tuple[int, int]] | None = None
         self.failure: Reply | None = None
+        # Seconds a render takes before the answer (a slow GPU, a queue ahead of ours).
+        self.render_seconds = 0.0
         self.server.on("POST", f"{prefix}/sdapi/v1/txt2img", self._txt2img)
         self.server.on("POST", f"{prefix}/sdapi/v1/img2img", self._img2img)
         self.server.on("GET", f"{prefix}/sdapi/v1/sd-models", self._models)
@@ -220,7 +222,11 @@ class A1111Fake(ProviderFake):
             "width": body.get("width", 512),
             "height": body.get("height", 512),
         }
-        return Reply(200, {"images": images, "parameters": body, "info": json.dumps(info)})
+        return Reply(
+            200,
+            {"images": images, "parameters": body, "info": json.dumps(info)},
+            delay=self.render_seconds,
+        )
 
     def _models(self, req: RecordedRequest) -> Reply:
         return self._denied(req) or Reply(

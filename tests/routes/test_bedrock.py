@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,33 +21,17 @@ from routes.errors import (
     RateLimitError,
     RouteError,
 )
-from routes.executor import RouteExecutor
 from routes.model import ImageRequest, InputImage
 from routes.registry import build_route
 from tests.fakes.bedrock import BedrockFake, aws_error
 from tests.fakes.server import Reply
-from tests.routes.conftest import Sleeps
+from tests.routes.conftest import Executor
 
 
 def png() -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (16, 16), "teal").save(buf, format="PNG")
     return buf.getvalue()
-
-
-@pytest.fixture
-def bedrock(monkeypatch: pytest.MonkeyPatch) -> Iterator[BedrockFake]:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "AKIAFAKE",
-        "AWS_SECRET_ACCESS_KEY": "fake-secret",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    fake = BedrockFake().start()
-    yield fake
-    fake.stop()
 
 
 def make(fake: BedrockFake, model: str, extra: str = "") -> Any:
@@ -59,9 +42,9 @@ def make(fake: BedrockFake, model: str, extra: str = "") -> Any:
     return build_route(parse_config(text, "t.toml").routes["b"])
 
 
-async def test_nova_canvas_text_to_image(bedrock: BedrockFake) -> None:
+async def test_nova_canvas_text_to_image(bedrock: BedrockFake, executor: Executor) -> None:
     route = make(bedrock, "amazon.nova-canvas-v1:0")
-    result = await RouteExecutor(route).generate(
+    result = await executor(route).generate(
         ImageRequest(
             prompt="a desk lamp",
             size="1280x720",
@@ -90,25 +73,27 @@ async def test_nova_canvas_text_to_image(bedrock: BedrockFake) -> None:
     # Premium up to 1024x1024 pixels (1280x720 is 921,600): 2 x $0.06 list price.
     assert result.cost.usd == pytest.approx(0.12) and result.cost.basis == "list_price"
     assert "premium up to 1024x1024" in result.cost.detail
-    await route.aclose()
 
 
-async def test_nova_filter_on_200_keeps_what_survived(bedrock: BedrockFake) -> None:
+async def test_nova_filter_on_200_keeps_what_survived(
+    bedrock: BedrockFake, executor: Executor
+) -> None:
     route = make(bedrock, "amazon.nova-canvas-v1:0")
     bedrock.filter = "some"
-    result = await RouteExecutor(route).generate(ImageRequest(prompt="a lamp", n=3))
+    result = await executor(route).generate(ImageRequest(prompt="a lamp", n=3))
     assert len(result.images) == 2 and "Some of the generated" in result.metadata["filtered"]
     bedrock.filter = "all"
     with pytest.raises(ModerationError, match="All of the generated images"):
-        await RouteExecutor(route).generate(ImageRequest(prompt="a lamp"))
-    await route.aclose()
+        await executor(route).generate(ImageRequest(prompt="a lamp"))
 
 
-async def test_stability_image_to_image_sends_no_aspect_ratio(bedrock: BedrockFake) -> None:
+async def test_stability_image_to_image_sends_no_aspect_ratio(
+    bedrock: BedrockFake, executor: Executor
+) -> None:
     """AWS documents aspect_ratio for text-to-image only; image-to-image keeps the input's."""
     route = make(bedrock, "stability.sd3-5-large-v1:0")
-    executor = RouteExecutor(route)
-    result = await executor.generate(
+    routed = executor(route)
+    result = await routed.generate(
         ImageRequest(
             prompt="poster", output_format="jpeg", seed=5, input_images=(InputImage(png()),)
         )
@@ -122,27 +107,25 @@ async def test_stability_image_to_image_sends_no_aspect_ratio(bedrock: BedrockFa
     )
     assert result.metadata["seeds"] == [5] and result.metadata["task"] == "image-to-image"
 
-    await executor.generate(ImageRequest(prompt="poster", size="16:9"))
+    await routed.generate(ImageRequest(prompt="poster", size="16:9"))
     assert bedrock.calls()[-1].json()["aspect_ratio"] == "16:9"
     # A size on an edit cannot be honoured: refused before any call.
     edit = ImageRequest(prompt="poster", size="16:9", input_images=(InputImage(png()),))
     assert [p.feature for p in find_unsupported(edit, route.capabilities())] == ["edit_size"]
-    await route.aclose()
 
 
-async def test_stability_finish_reasons(bedrock: BedrockFake) -> None:
+async def test_stability_finish_reasons(bedrock: BedrockFake, executor: Executor) -> None:
     route = make(bedrock, "stability.sd3-5-large-v1:0", "retries = 1\n")
-    executor = RouteExecutor(route, sleep=Sleeps())
+    routed = executor(route)
     bedrock.filter = "all"
     with pytest.raises(ModerationError, match="output image") as blocked:
-        await executor.generate(ImageRequest(prompt="poster"))
+        await routed.generate(ImageRequest(prompt="poster"))
     assert len(blocked.value.attempts) == 1
     # "Inference error" is the model failing, not the safety filter.
     bedrock.filter = "inference_error"
     with pytest.raises(ProviderDownError, match="Inference error") as failed:
-        await executor.generate(ImageRequest(prompt="poster"))
+        await routed.generate(ImageRequest(prompt="poster"))
     assert failed.value.error_class == "provider_down"
-    await route.aclose()
 
 
 @pytest.mark.parametrize(
@@ -180,31 +163,27 @@ async def test_stability_finish_reasons(bedrock: BedrockFake) -> None:
     ],
 )
 async def test_errors_are_mapped(
-    bedrock: BedrockFake, reply: Reply, error: type[RouteError], calls: int
+    bedrock: BedrockFake, reply: Reply, error: type[RouteError], calls: int, executor: Executor
 ) -> None:
     bedrock.queue(reply, reply)
-    executor = RouteExecutor(
-        make(bedrock, "amazon.nova-canvas-v1:0", "retries = 1\n"), sleep=Sleeps()
-    )
+    routed = executor(make(bedrock, "amazon.nova-canvas-v1:0", "retries = 1\n"))
     with pytest.raises(error) as info:
-        await executor.generate(ImageRequest(prompt="x"))
+        await routed.generate(ImageRequest(prompt="x"))
     assert len(bedrock.calls()) == calls  # boto3's own retries are off: one call per attempt
     assert info.value.request_id == "req-err"
     if error is AuthError:
         assert "Bedrock console" in info.value.sentence()
     if error is QuotaError:
         assert "quota" in info.value.sentence().lower()
-    await executor.route.aclose()
 
 
-async def test_a_model_past_its_end_of_life(bedrock: BedrockFake) -> None:
+async def test_a_model_past_its_end_of_life(bedrock: BedrockFake, executor: Executor) -> None:
     """Bedrock's end-of-life answer, read with the lifecycle data: the model is shut down."""
     bedrock.retired.add("amazon.nova-canvas-v1:0")
     route = make(bedrock, "amazon.nova-canvas-v1:0")
     with pytest.raises(ModelRetiredError, match="shut down") as info:
-        await RouteExecutor(route).generate(ImageRequest(prompt="x"))
+        await executor(route).generate(ImageRequest(prompt="x"))
     assert len(info.value.attempts) == 1
-    await route.aclose()
 
 
 def test_unknown_model_family_is_refused_at_start(bedrock: BedrockFake) -> None:

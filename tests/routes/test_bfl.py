@@ -17,12 +17,13 @@ from routes.errors import (
     QuotaError,
     RateLimitError,
     RouteError,
+    RouteTimeoutError,
 )
-from routes.executor import RouteExecutor
 from routes.model import ImageRequest, InputImage
 from routes.registry import build_route
 from tests.fakes.bfl import BflFake, jpeg
 from tests.fakes.server import Reply
+from tests.routes.conftest import Executor
 
 
 @pytest.fixture
@@ -32,18 +33,19 @@ def bfl() -> Iterator[BflFake]:
     fake.stop()
 
 
-def make(bfl: BflFake, model: str = "flux-pro-1.1", extra: str = "") -> Any:
+def make(bfl: BflFake, model: str = "flux-pro-1.1", extra: str = "", timeout: float = 5) -> Any:
     text = (
         f'[routes.flux]\nkind = "bfl"\nmodel = "{model}"\napi_key = "bfl-key-123"\n'
-        f'base_url = "{bfl.url}"\npoll_interval_seconds = 0.01\ntimeout_seconds = 5\n{extra}'
+        f'base_url = "{bfl.url}"\npoll_interval_seconds = 0.01\ntimeout_seconds = {timeout}\n'
+        f"{extra}"
     )
     config = parse_config(text, "t.toml")
     return build_route(config.routes["flux"])
 
 
-async def test_submit_poll_and_download(bfl: BflFake) -> None:
+async def test_submit_poll_and_download(bfl: BflFake, executor: Executor) -> None:
     route = make(bfl)
-    result = await RouteExecutor(route).generate(
+    result = await executor(route).generate(
         ImageRequest(prompt="a fox in snow", size="1024x768", seed=7, output_format="jpeg")
     )
     [submit] = bfl.submits("flux-pro-1.1")
@@ -64,13 +66,14 @@ async def test_submit_poll_and_download(bfl: BflFake) -> None:
     assert result.response_id == "task-1"
     assert result.metadata["seed"] == 42
     assert result.cost.usd == pytest.approx(0.04) and result.cost.basis == "list_price"
-    await route.aclose()
 
 
-async def test_kontext_edit_sends_the_input_image_and_aspect_ratio(bfl: BflFake) -> None:
+async def test_kontext_edit_sends_the_input_image_and_aspect_ratio(
+    bfl: BflFake, executor: Executor
+) -> None:
     route = make(bfl, "flux-kontext-pro")
     source = jpeg()
-    await route.generate(
+    await executor(route).generate(
         ImageRequest(
             prompt="make it night", size="16:9", input_images=(InputImage(source, "image/jpeg"),)
         )
@@ -80,7 +83,6 @@ async def test_kontext_edit_sends_the_input_image_and_aspect_ratio(bfl: BflFake)
     import base64
 
     assert base64.b64decode(body["input_image"]) == source
-    await route.aclose()
 
 
 @pytest.mark.parametrize(
@@ -93,32 +95,29 @@ async def test_kontext_edit_sends_the_input_image_and_aspect_ratio(bfl: BflFake)
     ],
 )
 async def test_every_final_status_is_mapped_and_never_resubmitted(
-    bfl: BflFake, status: str, error: type[RouteError]
+    bfl: BflFake, status: str, error: type[RouteError], executor: Executor
 ) -> None:
     bfl.statuses = ["Pending", status]
-    executor = RouteExecutor(make(bfl, extra="retries = 3\n"))
+    routed = executor(make(bfl, extra="retries = 3\n"))
     with pytest.raises(error) as info:
-        await executor.generate(ImageRequest(prompt="x"))
+        await routed.generate(ImageRequest(prompt="x"))
     assert info.value.request_id == "task-1"
     assert len(bfl.submits("flux-pro-1.1")) == 1  # billed once, submitted once
-    await executor.route.aclose()
 
 
-async def test_lost_polls_are_polled_again(bfl: BflFake) -> None:
+async def test_lost_polls_are_polled_again(bfl: BflFake, executor: Executor) -> None:
     bfl.statuses = ["Pending", "ServerError", "ServerError", "Ready"]
     route = make(bfl)
-    result = await route.generate(ImageRequest(prompt="x"))
+    result = await executor(route).generate(ImageRequest(prompt="x"))
     assert result.images and len(bfl.submits("flux-pro-1.1")) == 1
-    await route.aclose()
 
 
-async def test_expired_result_url_is_a_clear_final_error(bfl: BflFake) -> None:
+async def test_expired_result_url_is_a_clear_final_error(bfl: BflFake, executor: Executor) -> None:
     bfl.expired = True
-    executor = RouteExecutor(make(bfl, extra="retries = 2\n"))
+    routed = executor(make(bfl, extra="retries = 2\n"))
     with pytest.raises(ProviderDownError, match="expire"):
-        await executor.generate(ImageRequest(prompt="x"))
+        await routed.generate(ImageRequest(prompt="x"))
     assert len(bfl.submits("flux-pro-1.1")) == 1
-    await executor.route.aclose()
 
 
 @pytest.mark.parametrize(
@@ -140,35 +139,35 @@ async def test_expired_result_url_is_a_clear_final_error(bfl: BflFake) -> None:
     ],
 )
 async def test_submit_errors(
-    bfl: BflFake, reply: Reply, error: type[RouteError], retried: bool
+    bfl: BflFake, reply: Reply, error: type[RouteError], retried: bool, executor: Executor
 ) -> None:
     bfl.submit_reply = reply
-
-    async def no_sleep(_s: float) -> None:
-        return None
-
-    executor = RouteExecutor(make(bfl, extra="retries = 1\n"), sleep=no_sleep)
+    routed = executor(make(bfl, extra="retries = 1\n"))
     with pytest.raises(error) as info:
-        await executor.generate(ImageRequest(prompt="x"))
+        await routed.generate(ImageRequest(prompt="x"))
     assert len(bfl.submits("flux-pro-1.1")) == (2 if retried else 1)
     assert "bfl-key-123" not in str(info.value.sentence())
     if reply.status == 402:
         assert "credits" in info.value.sentence()
-    await executor.route.aclose()
 
 
-async def test_polling_timeout(bfl: BflFake) -> None:
+async def test_a_task_pending_past_the_timeout_fails_as_a_timeout_naming_it(
+    bfl: BflFake, executor: Executor
+) -> None:
     bfl.statuses = ["Pending"] * 1000
-    route = make(bfl, extra="")
-    route.config = route.config.model_copy(update={"timeout_seconds": 0.2})
-    with pytest.raises(Exception, match="not ready"):
-        await route.generate(ImageRequest(prompt="x"))
-    await route.aclose()
+    routed = executor(make(bfl, extra="retries = 1\n", timeout=0.2))
+    with pytest.raises(RouteTimeoutError) as info:
+        await routed.generate(ImageRequest(prompt="x"))
+    error = info.value
+    assert error.error_class == "timeout" and error.request_id == "task-1"
+    assert "0.2 s" in error.sentence() and "task task-1" in error.sentence()
+    # Both attempts polled the one task; it was submitted (and billed) once.
+    assert len(bfl.submits("flux-pro-1.1")) == 1 and len(error.attempts) == 2
+    assert {p.query["id"][0] for p in bfl.server.calls("/us1/v1/get_result")} == {"task-1"}
 
 
-async def test_auth_probe_uses_the_free_credits_call(bfl: BflFake) -> None:
+async def test_auth_probe_uses_the_free_credits_call(bfl: BflFake, executor: Executor) -> None:
     route = make(bfl)
-    probe = await route.probe("auth")
+    probe = await executor(route).probe("auth")
     assert probe.ok and bfl.server.calls("/v1/credits")
     assert not bfl.submits("flux-pro-1.1")
-    await route.aclose()

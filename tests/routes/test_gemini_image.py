@@ -19,7 +19,6 @@ from PIL import Image
 from routes.capabilities import find_unsupported
 from routes.config import ConfigError
 from routes.errors import AuthError, EmptyResultError, ModerationError, RateLimitError
-from routes.executor import RouteExecutor
 from routes.gemini_image import GeminiImageRoute as GeminiAdapter
 from routes.model import ImageRequest, InputImage
 from tests.fakes.google import (
@@ -34,7 +33,7 @@ from tests.fakes.google import (
     image_bytes,
 )
 from tests.fakes.server import Reply
-from tests.routes.conftest import GoogleRoutes, Sleeps
+from tests.routes.conftest import Backoff, Executor, GoogleRoutes
 
 FLASH = "gemini-2.5-flash-image"
 PRO = "gemini-3-pro-image-preview"
@@ -64,9 +63,9 @@ def sent(google: GoogleFake, index: int = -1) -> dict[str, Any]:
 # -- the request on the wire ------------------------------------------------------------------
 
 
-async def test_gemini_api_generation(google: GoogleFake, make: Make) -> None:
+async def test_gemini_api_generation(google: GoogleFake, make: Make, executor: Executor) -> None:
     route = make()
-    result = await RouteExecutor(route).generate(
+    result = await executor(route).generate(
         ImageRequest(prompt="a red kite over dunes", size="16:9")
     )
 
@@ -106,8 +105,10 @@ async def test_gemini_api_generation(google: GoogleFake, make: Make) -> None:
     assert result.usage["candidates_token_count"] == IMAGE_OUTPUT_TOKENS + 8
 
 
-async def test_no_size_sends_no_image_config(google: GoogleFake, make: Make) -> None:
-    await make().generate(ImageRequest(prompt="p"))
+async def test_no_size_sends_no_image_config(
+    google: GoogleFake, make: Make, executor: Executor
+) -> None:
+    await executor(make()).generate(ImageRequest(prompt="p"))
     assert "imageConfig" not in sent(google)["generationConfig"]
 
 
@@ -115,20 +116,22 @@ async def test_no_size_sends_no_image_config(google: GoogleFake, make: Make) -> 
     ("size", "ratio"), [("1024x1024", "1:1"), ("832x1248", "2:3"), ("21:9", "21:9"), ("4:5", "4:5")]
 )
 async def test_size_is_sent_as_an_aspect_ratio(
-    google: GoogleFake, make: Make, size: str, ratio: str
+    google: GoogleFake, make: Make, size: str, ratio: str, executor: Executor
 ) -> None:
-    await make().generate(ImageRequest(prompt="p", size=size))
+    await executor(make()).generate(ImageRequest(prompt="p", size=size))
     assert sent(google)["generationConfig"]["imageConfig"] == {"aspectRatio": ratio}
 
 
-async def test_edit_sends_input_images_as_inline_parts(google: GoogleFake, make: Make) -> None:
+async def test_edit_sends_input_images_as_inline_parts(
+    google: GoogleFake, make: Make, executor: Executor
+) -> None:
     first = image_bytes("1:1")
     second = image_bytes("3:4", "image/jpeg")
     request = ImageRequest(
         prompt="put the cat in the hat",
         input_images=(InputImage(first), InputImage(second, mime="image/jpeg", name="hat.jpg")),
     )
-    result = await RouteExecutor(make()).generate(request)
+    result = await executor(make()).generate(request)
     parts = sent(google)["contents"][0]["parts"]
     assert parts[0] == {"text": "put the cat in the hat"}
     # The SDK sends the bytes url-safe base64 encoded, which Google accepts.
@@ -155,9 +158,11 @@ async def test_too_many_inputs_or_a_mask_are_refused_before_any_call(
     assert google.calls("generate") == []
 
 
-async def test_image_size_goes_in_image_config(google: GoogleFake, make: Make) -> None:
+async def test_image_size_goes_in_image_config(
+    google: GoogleFake, make: Make, executor: Executor
+) -> None:
     route = make(model=PRO, image_size="2K")
-    result = await RouteExecutor(route).generate(ImageRequest(prompt="p", size="3:2"))
+    result = await executor(route).generate(ImageRequest(prompt="p", size="3:2"))
     assert sent(google)["generationConfig"]["imageConfig"] == {
         "aspectRatio": "3:2",
         "imageSize": "2K",
@@ -187,17 +192,17 @@ async def test_unusable_configs_are_refused_at_start(
 
 
 async def test_image_size_1k_on_a_one_size_model_is_accepted_and_not_sent(
-    google: GoogleFake, make: Make
+    google: GoogleFake, make: Make, executor: Executor
 ) -> None:
-    await make(image_size="1K").generate(ImageRequest(prompt="p", size="1:1"))
+    await executor(make(image_size="1K")).generate(ImageRequest(prompt="p", size="1:1"))
     assert sent(google)["generationConfig"]["imageConfig"] == {"aspectRatio": "1:1"}
 
 
 # -- Vertex AI: express mode and project + location ---------------------------------------------
 
 
-async def test_vertex_express_mode(google: GoogleFake, make: Make) -> None:
-    result = await make(vertexai=True).generate(ImageRequest(prompt="p"))
+async def test_vertex_express_mode(google: GoogleFake, make: Make, executor: Executor) -> None:
+    result = await executor(make(vertexai=True)).generate(ImageRequest(prompt="p"))
     (call,) = google.calls("generate")
     assert call.path == f"/v1beta1/publishers/google/models/{FLASH}:generateContent"
     assert call.headers["x-goog-api-key"] == API_KEY
@@ -205,10 +210,14 @@ async def test_vertex_express_mode(google: GoogleFake, make: Make) -> None:
 
 
 async def test_vertex_project_mode_with_service_account_credentials(
-    google: GoogleFake, make: Make, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    google: GoogleFake,
+    make: Make,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    executor: Executor,
 ) -> None:
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.service_account_file(tmp_path)))
-    result = await make(project="fake-project").generate(ImageRequest(prompt="p"))
+    result = await executor(make(project="fake-project")).generate(ImageRequest(prompt="p"))
     (call,) = google.calls("generate")
     assert call.path == (
         f"/v1beta1/projects/fake-project/locations/global/publishers/google/models/{FLASH}"
@@ -221,11 +230,13 @@ async def test_vertex_project_mode_with_service_account_credentials(
     assert result.metadata["location"] == "global"
 
 
-async def test_vertexai_false_ignores_project_settings(google: GoogleFake, make: Make) -> None:
+async def test_vertexai_false_ignores_project_settings(
+    google: GoogleFake, make: Make, executor: Executor
+) -> None:
     # As in imageroute.example.toml: a project in the environment does not turn the Gemini API
     # route into a Vertex one.
     route = make(vertexai=False, api_key=API_KEY, project="example-project", location="global")
-    await route.generate(ImageRequest(prompt="p"))
+    await executor(route).generate(ImageRequest(prompt="p"))
     assert google.calls("generate")[0].path == GEMINI_API_PATH
 
 
@@ -233,17 +244,17 @@ async def test_vertexai_false_ignores_project_settings(google: GoogleFake, make:
 
 
 async def test_blocked_prompt_is_a_moderation_error_never_retried(
-    google: GoogleFake, make: Make
+    google: GoogleFake, make: Make, executor: Executor
 ) -> None:
     google.queue("generate", Reply(200, gemini_body(prompt_block="PROHIBITED_CONTENT")))
     with pytest.raises(ModerationError, match="PROHIBITED_CONTENT") as caught:
-        await RouteExecutor(make(), sleep=Sleeps()).generate(ImageRequest(prompt="p"))
+        await executor(make()).generate(ImageRequest(prompt="p"))
     assert caught.value.request_id == "resp-gemini-0001"
     assert len(caught.value.attempts) == 1
 
 
 async def test_image_withheld_for_safety_records_the_models_words(
-    google: GoogleFake, make: Make
+    google: GoogleFake, make: Make, executor: Executor
 ) -> None:
     body = gemini_body(images=0, text="I can't create that image.", finish_reason="IMAGE_SAFETY")
     body["candidates"][0]["safetyRatings"] = [
@@ -251,65 +262,73 @@ async def test_image_withheld_for_safety_records_the_models_words(
     ]
     google.queue("generate", Reply(200, body))
     with pytest.raises(ModerationError) as caught:
-        await make().generate(ImageRequest(prompt="p"))
+        await executor(make()).generate(ImageRequest(prompt="p"))
     assert "IMAGE_SAFETY" in caught.value.message
     assert "I can't create that image." in caught.value.message
 
 
 @pytest.mark.parametrize("finish", ["NO_IMAGE", "STOP"])
 async def test_text_only_answer_is_an_empty_result(
-    google: GoogleFake, make: Make, finish: str
+    google: GoogleFake, make: Make, finish: str, executor: Executor
 ) -> None:
     body = gemini_body(images=0, text="Here is a description instead.", finish_reason=finish)
     google.queue("generate", Reply(200, body))
     with pytest.raises(EmptyResultError, match=finish) as caught:
-        await make().generate(ImageRequest(prompt="p"))
+        await executor(make()).generate(ImageRequest(prompt="p"))
     assert "description instead" in caught.value.message
     assert not caught.value.retryable
 
 
-async def test_safety_ratings_above_negligible_are_recorded(google: GoogleFake, make: Make) -> None:
+async def test_safety_ratings_above_negligible_are_recorded(
+    google: GoogleFake, make: Make, executor: Executor
+) -> None:
     body = gemini_body()
     body["candidates"][0]["safetyRatings"] = [
         {"category": "HARM_CATEGORY_HARASSMENT", "probability": "NEGLIGIBLE"},
         {"category": "HARM_CATEGORY_SEXUALLY_EXPLICIT", "probability": "LOW"},
     ]
     google.queue("generate", Reply(200, body))
-    result = await make().generate(ImageRequest(prompt="p"))
+    result = await executor(make()).generate(ImageRequest(prompt="p"))
     assert result.metadata["safety_flags"] == ["HARM_CATEGORY_SEXUALLY_EXPLICIT: LOW"]
 
 
-async def test_interim_thought_images_are_not_returned(google: GoogleFake, make: Make) -> None:
+async def test_interim_thought_images_are_not_returned(
+    google: GoogleFake, make: Make, executor: Executor
+) -> None:
     body = gemini_body()
     thought = {"inlineData": {"mimeType": "image/png", "data": b64(image_bytes("9:16"))}}
     body["candidates"][0]["content"]["parts"].insert(0, {**thought, "thought": True})
     google.queue("generate", Reply(200, body))
-    result = await make().generate(ImageRequest(prompt="p"))
+    result = await executor(make()).generate(ImageRequest(prompt="p"))
     (image,) = result.images
     assert Image.open(io.BytesIO(image.data)).size == (64, 64)
     assert result.metadata["thought_images"] == 1
 
 
-async def test_no_usage_falls_back_to_the_list_price(google: GoogleFake, make: Make) -> None:
+async def test_no_usage_falls_back_to_the_list_price(
+    google: GoogleFake, make: Make, executor: Executor
+) -> None:
     google.queue("generate", Reply(200, gemini_body(usage=False)))
-    result = await RouteExecutor(make()).generate(ImageRequest(prompt="p"))
+    result = await executor(make()).generate(ImageRequest(prompt="p"))
     assert result.cost.basis == "list_price"
     assert result.cost.usd == pytest.approx(0.039)
     assert result.usage is None
 
 
-async def test_a_model_with_no_price_has_an_unknown_cost(google: GoogleFake, make: Make) -> None:
+async def test_a_model_with_no_price_has_an_unknown_cost(
+    google: GoogleFake, make: Make, executor: Executor
+) -> None:
     google.models.add("gemini-9-image")
-    result = await RouteExecutor(make(model="gemini-9-image")).generate(ImageRequest(prompt="p"))
+    result = await executor(make(model="gemini-9-image")).generate(ImageRequest(prompt="p"))
     assert result.cost.basis == "unknown"
     assert result.cost.usd is None
 
 
 async def test_request_id_header_is_kept_beside_the_response_id(
-    google: GoogleFake, make: Make
+    google: GoogleFake, make: Make, executor: Executor
 ) -> None:
     google.headers = {"x-goog-request-id": "hdr-77"}
-    result = await make().generate(ImageRequest(prompt="p"))
+    result = await executor(make()).generate(ImageRequest(prompt="p"))
     assert result.response_id == "resp-gemini-0001"
     assert result.metadata["request_id"] == "hdr-77"
 
@@ -317,7 +336,9 @@ async def test_request_id_header_is_kept_beside_the_response_id(
 # -- errors and retries -----------------------------------------------------------------------
 
 
-async def test_429_with_retry_info_then_success(google: GoogleFake, make: Make) -> None:
+async def test_429_with_retry_info_then_success(
+    google: GoogleFake, make: Make, executor: Executor, backoff: Backoff
+) -> None:
     retry_info = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "13s"}
     google.queue(
         "generate",
@@ -328,37 +349,41 @@ async def test_429_with_retry_info_then_success(google: GoogleFake, make: Make) 
             [retry_info],
         ),
     )
-    sleeps = Sleeps()
-    result = await RouteExecutor(make(), sleep=sleeps).generate(ImageRequest(prompt="p"))
-    assert sleeps.waits == [13.0]
+    result = await executor(make()).generate(ImageRequest(prompt="p"))
+    assert backoff.waits == [13.0]
     assert [a.error_class for a in result.attempts] == ["rate_limit", None]
     assert len(google.calls("generate")) == 2
 
 
-async def test_503_twice_then_success(google: GoogleFake, make: Make) -> None:
+async def test_503_twice_then_success(
+    google: GoogleFake, make: Make, executor: Executor, backoff: Backoff
+) -> None:
     overloaded = google_error(
         503, "UNAVAILABLE", "The model is overloaded. Please try again later."
     )
     google.queue("generate", overloaded, overloaded)
-    sleeps = Sleeps()
-    result = await RouteExecutor(make(retries=2), sleep=sleeps).generate(ImageRequest(prompt="p"))
+    result = await executor(make(retries=2)).generate(ImageRequest(prompt="p"))
     assert [a.status_code for a in result.attempts] == [503, 503, None]
-    assert len(sleeps.waits) == 2
+    assert len(backoff.waits) == 2
     assert len(result.images) == 1
 
 
-async def test_rate_limit_without_a_hint_uses_backoff(google: GoogleFake, make: Make) -> None:
+async def test_rate_limit_without_a_hint_uses_backoff(
+    google: GoogleFake, make: Make, executor: Executor
+) -> None:
     google.queue("generate", *[google_error(429, "RESOURCE_EXHAUSTED", "Quota exceeded")] * 3)
     with pytest.raises(RateLimitError) as caught:
-        await RouteExecutor(make(retries=2), sleep=Sleeps()).generate(ImageRequest(prompt="p"))
+        await executor(make(retries=2)).generate(ImageRequest(prompt="p"))
     assert caught.value.retry_after is None
     assert len(caught.value.attempts) == 3
 
 
-async def test_wrong_api_key_is_an_auth_error(google: GoogleFake, make: Make) -> None:
+async def test_wrong_api_key_is_an_auth_error(
+    google: GoogleFake, make: Make, executor: Executor
+) -> None:
     route = make(api_key="AIza-not-the-right-key")
     with pytest.raises(AuthError) as caught:
-        await RouteExecutor(route, sleep=Sleeps()).generate(ImageRequest(prompt="p"))
+        await executor(route).generate(ImageRequest(prompt="p"))
     assert caught.value.status_code == 400
     assert caught.value.hint == "Check the route's api_key"
     assert "AIza-not-the-right-key" not in caught.value.sentence()
@@ -366,21 +391,23 @@ async def test_wrong_api_key_is_an_auth_error(google: GoogleFake, make: Make) ->
 
 
 async def test_region_not_supported_is_an_account_readiness_error(
-    google: GoogleFake, make: Make
+    google: GoogleFake, make: Make, executor: Executor
 ) -> None:
     google.queue(
         "generate",
         google_error(400, "FAILED_PRECONDITION", "User location is not supported for the API use."),
     )
     with pytest.raises(AuthError, match="User location"):
-        await make().generate(ImageRequest(prompt="p"))
+        await executor(make()).generate(ImageRequest(prompt="p"))
 
 
 # -- probes -----------------------------------------------------------------------------------
 
 
-async def test_auth_probe_reads_the_model(google: GoogleFake, make: Make) -> None:
-    probe = await make().probe("auth")
+async def test_auth_probe_reads_the_model(
+    google: GoogleFake, make: Make, executor: Executor
+) -> None:
+    probe = await executor(make()).probe("auth")
     assert probe.ok and probe.kind == "auth"
     (call,) = google.calls("get")
     assert call.path == f"/v1beta/models/{FLASH}"
@@ -388,14 +415,18 @@ async def test_auth_probe_reads_the_model(google: GoogleFake, make: Make) -> Non
     assert google.calls("generate") == []
 
 
-async def test_auth_probe_with_a_bad_key_fails(google: GoogleFake, make: Make) -> None:
-    probe = await make(api_key="AIza-bad").probe("auth")
+async def test_auth_probe_with_a_bad_key_fails(
+    google: GoogleFake, make: Make, executor: Executor
+) -> None:
+    probe = await executor(make(api_key="AIza-bad")).probe("auth")
     assert not probe.ok
     assert probe.error_class == "auth"
 
 
-async def test_generate_probe_costs_one_image(google: GoogleFake, make: Make) -> None:
-    probe = await make().probe("generate")
+async def test_generate_probe_costs_one_image(
+    google: GoogleFake, make: Make, executor: Executor
+) -> None:
+    probe = await executor(make()).probe("generate")
     assert probe.ok and probe.kind == "generate"
     assert probe.request_id == "resp-gemini-0001"
     assert probe.cost is not None and probe.cost.basis == "tokens"

@@ -30,7 +30,6 @@ from routes.errors import (
     RouteError,
     RouteTimeoutError,
 )
-from routes.executor import RouteExecutor
 from routes.google_imagen import GoogleImagenRoute as ImagenAdapter
 from routes.model import ImageRequest
 from tests.fakes.google import (
@@ -42,7 +41,7 @@ from tests.fakes.google import (
     imagen_body,
 )
 from tests.fakes.server import Reply
-from tests.routes.conftest import GoogleRoutes, Sleeps
+from tests.routes.conftest import Backoff, Executor, GoogleRoutes
 
 ULTRA = "imagen-4.0-ultra-generate-001"
 EXPRESS_PREDICT = f"/v1beta1/publishers/google/models/{ULTRA}:predict"
@@ -85,14 +84,16 @@ def jwt_claims(assertion: str) -> dict[str, Any]:
 # -- the request on the wire ------------------------------------------------------------------
 
 
-async def test_express_mode_sends_every_imagen_setting(google: GoogleFake, make: Make) -> None:
+async def test_express_mode_sends_every_imagen_setting(
+    google: GoogleFake, make: Make, executor: Executor
+) -> None:
     route = make(
         model=ULTRA,
         safety_filter_level="block_only_high",
         person_generation="allow_all",
         image_size="2K",
     )
-    result = await RouteExecutor(route).generate(
+    result = await executor(route).generate(
         ImageRequest(
             prompt="a lighthouse at dusk",
             size="1792x1024",
@@ -145,9 +146,11 @@ async def test_express_mode_sends_every_imagen_setting(google: GoogleFake, make:
     }
 
 
-async def test_defaults_leave_googles_own_settings_alone(google: GoogleFake, make: Make) -> None:
+async def test_defaults_leave_googles_own_settings_alone(
+    google: GoogleFake, make: Make, executor: Executor
+) -> None:
     route = make()
-    result = await RouteExecutor(route).generate(ImageRequest(prompt="a plain grey square"))
+    result = await executor(route).generate(ImageRequest(prompt="a plain grey square"))
     assert route.model == ULTRA
     assert predict_params(google) == {
         "sampleCount": 1,
@@ -170,9 +173,9 @@ async def test_defaults_leave_googles_own_settings_alone(google: GoogleFake, mak
     ],
 )
 async def test_size_is_sent_as_an_aspect_ratio(
-    google: GoogleFake, make: Make, size: str | None, ratio: str
+    google: GoogleFake, make: Make, size: str | None, ratio: str, executor: Executor
 ) -> None:
-    await make().generate(ImageRequest(prompt="p", size=size))
+    await executor(make()).generate(ImageRequest(prompt="p", size=size))
     assert predict_params(google)["aspectRatio"] == ratio
 
 
@@ -185,24 +188,30 @@ async def test_a_size_imagen_cannot_make_is_refused_before_any_call(
     assert google.calls("predict") == []
 
 
-async def test_watermark_configured_off_is_sent(google: GoogleFake, make: Make) -> None:
-    await make(add_watermark=False).generate(ImageRequest(prompt="p"))
+async def test_watermark_configured_off_is_sent(
+    google: GoogleFake, make: Make, executor: Executor
+) -> None:
+    await executor(make(add_watermark=False)).generate(ImageRequest(prompt="p"))
     assert predict_params(google)["addWatermark"] is False
     assert "seed" not in predict_params(google)
 
 
-async def test_watermark_forced_on_refuses_seeds(google: GoogleFake, make: Make) -> None:
+async def test_watermark_forced_on_refuses_seeds(
+    google: GoogleFake, make: Make, executor: Executor
+) -> None:
     route = make(add_watermark=True)
     assert not route.capabilities().seed
     problems = find_unsupported(ImageRequest(prompt="p", seed=7), route.capabilities())
     assert [p.feature for p in problems] == ["seed"]
-    await route.generate(ImageRequest(prompt="p"))
+    await executor(route).generate(ImageRequest(prompt="p"))
     assert predict_params(google)["addWatermark"] is True
 
 
-async def test_fast_model_takes_no_image_size(google: GoogleFake, make: Make) -> None:
+async def test_fast_model_takes_no_image_size(
+    google: GoogleFake, make: Make, executor: Executor
+) -> None:
     route = make(model="imagen-4.0-fast-generate-001", image_size="1K")
-    result = await RouteExecutor(route).generate(ImageRequest(prompt="p"))
+    result = await executor(route).generate(ImageRequest(prompt="p"))
     assert "sampleImageSize" not in predict_params(google)
     assert google.calls("predict")[0].path.endswith("imagen-4.0-fast-generate-001:predict")
     assert result.cost.usd == pytest.approx(0.02)
@@ -228,11 +237,11 @@ async def test_unusable_configs_are_refused_at_start(
 
 
 async def test_partly_filtered_answer_keeps_the_images_and_records_the_reason(
-    google: GoogleFake, make: Make
+    google: GoogleFake, make: Make, executor: Executor
 ) -> None:
     google.imagen_filtered = 1
     google.enhanced_prompt = "A photorealistic lighthouse at dusk, warm light"
-    result = await RouteExecutor(make()).generate(ImageRequest(prompt="lighthouse", n=3))
+    result = await executor(make()).generate(ImageRequest(prompt="lighthouse", n=3))
     assert len(result.images) == 2
     assert result.metadata["filtered_images"] == 1
     assert result.metadata["filtered_reasons"] == [RAI_REASON]
@@ -242,13 +251,13 @@ async def test_partly_filtered_answer_keeps_the_images_and_records_the_reason(
 
 
 async def test_every_image_filtered_is_a_moderation_error_never_retried(
-    google: GoogleFake, make: Make
+    google: GoogleFake, make: Make, executor: Executor
 ) -> None:
     google.imagen_filtered = 2
     google.headers = {"x-request-id": "req-imagen-42"}
-    executor = RouteExecutor(make(), sleep=Sleeps())
+    routed = executor(make())
     with pytest.raises(ModerationError) as caught:
-        await executor.generate(ImageRequest(prompt="p", n=2))
+        await routed.generate(ImageRequest(prompt="p", n=2))
     error = caught.value
     assert "Support codes: 58061214" in error.message
     assert error.request_id == "req-imagen-42"
@@ -258,24 +267,28 @@ async def test_every_image_filtered_is_a_moderation_error_never_retried(
 
 
 async def test_an_answer_with_no_image_and_no_reason_is_an_empty_result(
-    google: GoogleFake, make: Make
+    google: GoogleFake, make: Make, executor: Executor
 ) -> None:
     google.queue("predict", Reply(200, {}))
     with pytest.raises(EmptyResultError):
-        await RouteExecutor(make(), sleep=Sleeps()).generate(ImageRequest(prompt="p"))
+        await executor(make()).generate(ImageRequest(prompt="p"))
     assert len(google.calls("predict")) == 1
 
 
-async def test_request_id_header_reaches_the_result(google: GoogleFake, make: Make) -> None:
+async def test_request_id_header_reaches_the_result(
+    google: GoogleFake, make: Make, executor: Executor
+) -> None:
     google.headers = {"x-request-id": "req-abc-123"}
-    result = await make().generate(ImageRequest(prompt="p"))
+    result = await executor(make()).generate(ImageRequest(prompt="p"))
     assert result.response_id == "req-abc-123"
 
 
 # -- errors, retries, timeouts ----------------------------------------------------------------
 
 
-async def test_429_with_retry_after_then_success(google: GoogleFake, make: Make) -> None:
+async def test_429_with_retry_after_then_success(
+    google: GoogleFake, make: Make, executor: Executor, backoff: Backoff
+) -> None:
     google.queue(
         "predict",
         google_error(
@@ -285,70 +298,77 @@ async def test_429_with_retry_after_then_success(google: GoogleFake, make: Make)
             headers={"retry-after": "7"},
         ),
     )
-    sleeps = Sleeps()
-    result = await RouteExecutor(make(retries=2), sleep=sleeps).generate(ImageRequest(prompt="p"))
-    assert sleeps.waits == [7.0]
+    result = await executor(make(retries=2)).generate(ImageRequest(prompt="p"))
+    assert backoff.waits == [7.0]
     assert [a.ok for a in result.attempts] == [False, True]
     assert result.attempts[0].error_class == "rate_limit"
     assert result.attempts[0].status_code == 429
     assert len(google.calls("predict")) == 2
 
 
-async def test_429_retry_info_in_the_body_sets_the_wait(google: GoogleFake, make: Make) -> None:
+async def test_429_retry_info_in_the_body_sets_the_wait(
+    google: GoogleFake, make: Make, executor: Executor, backoff: Backoff
+) -> None:
     retry_info = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "2s"}
     google.queue("predict", google_error(429, "RESOURCE_EXHAUSTED", "Quota exceeded", [retry_info]))
-    sleeps = Sleeps()
-    await RouteExecutor(make(), sleep=sleeps).generate(ImageRequest(prompt="p"))
-    assert sleeps.waits == [2.0]
+    await executor(make()).generate(ImageRequest(prompt="p"))
+    assert backoff.waits == [2.0]
 
 
-async def test_500_twice_then_success(google: GoogleFake, make: Make) -> None:
+async def test_500_twice_then_success(
+    google: GoogleFake, make: Make, executor: Executor, backoff: Backoff
+) -> None:
     google.queue(
         "predict",
         google_error(500, "INTERNAL", "Internal error encountered."),
         Reply(503, "<html><body>Service Unavailable</body></html>", content_type="text/html"),
     )
-    sleeps = Sleeps()
-    result = await RouteExecutor(make(retries=2), sleep=sleeps).generate(ImageRequest(prompt="p"))
+    result = await executor(make(retries=2)).generate(ImageRequest(prompt="p"))
     assert [a.error_class for a in result.attempts] == ["provider_down", "provider_down", None]
     assert [a.status_code for a in result.attempts[:2]] == [500, 503]
     assert result.attempts[1].message == "Service Unavailable"
-    assert len(sleeps.waits) == 2
-    assert 0.25 <= sleeps.waits[0] <= 0.5 and 0.5 <= sleeps.waits[1] <= 1.0
+    assert len(backoff.waits) == 2
+    assert 0.25 <= backoff.waits[0] <= 0.5 and 0.5 <= backoff.waits[1] <= 1.0
     assert len(google.calls("predict")) == 3
 
 
-async def test_server_errors_spend_the_retry_budget(google: GoogleFake, make: Make) -> None:
+async def test_server_errors_spend_the_retry_budget(
+    google: GoogleFake, make: Make, executor: Executor
+) -> None:
     google.queue("predict", *[google_error(503, "UNAVAILABLE", "The service is unavailable.")] * 3)
     with pytest.raises(ProviderDownError) as caught:
-        await RouteExecutor(make(retries=1), sleep=Sleeps()).generate(ImageRequest(prompt="p"))
+        await executor(make(retries=1)).generate(ImageRequest(prompt="p"))
     assert len(caught.value.attempts) == 2
     assert len(google.calls("predict")) == 2
 
 
-async def test_slow_answer_is_a_timeout(google: GoogleFake, make: Make) -> None:
+async def test_slow_answer_is_a_timeout(google: GoogleFake, make: Make, executor: Executor) -> None:
     google.queue("predict", Reply(200, imagen_body(1), delay=1.0))
     with pytest.raises(RouteTimeoutError) as caught:
-        await RouteExecutor(make(timeout_seconds=0.3, retries=0)).generate(ImageRequest(prompt="p"))
+        await executor(make(timeout_seconds=0.3, retries=0)).generate(ImageRequest(prompt="p"))
     assert caught.value.retryable
     assert len(caught.value.attempts) == 1
 
 
-async def test_malformed_body_is_retried_as_provider_down(google: GoogleFake, make: Make) -> None:
+async def test_malformed_body_is_retried_as_provider_down(
+    google: GoogleFake, make: Make, executor: Executor
+) -> None:
     google.queue("predict", Reply(200, "{not json", content_type="application/json"))
-    result = await RouteExecutor(make(retries=1), sleep=Sleeps()).generate(ImageRequest(prompt="p"))
+    result = await executor(make(retries=1)).generate(ImageRequest(prompt="p"))
     assert result.attempts[0].error_class == "provider_down"
     assert "could not be read" in (result.attempts[0].message or "")
     assert len(result.images) == 1
 
 
-async def test_unreachable_host_is_a_retryable_connection_error(make: Make) -> None:
+async def test_unreachable_host_is_a_retryable_connection_error(
+    make: Make, executor: Executor
+) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     route = make(base_url=f"http://127.0.0.1:{port}")
     with pytest.raises(RouteTimeoutError, match="could not reach Vertex AI") as caught:
-        await route.generate(ImageRequest(prompt="p"))
+        await executor(route).generate(ImageRequest(prompt="p"))
     assert caught.value.retryable
 
 
@@ -400,30 +420,33 @@ async def test_google_errors_map_onto_the_taxonomy(
     error_type: type[RouteError],
     retryable: bool,
     words: str,
+    executor: Executor,
 ) -> None:
     google.queue("predict", reply)
     with pytest.raises(error_type) as caught:
-        await make().generate(ImageRequest(prompt="p"))
+        await executor(make(retries=0)).generate(ImageRequest(prompt="p"))
     assert type(caught.value) is error_type
     assert caught.value.retryable is retryable
     assert caught.value.status_code == reply.status
     assert words in caught.value.message
 
 
-async def test_request_id_from_the_error_body(google: GoogleFake, make: Make) -> None:
+async def test_request_id_from_the_error_body(
+    google: GoogleFake, make: Make, executor: Executor
+) -> None:
     info = {"@type": "type.googleapis.com/google.rpc.RequestInfo", "requestId": "rpc-req-9"}
     google.queue("predict", google_error(500, "INTERNAL", "Internal error", [info]))
     with pytest.raises(ProviderDownError) as caught:
-        await make().generate(ImageRequest(prompt="p"))
+        await executor(make(retries=0)).generate(ImageRequest(prompt="p"))
     assert caught.value.request_id == "rpc-req-9"
 
 
 async def test_wrong_api_key_is_an_auth_error_that_never_shows_the_key(
-    google: GoogleFake, make: Make
+    google: GoogleFake, make: Make, executor: Executor
 ) -> None:
     route = make(api_key="AIza-wrong-key-987654321")
     with pytest.raises(AuthError) as caught:
-        await RouteExecutor(route, sleep=Sleeps()).generate(ImageRequest(prompt="p"))
+        await executor(route).generate(ImageRequest(prompt="p"))
     assert "API key not valid" in caught.value.message
     assert "AIza-wrong-key" not in caught.value.sentence()
     assert len(google.calls("predict")) == 1
@@ -433,13 +456,17 @@ async def test_wrong_api_key_is_an_auth_error_that_never_shows_the_key(
 
 
 async def test_project_mode_gets_a_token_from_the_service_account_key(
-    google: GoogleFake, make: Make, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    google: GoogleFake,
+    make: Make,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    executor: Executor,
 ) -> None:
     key_file = google.service_account_file(tmp_path, project="acme-images")
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
     route = make(project="acme-images")
-    first = await route.generate(ImageRequest(prompt="p"))
-    await route.generate(ImageRequest(prompt="q"))
+    first = await executor(route).generate(ImageRequest(prompt="p"))
+    await executor(route).generate(ImageRequest(prompt="q"))
 
     (token_call,) = google.calls("token")  # one token, reused for the second call
     form = token_call.form()
@@ -462,27 +489,41 @@ async def test_project_mode_gets_a_token_from_the_service_account_key(
 
 
 async def test_project_mode_uses_the_configured_location(
-    google: GoogleFake, make: Make, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    google: GoogleFake,
+    make: Make,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    executor: Executor,
 ) -> None:
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.service_account_file(tmp_path)))
-    await make(project="fake-project", location="europe-west4").generate(ImageRequest(prompt="p"))
+    await executor(make(project="fake-project", location="europe-west4")).generate(
+        ImageRequest(prompt="p")
+    )
     assert google.calls("predict")[0].path.startswith(
         "/v1beta1/projects/fake-project/locations/europe-west4/publishers/google/models/"
     )
 
 
 async def test_project_mode_without_credentials_is_an_auth_error(
-    google: GoogleFake, make: Make, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    google: GoogleFake,
+    make: Make,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    executor: Executor,
 ) -> None:
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
     with pytest.raises(AuthError, match="application default credentials") as caught:
-        await make(project="fake-project").generate(ImageRequest(prompt="p"))
+        await executor(make(project="fake-project")).generate(ImageRequest(prompt="p"))
     assert "GOOGLE_APPLICATION_CREDENTIALS" in (caught.value.hint or "")
     assert google.calls("predict") == []
 
 
 async def test_project_mode_token_refused_is_an_auth_error(
-    google: GoogleFake, make: Make, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    google: GoogleFake,
+    make: Make,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    executor: Executor,
 ) -> None:
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.service_account_file(tmp_path)))
     google.queue(
@@ -490,16 +531,18 @@ async def test_project_mode_token_refused_is_an_auth_error(
         Reply(400, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}),
     )
     with pytest.raises(AuthError, match="access token"):
-        await make(project="fake-project").generate(ImageRequest(prompt="p"))
+        await executor(make(project="fake-project")).generate(ImageRequest(prompt="p"))
     assert google.calls("predict") == []
 
 
 # -- probes -----------------------------------------------------------------------------------
 
 
-async def test_auth_probe_reads_the_model_and_bills_nothing(google: GoogleFake, make: Make) -> None:
+async def test_auth_probe_reads_the_model_and_bills_nothing(
+    google: GoogleFake, make: Make, executor: Executor
+) -> None:
     google.headers = {"x-request-id": "req-probe-1"}
-    probe = await make().probe("auth")
+    probe = await executor(make()).probe("auth")
     assert probe.ok and probe.kind == "auth"
     assert probe.request_id == "req-probe-1"
     assert probe.cost is None
@@ -509,15 +552,19 @@ async def test_auth_probe_reads_the_model_and_bills_nothing(google: GoogleFake, 
     assert google.calls("predict") == []
 
 
-async def test_auth_probe_reports_an_unknown_model(google: GoogleFake, make: Make) -> None:
-    probe = await make(model="imagen-9.0-generate-001").probe("auth")
+async def test_auth_probe_reports_an_unknown_model(
+    google: GoogleFake, make: Make, executor: Executor
+) -> None:
+    probe = await executor(make(model="imagen-9.0-generate-001")).probe("auth")
     assert not probe.ok
     assert probe.error_class == "bad_request"
     assert "was not found" in (probe.message or "")
 
 
-async def test_generate_probe_makes_one_image(google: GoogleFake, make: Make) -> None:
-    probe = await make(model="imagen-4.0-fast-generate-001").probe("generate")
+async def test_generate_probe_makes_one_image(
+    google: GoogleFake, make: Make, executor: Executor
+) -> None:
+    probe = await executor(make(model="imagen-4.0-fast-generate-001")).probe("generate")
     assert probe.ok and probe.kind == "generate"
     assert predict_params(google)["sampleCount"] == 1
     assert probe.cost is not None and probe.cost.usd == pytest.approx(0.02)

@@ -4,7 +4,6 @@ shut-down model told as such, through the executor and the probe the product use
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app as cli_app
+from routes.base import Route
 from routes.config import (
     BedrockRoute,
     BflRoute,
@@ -23,11 +23,11 @@ from routes.config import (
     parse_config,
 )
 from routes.errors import ModelRetiredError
-from routes.executor import RouteExecutor
 from routes.lifecycle import catalog, forward_model, lifecycle_for
 from routes.model import ImageRequest
 from routes.registry import build_route
-from tests.fakes.server import FakeServer, Reply
+from tests.fakes.openai import OpenAIFake
+from tests.routes.conftest import Executor
 
 # Every model the adapters know by name (the provider notes and the route board).
 KNOWN_MODELS = (
@@ -80,17 +80,18 @@ def test_status_turns_from_deprecated_to_retired_on_the_shutdown_date() -> None:
     assert row is not None
     assert row.status(date(2026, 11, 30)) == "deprecated"
     assert row.status(date(2026, 12, 1)) == "retired"
-    assert lifecycle_for("gpt-image-2") is not None
-    assert lifecycle_for("gpt-image-2").status(date(2030, 1, 1)) == "current"  # type: ignore[union-attr]
+    current = lifecycle_for("gpt-image-2")
+    assert current is not None and current.status(date(2030, 1, 1)) == "current"
 
 
 def test_replacements_are_followed_to_a_current_model() -> None:
-    assert forward_model("dall-e-3", TODAY).model_id == "gpt-image-2"  # type: ignore[union-attr]
-    ultra = forward_model("imagen-4.0-ultra-generate-001", TODAY)
-    assert ultra is not None and ultra.model_id == "gemini-3-pro-image"
-    assert forward_model("imagen-4.0-generate-preview-06-06", TODAY).model_id == (  # type: ignore[union-attr]
-        "gemini-3.1-flash-image"
-    )
+    def forward(model_id: str) -> str | None:
+        row = forward_model(model_id, TODAY)
+        return row.model_id if row is not None else None
+
+    assert forward("dall-e-3") == "gpt-image-2"
+    assert forward("imagen-4.0-ultra-generate-001") == "gemini-3-pro-image"
+    assert forward("imagen-4.0-generate-preview-06-06") == "gemini-3.1-flash-image"
     assert forward_model("gpt-image-2", TODAY) is None
     assert forward_model("amazon.nova-canvas-v1:0", TODAY) is None  # AWS names none
 
@@ -217,66 +218,51 @@ def test_imageroute_gen_prints_one_line_per_route_kept_on_a_shut_down_model(
 # -- the provider says the model is gone --------------------------------------------------------
 
 
-@pytest.fixture
-def openai_fake() -> Iterator[FakeServer]:
-    server = FakeServer("openai").start()
-    gone = Reply(
-        404,
-        {
-            "error": {
-                "message": "The model `gpt-image-1` does not exist or you do not have access to it.",
-                "type": "invalid_request_error",
-                "code": "model_not_found",
-            }
-        },
-        headers={"x-request-id": "req_gone"},
-    )
-    server.on("POST", "/v1/images/generations", gone)
-    server.on("GET", "/v1/models/{model}", gone)
-    yield server
-    server.stop()
-
-
-def _retired_openai_route(fake: FakeServer) -> RouteExecutor:
+def _openai_route(fake: OpenAIFake, model: str, extra: str = "") -> Route:
     text = (
-        f'[routes.old]\nkind = "openai"\nmodel = "gpt-image-1"\napi_key = "sk-x"\n'
-        f'base_url = "{fake.url}/v1"\nallow_retired_model = true\nretries = 2\n'
+        f'[routes.o]\nkind = "openai"\nmodel = "{model}"\napi_key = "sk-wire-1"\n'
+        f'base_url = "{fake.url}"\nretries = 2\n{extra}'
     )
-    return RouteExecutor(build_route(parse_config(text, "r.toml").routes["old"]))
+    return build_route(parse_config(text, "r.toml").routes["o"])
 
 
-async def test_a_404_on_a_shut_down_model_names_the_replacement(openai_fake: FakeServer) -> None:
-    executor = _retired_openai_route(openai_fake)
+def _retired_openai_route(fake: OpenAIFake) -> Route:
+    # The strict OpenAI fake answers gpt-image-1 as OpenAI does since its shutdown: 404.
+    return _openai_route(fake, "gpt-image-1", "allow_retired_model = true\n")
+
+
+async def test_a_404_on_a_shut_down_model_names_the_replacement(
+    openai_fake: OpenAIFake, executor: Executor
+) -> None:
     with pytest.raises(ModelRetiredError) as info:
-        await executor.generate(ImageRequest(prompt="a lighthouse"))
+        await executor(_retired_openai_route(openai_fake)).generate(
+            ImageRequest(prompt="a lighthouse")
+        )
     error = info.value
     assert error.error_class == "model_retired" and not error.retryable
     assert "shut down on 2026-10-23; use gpt-image-2 instead" in error.sentence()
-    assert error.request_id == "req_gone"
-    assert len(openai_fake.calls("/v1/images/generations")) == 1  # never retried
+    assert error.request_id == "req_err_404"
+    assert len(openai_fake.calls("generations")) == 1  # never retried
     assert len(error.attempts) == 1
-    await executor.route.aclose()
 
 
 async def test_the_probe_reports_a_shut_down_model_as_its_own_reason(
-    openai_fake: FakeServer,
+    openai_fake: OpenAIFake, executor: Executor
 ) -> None:
-    executor = _retired_openai_route(openai_fake)
-    probe = await executor.probe("auth")
+    probe = await executor(_retired_openai_route(openai_fake)).probe("auth")
     assert not probe.ok and probe.error_class == "model_retired"
     assert "use gpt-image-2" in (probe.message or "")
-    await executor.route.aclose()
+    assert openai_fake.calls("models") and not openai_fake.calls("generations")
 
 
-async def test_a_404_on_a_current_model_stays_a_bad_request(openai_fake: FakeServer) -> None:
-    text = (
-        f'[routes.o]\nkind = "openai"\nmodel = "gpt-image-2"\napi_key = "sk-x"\n'
-        f'base_url = "{openai_fake.url}/v1"\n'
-    )
-    executor = RouteExecutor(build_route(parse_config(text, "r.toml").routes["o"]))
-    probe = await executor.probe("auth")
+async def test_a_404_on_a_current_model_stays_a_bad_request(
+    openai_fake: OpenAIFake, executor: Executor
+) -> None:
+    # A key without access to gpt-image-2 gets the same 404 model_not_found: not a shutdown.
+    openai_fake.models.discard("gpt-image-2")
+    probe = await executor(_openai_route(openai_fake, "gpt-image-2")).probe("auth")
     assert not probe.ok and probe.error_class == "bad_request"
-    await executor.route.aclose()
+    assert "shut down" not in (probe.message or "")
 
 
 def test_the_routes_doc_lists_every_model_on_file() -> None:

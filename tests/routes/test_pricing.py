@@ -1,10 +1,9 @@
 """Real costs through the executor the product uses: every token class at its own rate, the
 Responses route's text model and image tool, FLUX.2 per megapixel, Nova Canvas and Titan tiers,
-estimates before a call, and unknown never priced as $0."""
+estimates before a call, and unknown never priced as $0. Every provider is its strict fake."""
 
 from __future__ import annotations
 
-import base64
 import io
 from collections.abc import Iterator
 from typing import Any
@@ -14,18 +13,13 @@ from PIL import Image
 
 from routes.base import Route
 from routes.config import ConfigError, parse_config
-from routes.executor import RouteExecutor
 from routes.model import ImageRequest, InputImage
 from routes.registry import build_route
+from tests.fakes.bedrock import BedrockFake
 from tests.fakes.bfl import BflFake
-from tests.fakes.openai import responses_body
-from tests.fakes.server import FakeServer, Reply
-
-
-def png_b64(size: tuple[int, int] = (16, 16)) -> str:
-    buf = io.BytesIO()
-    Image.new("RGB", size, "teal").save(buf, format="PNG")
-    return base64.b64encode(buf.getvalue()).decode()
+from tests.fakes.openai import OpenAIFake, b64png, responses_body
+from tests.fakes.server import Reply
+from tests.routes.conftest import Executor
 
 
 def build(text: str) -> Route:
@@ -34,15 +28,15 @@ def build(text: str) -> Route:
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeServer]:
-    server = FakeServer("provider").start()
-    yield server
-    server.stop()
+def bfl() -> Iterator[BflFake]:
+    fake = BflFake().start()
+    yield fake
+    fake.stop()
 
 
 @pytest.fixture
-def bfl() -> Iterator[BflFake]:
-    fake = BflFake().start()
+def gateway() -> Iterator[OpenAIFake]:
+    fake = OpenAIFake(flavor="gateway").start()
     yield fake
     fake.stop()
 
@@ -58,34 +52,39 @@ GPT_IMAGE_2_USAGE: dict[str, Any] = {
 }
 
 
-async def test_gpt_image_2_prices_each_token_class_at_its_own_rate(fake: FakeServer) -> None:
-    fake.on(
-        "POST",
-        "/v1/images/generations",
-        Reply(200, {"created": 1, "data": [{"b64_json": png_b64()}], "usage": GPT_IMAGE_2_USAGE}),
+def openai_route(fake: OpenAIFake, extra: str = "") -> Route:
+    return build(
+        f'[routes.o]\nkind = "openai"\napi_key = "sk-wire-1"\nbase_url = "{fake.url}"\n{extra}'
     )
-    route = build(f'[routes.o]\nkind = "openai"\napi_key = "k"\nbase_url = "{fake.url}/v1"\n')
-    result = await RouteExecutor(route).generate(ImageRequest(prompt="a mug", quality="high"))
+
+
+async def test_gpt_image_2_prices_each_token_class_at_its_own_rate(
+    openai_fake: OpenAIFake, executor: Executor
+) -> None:
+    openai_fake.usage = GPT_IMAGE_2_USAGE
+    result = await executor(openai_route(openai_fake)).generate(
+        ImageRequest(prompt="a mug", quality="high")
+    )
+    assert not openai_fake.rejections
     # text in $5/M, image in $8/M, text out $10/M (not the image-output rate), image out $30/M
     expected = (50 * 5 + 1000 * 8 + 40 * 10 + 4160 * 30) / 1e6
     assert result.cost.usd == pytest.approx(expected)
     assert result.cost.basis == "tokens" and not result.cost.estimated
     assert "40 text output" in result.cost.detail and "4160 image output" in result.cost.detail
     assert "developers.openai.com/api/docs/pricing" in result.cost.detail
-    await route.aclose()
 
 
-async def test_an_answer_without_usage_has_an_unknown_cost_not_zero(fake: FakeServer) -> None:
-    fake.on("POST", "/v1/images/generations", Reply(200, {"data": [{"b64_json": png_b64()}]}))
-    route = build(f'[routes.o]\nkind = "openai"\napi_key = "k"\nbase_url = "{fake.url}/v1"\n')
-    result = await RouteExecutor(route).generate(ImageRequest(prompt="a mug"))
+async def test_an_answer_without_usage_has_an_unknown_cost_not_zero(
+    openai_fake: OpenAIFake, executor: Executor
+) -> None:
+    openai_fake.queue("generations", Reply(200, {"created": 1, "data": [{"b64_json": b64png()}]}))
+    result = await executor(openai_route(openai_fake)).generate(ImageRequest(prompt="a mug"))
     assert result.cost.usd is None and result.cost.basis == "unknown"
     assert "no token usage" in result.cost.detail
-    await route.aclose()
 
 
 RESPONSES = (
-    '[routes.a]\nkind = "openai-responses"\napi_key = "k"\nbase_url = "{url}/v1"\n'
+    '[routes.a]\nkind = "openai-responses"\napi_key = "sk-wire-1"\nbase_url = "{url}"\n'
     'model = "gpt-5.4"\nimage_model = "gpt-image-2"\n'
 )
 TEXT_USAGE: dict[str, Any] = {
@@ -103,45 +102,52 @@ TOOL_USAGE: dict[str, Any] = {
 }
 
 
-async def test_responses_route_prices_the_text_model_and_the_image_tool(fake: FakeServer) -> None:
-    body = responses_body(png_b64(), model="gpt-5.4", usage=TEXT_USAGE)
-    body["tool_usage"] = {"image_gen": TOOL_USAGE}
-    fake.on("POST", "/v1/responses", Reply(200, body))
-    route = build(RESPONSES.format(url=fake.url))
-    result = await RouteExecutor(route).generate(ImageRequest(prompt="plan, then draw"))
+def responses_answer(*, tool_usage: bool = True) -> Reply:
+    body = responses_body(b64png(), model="gpt-5.4", usage=TEXT_USAGE)
+    if tool_usage:
+        body["tool_usage"] = {"image_gen": TOOL_USAGE}
+    return Reply(200, body)
+
+
+async def test_responses_route_prices_the_text_model_and_the_image_tool(
+    openai_fake: OpenAIFake, executor: Executor
+) -> None:
+    openai_fake.queue("responses", responses_answer())
+    route = build(RESPONSES.format(url=openai_fake.url))
+    result = await executor(route).generate(ImageRequest(prompt="plan, then draw"))
+    assert not openai_fake.rejections
     text = (200 * 2.50 + 1000 * 0.25 + 300 * 15.0) / 1e6  # gpt-5.4, cached input apart
     image = (80 * 5.0 + 1056 * 30.0) / 1e6  # gpt-image-2's tool tokens
     assert result.cost.usd == pytest.approx(text + image)
     assert result.cost.basis == "tokens"
     assert "gpt-5.4: 200 text input, 1000 cached text input, 300 text output" in result.cost.detail
     assert "gpt-image-2: 80 text input, 1056 image output" in result.cost.detail
-    await route.aclose()
 
 
-async def test_the_routes_own_pricing_applies_to_the_image_tool_too(fake: FakeServer) -> None:
-    body = responses_body(png_b64(), model="gpt-5.4", usage=TEXT_USAGE)
-    body["tool_usage"] = {"image_gen": TOOL_USAGE}
-    fake.on("POST", "/v1/responses", Reply(200, body))
+async def test_the_routes_own_pricing_applies_to_the_image_tool_too(
+    openai_fake: OpenAIFake, executor: Executor
+) -> None:
+    openai_fake.queue("responses", responses_answer())
     negotiated = (
         "pricing = { basis = 'tokens', text_input_per_mtok = 1.0, cached_text_input_per_mtok = "
         "0.1, text_output_per_mtok = 2.0, image_output_per_mtok = 20.0 }\n"
     )
-    route = build(RESPONSES.format(url=fake.url) + negotiated)
-    result = await RouteExecutor(route).generate(ImageRequest(prompt="plan, then draw"))
+    route = build(RESPONSES.format(url=openai_fake.url) + negotiated)
+    result = await executor(route).generate(ImageRequest(prompt="plan, then draw"))
     text = (200 * 1.0 + 1000 * 0.1 + 300 * 2.0) / 1e6
     image = (80 * 1.0 + 1056 * 20.0) / 1e6
     assert result.cost.usd == pytest.approx(text + image)
     assert "route config" in result.cost.detail
-    await route.aclose()
 
 
-async def test_responses_without_the_tool_usage_is_unknown(fake: FakeServer) -> None:
-    fake.on("POST", "/v1/responses", Reply(200, responses_body(png_b64(), usage=TEXT_USAGE)))
-    route = build(RESPONSES.format(url=fake.url))
-    result = await RouteExecutor(route).generate(ImageRequest(prompt="draw"))
+async def test_responses_without_the_tool_usage_is_unknown(
+    openai_fake: OpenAIFake, executor: Executor
+) -> None:
+    openai_fake.queue("responses", responses_answer(tool_usage=False))
+    route = build(RESPONSES.format(url=openai_fake.url))
+    result = await executor(route).generate(ImageRequest(prompt="draw"))
     assert result.cost.usd is None
     assert "tool_usage.image_gen" in result.cost.detail
-    await route.aclose()
 
 
 # -- FLUX.2 per megapixel -----------------------------------------------------------------------
@@ -154,36 +160,39 @@ def _flux(bfl: BflFake, model: str) -> Route:
     )
 
 
-async def test_flux_2_bills_the_first_megapixel_then_each_extra(bfl: BflFake) -> None:
+async def test_flux_2_bills_the_first_megapixel_then_each_extra(
+    bfl: BflFake, executor: Executor
+) -> None:
     bfl.statuses = ["Ready"]
     bfl.image_size = (2048, 1024)  # 2 MP
-    route = _flux(bfl, "flux-2-pro")
-    result = await RouteExecutor(route).generate(ImageRequest(prompt="a fox", size="2048x1024"))
+    result = await executor(_flux(bfl, "flux-2-pro")).generate(
+        ImageRequest(prompt="a fox", size="2048x1024")
+    )
     assert bfl.server.calls("/v1/flux-2-pro")[0].json()["width"] == 2048
     assert result.cost.usd == pytest.approx(0.03 + 0.015)
     assert result.cost.basis == "list_price" and "2.00 MP" in result.cost.detail
-    await route.aclose()
 
 
-async def test_flux_2_edit_adds_the_input_megapixels(bfl: BflFake) -> None:
+async def test_flux_2_edit_adds_the_input_megapixels(bfl: BflFake, executor: Executor) -> None:
     bfl.statuses = ["Ready"]
     bfl.image_size = (1024, 1024)
     buf = io.BytesIO()
     Image.new("RGB", (1024, 1024), "red").save(buf, format="PNG")
-    route = _flux(bfl, "flux-2-pro")
     request = ImageRequest(prompt="make it night", input_images=(InputImage(buf.getvalue()),))
-    result = await RouteExecutor(route).generate(request)
+    result = await executor(_flux(bfl, "flux-2-pro")).generate(request)
+    assert not bfl.rejections
     assert result.cost.usd == pytest.approx(0.03 + 0.015)  # BFL: editing from $0.045
-    await route.aclose()
 
 
-async def test_a_megapixel_rate_not_on_file_leaves_the_cost_unknown(bfl: BflFake) -> None:
+async def test_a_megapixel_rate_not_on_file_leaves_the_cost_unknown(
+    bfl: BflFake, executor: Executor
+) -> None:
     bfl.statuses = ["Ready"]
     bfl.image_size = (2048, 1024)
-    route = _flux(bfl, "flux-2-flex")
-    result = await RouteExecutor(route).generate(ImageRequest(prompt="a fox", size="2048x1024"))
+    result = await executor(_flux(bfl, "flux-2-flex")).generate(
+        ImageRequest(prompt="a fox", size="2048x1024")
+    )
     assert result.cost.usd is None and "extra-megapixel rate" in result.cost.detail
-    await route.aclose()
 
 
 # -- Bedrock tiers ------------------------------------------------------------------------------
@@ -202,25 +211,22 @@ async def test_a_megapixel_rate_not_on_file_leaves_the_cost_unknown(bfl: BflFake
     ],
 )
 async def test_nova_canvas_and_titan_bill_by_quality_and_size(
-    fake: FakeServer,
-    monkeypatch: pytest.MonkeyPatch,
+    bedrock: BedrockFake,
+    executor: Executor,
     model: str,
     quality: str | None,
     size: str,
     usd: float,
 ) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFAKE")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fake")
-    fake.on("POST", "/model/{model}/invoke", Reply(200, {"images": [png_b64()]}))
     route = build(
         f'[routes.b]\nkind = "bedrock"\nmodel = "{model}"\nregion = "us-east-1"\n'
-        f'endpoint_url = "{fake.url}"\nallow_retired_model = true\n'
+        f'endpoint_url = "{bedrock.url}"\nallow_retired_model = true\n'
     )
-    result = await RouteExecutor(route).generate(
+    result = await executor(route).generate(
         ImageRequest(prompt="a lamp", quality=quality, size=size)
     )
+    assert not bedrock.rejections
     assert result.cost.usd == pytest.approx(usd) and result.cost.basis == "list_price"
-    await route.aclose()
 
 
 # -- before the call -----------------------------------------------------------------------------
@@ -305,15 +311,14 @@ def test_a_typo_in_a_routes_pricing_is_a_config_error() -> None:
 
 
 async def test_the_estimate_is_the_cost_of_a_run_with_no_price_and_it_says_so(
-    fake: FakeServer,
+    gateway: OpenAIFake, executor: Executor
 ) -> None:
-    fake.on("POST", "/v1/images/generations", Reply(200, {"data": [{"b64_json": png_b64()}] * 2}))
     route = build(
-        f'[routes.g]\nkind = "gateway"\nmodel = "x/y"\napi_key = "k"\nbase_url = "{fake.url}/v1"\n'
+        f'[routes.g]\nkind = "gateway"\nmodel = "x/y"\napi_key = "k"\nbase_url = "{gateway.url}"\n'
         "daily_spend_usd = 5\nestimated_usd_per_image = 0.05\n"
     )
-    result = await RouteExecutor(route).generate(ImageRequest(prompt="p", n=2))
+    result = await executor(route).generate(ImageRequest(prompt="p", n=2))
+    assert not gateway.rejections and len(result.images) == 2
     assert result.cost.usd == 0.10
     assert result.cost.basis == "estimate" and result.cost.estimated
     assert "estimated_usd_per_image" in result.cost.detail
-    await route.aclose()

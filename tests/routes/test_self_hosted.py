@@ -20,7 +20,6 @@ from routes.base import BaseRoute
 from routes.capabilities import find_unsupported
 from routes.config import ConfigError, parse_config
 from routes.errors import AuthError, BadRequestError, ProviderDownError
-from routes.executor import RouteExecutor
 from routes.model import ImageRequest, InputImage
 from routes.registry import build_route
 from tests.conftest import RuntimeOpener
@@ -28,6 +27,7 @@ from tests.fakes.openai import OpenAIFake
 from tests.fakes.pictures import hole_pixels, holed_mask
 from tests.fakes.self_hosted import A1111Fake, ComfyFake, inpainting_workflow
 from tests.fakes.server import Reply
+from tests.routes.conftest import Executor
 
 
 def png(color: str = "gray", size: tuple[int, int] = (64, 64)) -> bytes:
@@ -64,9 +64,9 @@ def make(url: str, flavor: str, extra: str = "") -> Any:
 A1111_AUTH = 'username = "sd"\npassword = "pw-1"\n'
 
 
-async def test_automatic1111_txt2img(a1111: A1111Fake) -> None:
+async def test_automatic1111_txt2img(a1111: A1111Fake, executor: Executor) -> None:
     route = make(a1111.url, "automatic1111", A1111_AUTH)
-    result = await RouteExecutor(route).generate(
+    result = await executor(route).generate(
         ImageRequest(prompt="a castle", negative_prompt="blurry", size="832x1216", seed=1234)
     )
     assert not a1111.rejections
@@ -84,10 +84,11 @@ async def test_automatic1111_txt2img(a1111: A1111Fake) -> None:
     assert result.metadata["hardware"] == "1x NVIDIA L40S"
     assert result.cost.basis == "hardware_time"
     assert result.cost.usd == pytest.approx(3.6 * result.latency_s / 3600, rel=0.01, abs=1e-6)
-    await route.aclose()
 
 
-async def test_automatic1111_repaints_exactly_the_transparent_area(a1111: A1111Fake) -> None:
+async def test_automatic1111_repaints_exactly_the_transparent_area(
+    a1111: A1111Fake, executor: Executor
+) -> None:
     """Our masks are transparent where to edit; A1111 repaints where its mask is white (or,
     for an RGBA mask, where alpha is high). The mask goes out converted, so the area A1111
     repaints is the hole, not everything around it."""
@@ -98,32 +99,31 @@ async def test_automatic1111_repaints_exactly_the_transparent_area(a1111: A1111F
         mask=InputImage(holed_mask()),
     )
     assert not find_unsupported(request, route.capabilities())
-    await RouteExecutor(route).generate(request)
+    await executor(route).generate(request)
     assert not a1111.rejections
     body = a1111.calls("img2img")[0].json()
     assert base64.b64decode(body["init_images"][0]) == png("red")
     assert body["prompt"] == "a window in the wall"
     assert body["inpainting_mask_invert"] == 0
     assert a1111.repainted == hole_pixels()
-    await route.aclose()
 
 
-async def test_a_declared_model_version_is_kept_and_a_mismatch_flagged(a1111: A1111Fake) -> None:
+async def test_a_declared_model_version_is_kept_and_a_mismatch_flagged(
+    a1111: A1111Fake, executor: Executor
+) -> None:
     route = make(a1111.url, "automatic1111", A1111_AUTH)
-    result = await RouteExecutor(route).generate(ImageRequest(prompt="a bridge"))
+    result = await executor(route).generate(ImageRequest(prompt="a bridge"))
     # The operator declared sdxl-base-1.0; the server ran juggernautXL_v9: both are logged.
     assert result.metadata["model_version"] == "sdxl-base-1.0"
     assert result.metadata["deployment_hash"] == "sha256:cafe"
     assert result.metadata["server_model"] == "juggernautXL_v9"
     assert result.metadata["server_model_hash"] == "c9e3e68f89"
     assert "sdxl-base-1.0" in result.metadata["model_version_mismatch"]
-    await route.aclose()
 
     a1111.checkpoint = "sdxl-base-1.0"
     matching = make(a1111.url, "automatic1111", A1111_AUTH)
-    result = await RouteExecutor(matching).generate(ImageRequest(prompt="a bridge"))
+    result = await executor(matching).generate(ImageRequest(prompt="a bridge"))
     assert "model_version_mismatch" not in result.metadata
-    await matching.aclose()
 
 
 def edit_workflow(tmp_path: Path, *, mask: bool) -> Path:
@@ -132,9 +132,11 @@ def edit_workflow(tmp_path: Path, *, mask: bool) -> Path:
     return path
 
 
-async def test_comfyui_fills_the_workflow_polls_history_and_views(comfy: ComfyFake) -> None:
+async def test_comfyui_fills_the_workflow_polls_history_and_views(
+    comfy: ComfyFake, executor: Executor
+) -> None:
     route = make(comfy.url, "comfyui")
-    result = await RouteExecutor(route).generate(
+    result = await executor(route).generate(
         ImageRequest(prompt="a lighthouse", negative_prompt="text", size="768x1344", seed=99, n=2)
     )
     assert not comfy.rejections
@@ -148,22 +150,22 @@ async def test_comfyui_fills_the_workflow_polls_history_and_views(comfy: ComfyFa
     assert result.model == "sd_xl_base_1.0.safetensors"  # the checkpoint the workflow loads
     # The default workflow is txt2img only: edits are refused before any call.
     assert route.capabilities().edits is False
-    await route.aclose()
 
 
-async def test_comfyui_draws_a_new_seed_per_run_and_logs_it(comfy: ComfyFake) -> None:
+async def test_comfyui_draws_a_new_seed_per_run_and_logs_it(
+    comfy: ComfyFake, executor: Executor
+) -> None:
     route = make(comfy.url, "comfyui")
-    executor = RouteExecutor(route)
-    first = await executor.generate(ImageRequest(prompt="a lighthouse"))
-    second = await executor.generate(ImageRequest(prompt="a lighthouse"))
+    routed = executor(route)
+    first = await routed.generate(ImageRequest(prompt="a lighthouse"))
+    second = await routed.generate(ImageRequest(prompt="a lighthouse"))
     seeds = comfy.seeds()
     assert len(seeds) == 2 and seeds[0] != seeds[1]
     assert [first.metadata["seed"], second.metadata["seed"]] == seeds
-    await route.aclose()
 
 
 async def test_comfyui_edit_uploads_image_and_mask_into_an_inpainting_workflow(
-    comfy: ComfyFake, tmp_path: Path
+    comfy: ComfyFake, tmp_path: Path, executor: Executor
 ) -> None:
     route = make(comfy.url, "comfyui", f'workflow = "{edit_workflow(tmp_path, mask=True)}"\n')
     assert route.capabilities().edits and route.capabilities().mask
@@ -172,7 +174,7 @@ async def test_comfyui_edit_uploads_image_and_mask_into_an_inpainting_workflow(
         input_images=(InputImage(png("red"), name="src.png"),),
         mask=InputImage(holed_mask(), name="mask.png"),
     )
-    await RouteExecutor(route).generate(request)
+    await executor(route).generate(request)
     assert not comfy.rejections
     [graph] = comfy.prompts.values()
     image_name, mask_name = graph["10"]["inputs"]["image"], graph["11"]["inputs"]["image"]
@@ -181,7 +183,6 @@ async def test_comfyui_edit_uploads_image_and_mask_into_an_inpainting_workflow(
     assert comfy.uploads[mask_name] == holed_mask()  # ComfyUI reads the alpha channel itself
     assert graph["11"]["inputs"]["channel"] == "alpha"
     assert comfy.masked == hole_pixels()
-    await route.aclose()
 
 
 async def test_comfyui_without_a_mask_node_refuses_masks(comfy: ComfyFake, tmp_path: Path) -> None:
@@ -195,21 +196,20 @@ async def test_comfyui_without_a_mask_node_refuses_masks(comfy: ComfyFake, tmp_p
     await route.aclose()
 
 
-async def test_comfyui_errors(comfy: ComfyFake) -> None:
+async def test_comfyui_errors(comfy: ComfyFake, executor: Executor) -> None:
     comfy.execution_error = "CUDA out of memory"
     route = make(comfy.url, "comfyui")
     with pytest.raises(ProviderDownError, match="CUDA out of memory"):
-        await RouteExecutor(route).generate(ImageRequest(prompt="x"))
+        await executor(route).generate(ImageRequest(prompt="x"))
     comfy.execution_error = None
     comfy.checkpoints = {"flux1-dev.safetensors"}  # the workflow's checkpoint is not installed
     with pytest.raises(BadRequestError) as info:
-        await RouteExecutor(route).generate(ImageRequest(prompt="x"))
+        await executor(route).generate(ImageRequest(prompt="x"))
     assert "installed models" in info.value.message
     assert "workflow" in info.value.sentence()
-    await route.aclose()
 
 
-async def test_openai_compatible_local_server() -> None:
+async def test_openai_compatible_local_server(executor: Executor) -> None:
     fake = OpenAIFake(flavor="local").start()
     try:
         text = f'[routes.gpu]\nkind = "self-hosted"\nflavor = "openai"\nbase_url = "{fake.url}"\n'
@@ -225,7 +225,7 @@ async def test_openai_compatible_local_server() -> None:
                 },
             ),
         )
-        result = await RouteExecutor(route).generate(ImageRequest(prompt="a kite", size="512x512"))
+        result = await executor(route).generate(ImageRequest(prompt="a kite", size="512x512"))
         assert not fake.rejections
         sent = fake.calls("generations")[0].json()
         assert sent["response_format"] == "b64_json" and sent["size"] == "512x512"
@@ -233,12 +233,11 @@ async def test_openai_compatible_local_server() -> None:
         # Most local servers have no /images/edits: an edit is refused before any call.
         edit = ImageRequest(prompt="x", input_images=(InputImage(png()),))
         assert [p.feature for p in find_unsupported(edit, route.capabilities())] == ["edits"]
-        await route.aclose()
     finally:
         fake.stop()
 
 
-async def test_openai_compatible_local_server_that_declares_edits() -> None:
+async def test_openai_compatible_local_server_that_declares_edits(executor: Executor) -> None:
     fake = OpenAIFake(flavor="local", local_edits=True).start()
     try:
         text = (
@@ -252,27 +251,24 @@ async def test_openai_compatible_local_server_that_declares_edits() -> None:
             mask=InputImage(holed_mask(), name="mask.png"),
         )
         assert not find_unsupported(request, route.capabilities())
-        await RouteExecutor(route).generate(request)
+        await executor(route).generate(request)
         assert not fake.rejections
         form = fake.calls("edits")[0].multipart()
         image = form["image[]"] if "image[]" in form else form["image"]
         first = image[0] if isinstance(image, list) else image
         assert first[1] == png("red") and form["mask"][1] == holed_mask()
         assert form["prompt"] == "a window in the wall" and form["response_format"] == "b64_json"
-        await route.aclose()
     finally:
         fake.stop()
 
 
-async def test_unreachable_server_and_auth(a1111: A1111Fake) -> None:
+async def test_unreachable_server_and_auth(a1111: A1111Fake, executor: Executor) -> None:
     route = make(a1111.url, "automatic1111")  # no credentials: the server wants Basic auth
-    probe = await route.probe("auth")
+    probe = await executor(route).probe("auth")
     assert not probe.ok and probe.error_class == AuthError.error_class
-    await route.aclose()
     dead = make("http://127.0.0.1:9", "automatic1111")
     with pytest.raises(ProviderDownError, match="could not reach"):
-        await dead.generate(ImageRequest(prompt="x"))
-    await dead.aclose()
+        await executor(dead).generate(ImageRequest(prompt="x"))
 
 
 async def test_run_log_keeps_the_deployment_facts(
