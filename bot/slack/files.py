@@ -2,7 +2,8 @@
 
 Slack files are fetched with the bot token from Slack's own hosts only, after their type and
 size are checked from files.info, so a crafted message cannot make the bot send its token
-elsewhere or pull a huge file.
+elsewhere or pull a huge file; the download itself makes the checks every image download makes
+(routes.download: scheme, size cap while streaming, the file's real type).
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlparse
 
-import httpx
 from slack_sdk.web.async_client import AsyncWebClient
 
+from routes.download import DownloadRefused, check_url, fetch_image
 from routes.errors import InvalidRequest
-from routes.media import IMAGE_MIMES, MAX_INPUT_BYTES, sniff_mime
+from routes.media import IMAGE_MIMES, MAX_INPUT_BYTES
 from routes.model import InputImage
 
 SLACK_FILE_HOSTS = {"files.slack.com", "slack-files.com"}
@@ -35,7 +36,10 @@ def allowed_hosts(api_url: str) -> set[str]:
 async def fetch_slack_image(
     client: AsyncWebClient, file_id: str, api_url: str, token: str
 ) -> InputImage:
-    """Download one image the user shared in Slack, refusing anything not an image of sane size."""
+    """Download one image the user shared in Slack, refusing anything not an image of sane size.
+
+    The checks are the provider downloads' (routes.download); Slack's own rule on top: the
+    file must be on one of Slack's hosts, the only place the bot token is ever sent."""
     info = await client.files_info(file=file_id)
     meta = info.get("file") or {}
     mime = str(meta.get("mimetype") or "")
@@ -47,25 +51,30 @@ async def fetch_slack_image(
     if size > MAX_INPUT_BYTES:
         raise InvalidRequest(f"That image is {size / 1e6:.1f} MB; edits take at most 20 MB.")
     url = str(meta.get("url_private_download") or meta.get("url_private") or "")
-    parsed = urlparse(url)
-    if parsed.scheme not in ("https", "http") or parsed.netloc not in allowed_hosts(api_url):
-        raise InvalidRequest("That file is not hosted by Slack, so I will not fetch it.")
-    if parsed.scheme == "http" and parsed.hostname not in ("127.0.0.1", "localhost"):
-        raise InvalidRequest("That file is not hosted by Slack, so I will not fetch it.")
-    data = bytearray()
-    async with (
-        httpx.AsyncClient(timeout=30, follow_redirects=False) as http,
-        http.stream("GET", url, headers={"Authorization": f"Bearer {token}"}) as response,
-    ):
-        if response.status_code != 200:
-            raise InvalidRequest(f"Slack did not hand over the file (HTTP {response.status_code}).")
-        async for chunk in response.aiter_bytes():
-            data.extend(chunk)
-            if len(data) > MAX_INPUT_BYTES:
-                raise InvalidRequest("That image is larger than 20 MB; edits take at most 20 MB.")
-    body = bytes(data)
-    if sniff_mime(body) is None:
-        raise InvalidRequest("That file is not a PNG, JPEG or WebP image.")
+    try:
+        if urlparse(url).netloc not in allowed_hosts(api_url):
+            raise DownloadRefused("url")
+        check_url(url)  # https only (plain http on loopback: a local Slack stand-in)
+        image = await fetch_image(
+            url, headers={"Authorization": f"Bearer {token}"}, max_bytes=MAX_INPUT_BYTES
+        )
+    except DownloadRefused as refused:
+        raise InvalidRequest(_refusal(refused)) from None
     return InputImage(
-        data=body, mime=mime, name=str(meta.get("name") or "input.png"), source=f"slack:{file_id}"
+        data=image.data,
+        mime=image.mime,
+        name=str(meta.get("name") or "input.png"),
+        source=f"slack:{file_id}",
     )
+
+
+def _refusal(refused: DownloadRefused) -> str:
+    """The sentence a user reads when their file could not be used."""
+    return {
+        "url": "That file is not hosted by Slack, so I will not fetch it.",
+        "plain_http": "That file is not hosted by Slack, so I will not fetch it.",
+        "status": f"Slack did not hand over the file (HTTP {refused.status_code}).",
+        "too_large": "That image is larger than 20 MB; edits take at most 20 MB.",
+        "not_image": "That file is not a PNG, JPEG or WebP image.",
+        "unreachable": "Slack's file server could not be reached; try again in a moment.",
+    }[refused.reason]

@@ -270,6 +270,34 @@ async def test_edit_shortcut_refuses_non_images_and_foreign_hosts(start_harness)
     assert not h.runtime.runlog.recent(10)
 
 
+async def test_edit_shortcut_refuses_a_vanished_or_oversized_download(start_harness):
+    """The download's own checks (routes.download): Slack's HTTP answer, and the 20 MB cap
+    counted while streaming whatever files.info claimed."""
+    h = await start_harness()
+    cases = [
+        # Deleted between files.info and the download: Slack's file host answers 404.
+        (
+            h.slack.share_file(
+                _png(), url_private_download=f"{h.slack.server.url}/files-pri/F0GONE"
+            ),
+            "Slack did not hand over the file (HTTP 404)",
+        ),
+        # files.info says 1 kB; the file is over 20 MB: cut off while streaming.
+        (
+            h.slack.share_file(_png() + bytes(21 * 1024 * 1024), size=1024),
+            "larger than 20 MB",
+        ),
+    ]
+    for shared, words in cases:
+        opened = len(h.slack.views)
+        await h.interact(_shortcut_payload(h, [shared]))
+        await h.slack.server.received(lambda opened=opened: len(h.slack.views) > opened)
+        await h.interact(_edit_submission(h.slack.views[-1]["view"], "demo", "brighter"))
+        await h.settle()
+        assert words in h.slack.ephemerals()[-1].text
+    assert not h.runtime.runlog.recent(10)
+
+
 async def test_app_home_shows_routes_runs_spend_and_a_retry_is_not_redone(start_harness):
     h = await start_harness()
     await _one_run(h)
