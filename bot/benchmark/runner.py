@@ -28,7 +28,7 @@ from bot.benchmark.plan import (
 from bot.benchmark.prompts import PROMPT_ID, BenchError, BenchPrompt, load_prompts
 from bot.checks import AcceptanceChecks, CheckReport
 from bot.core.requests import RequestValidator
-from bot.core.runs import RunOrigin, RunOutcome, RunService
+from bot.core.runs import RunOrigin, RunOutcome, RunService, written
 from bot.core.spend import OverCap, Reservation, SpendBudget, SpendPolicy
 from routes.errors import InvalidRequest
 from routes.model import ImageRequest
@@ -325,9 +325,7 @@ class BenchRunner:
     ) -> Run:
         runs = self.runs
         if refusal is not None:
-            return await asyncio.to_thread(
-                runs.record_refusal, item.route_id, request, origin, refusal
-            )
+            return await written(runs.record_refusal, item.route_id, request, origin, refusal)
         outcome: RunOutcome = await runs.run(item.route_id, request, origin)
         return outcome.run
 

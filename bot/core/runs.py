@@ -12,10 +12,10 @@ import asyncio
 import dataclasses
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -35,6 +35,9 @@ from storage.runlog import RunLog
 from storage.tables import HealthCheck, Run, utcnow
 
 log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 # Keys of ImageResult.metadata that have their own run-log columns (self-hosted routes).
 _SELF_HOSTED_FIELDS = ("hardware", "model_version", "deployment_hash", "serving_config")
@@ -111,9 +114,9 @@ class RunService:
         assert row.id is not None
         run_id = row.id
         try:
-            inputs = await asyncio.to_thread(self._store_inputs, run_id, request)
+            inputs = await written(self._store_inputs, run_id, request)
             if inputs:
-                await asyncio.to_thread(self.runlog.update, run_id, input_assets=inputs)
+                await written(self.runlog.update, run_id, input_assets=inputs)
             try:
                 result = await self.executors[route_id].generate(
                     request, on_task=lambda task: self._record_task(run_id, task)
@@ -161,7 +164,7 @@ class RunService:
     async def _record_task(self, run_id: int, task: SubmittedTask) -> None:
         """A billed task, kept on the run the moment the provider accepts it."""
         expires = task.expires_at
-        await asyncio.to_thread(
+        await written(
             self.runlog.record_task,
             run_id,
             task.task_id,
@@ -171,17 +174,21 @@ class RunService:
         )
 
     async def _interrupted(self, run_id: int | None) -> None:
+        """Close a cancelled run as interrupted, unless its outcome was written first (the
+        writes in flight were waited for, so nothing lands after this)."""
         if run_id is None:
             return
-        await asyncio.shield(
-            asyncio.to_thread(
-                self.runlog.finish,
+        await written(self._close_if_pending, run_id)
+
+    def _close_if_pending(self, run_id: int) -> None:
+        row = self.runlog.get(run_id)
+        if row is not None and row.status == "pending":
+            self.runlog.finish(
                 run_id,
                 "interrupted",
                 error_class="interrupted",
                 error_message="the run was cancelled before it finished",
             )
-        )
 
     def _pending_row(self, route: Route, request: ImageRequest, origin: RunOrigin) -> Run:
         caps = route.capabilities()
@@ -254,8 +261,8 @@ class RunService:
         return paths
 
     async def _failed(self, run_id: int, exc: RouteError) -> RunOutcome:
-        await asyncio.to_thread(self.runlog.add_attempts, run_id, _attempt_rows(exc.attempts))
-        row = await asyncio.to_thread(
+        await written(self.runlog.add_attempts, run_id, _attempt_rows(exc.attempts))
+        row = await written(
             self.runlog.finish,
             run_id,
             "failed",
@@ -266,7 +273,7 @@ class RunService:
         )
         if row.task_id is not None and row.cost_basis is None:
             # The provider accepted (and billed) the task: its cost is unknown, not $0.
-            row = await asyncio.to_thread(
+            row = await written(
                 self.runlog.update,
                 run_id,
                 cost_basis="unknown",
@@ -288,7 +295,7 @@ class RunService:
 
     async def _succeeded(self, run_id: int, route: Route, result: ImageResult) -> RunOutcome:
         images = list(result.images)
-        await asyncio.to_thread(self.runlog.add_attempts, run_id, _attempt_rows(result.attempts))
+        await written(self.runlog.add_attempts, run_id, _attempt_rows(result.attempts))
         fields: dict[str, Any] = {
             "model_reported": result.model,
             "underlying_model": result.underlying_model
@@ -308,12 +315,12 @@ class RunService:
             if result.metadata.get(key) is not None:
                 fields[key] = str(result.metadata[key])
         try:
-            stored = await asyncio.to_thread(self._store_outputs, run_id, images)
+            stored = await written(self._store_outputs, run_id, images)
         except (AssetStoreError, OSError, SQLAlchemyError) as exc:
             # The images were made (and paid for): keep them in hand for posting, and say
             # plainly in the log that they could not be stored.
             log.error("run %s: storing images failed: %s", run_id, self.redact(str(exc)))
-            row = await asyncio.to_thread(
+            row = await written(
                 self.runlog.finish,
                 run_id,
                 "failed",
@@ -322,7 +329,7 @@ class RunService:
                 **fields,
             )
             return RunOutcome(run=row, result=result, images=images)
-        row = await asyncio.to_thread(self.runlog.finish, run_id, "succeeded", **fields)
+        row = await written(self.runlog.finish, run_id, "succeeded", **fields)
         return RunOutcome(run=row, result=result, images=images, stored=stored)
 
     def _store_outputs(self, run_id: int, images: list[GeneratedImage]) -> list[StoredAsset]:
@@ -334,6 +341,19 @@ class RunService:
             self.runlog.add_asset(run_id, asset, "output", position)
             stored.append(asset)
         return stored
+
+
+async def written(call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run a blocking write (run log, asset store) in a thread, to its end even when the caller
+    is cancelled meanwhile: a cancelled await does not stop the thread, so a write left behind
+    would land later, e.g. a run's outcome after the run was closed as interrupted, or after a
+    resumed benchmark read what was finished. The cancellation is raised once it has landed."""
+    writing = asyncio.ensure_future(asyncio.to_thread(call, *args, **kwargs))
+    try:
+        return await asyncio.shield(writing)
+    except asyncio.CancelledError:
+        await writing
+        raise
 
 
 def deployment_facts(config: RouteConfigBase) -> dict[str, str | None]:
