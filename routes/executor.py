@@ -164,7 +164,14 @@ class RouteExecutor:
                     result = await self._one(request, tasks, number, waits[-1], attempts)
                     await _notify(on_attempt, attempts[-1])
                     return result
-                if state.retry_state.outcome and state.retry_state.outcome.failed:
+                outcome = state.retry_state.outcome
+                if outcome is not None and outcome.failed:
+                    error = outcome.exception()
+                    if not isinstance(error, RouteError):
+                        # Cancelled mid-call (tenacity's attempt context keeps any exception):
+                        # not a failed attempt to record or retry, so it goes on as it came.
+                        assert error is not None
+                        raise error
                     await _notify(on_attempt, attempts[-1])
         except RouteError as error:
             error.attempts = tuple(attempts)
