@@ -49,6 +49,9 @@ class Capabilities:
     edit_moderation: tuple[str, ...] | None = None
     # False when an edit keeps the input's shape and takes no size.
     edit_size: bool = True
+    # True when a request can continue an earlier response the provider keeps (multi-turn:
+    # the Responses API's previous_response_id); elsewhere each call stands alone.
+    conversation: bool = False
     max_seed: int | None = None
     max_prompt_chars: int = 4000
     default_size: str | None = None
@@ -292,7 +295,7 @@ def _output_problems(request: ImageRequest, caps: Capabilities) -> list[Unsuppor
 
 
 def _setting_problems(request: ImageRequest, caps: Capabilities) -> list[Unsupported]:
-    """Seed, negative prompt and moderation."""
+    """Seed, negative prompt, moderation and continuing an earlier response."""
     problems: list[Unsupported] = []
 
     def refuse(feature: str, sentence: str) -> None:
@@ -306,6 +309,12 @@ def _setting_problems(request: ImageRequest, caps: Capabilities) -> list[Unsuppo
         refuse("negative_prompt", "this route does not take a negative prompt")
     if request.moderation and request.moderation not in caps.moderation:
         refuse(f"moderation:{request.moderation}", "this route has no moderation setting")
+    if request.previous_response_id and not caps.conversation:
+        refuse(
+            "conversation",
+            "this route keeps no conversation: each call stands alone, so an earlier response "
+            "cannot be continued",
+        )
     return problems
 
 

@@ -40,6 +40,9 @@ class ImageRequest:
     moderation: str | None = None  # low | auto (OpenAI)
     input_images: tuple[InputImage, ...] = ()
     mask: InputImage | None = None
+    # A later turn of a conversation the provider keeps: the response this request continues
+    # (Responses API `previous_response_id`; routes whose capabilities say `conversation`).
+    previous_response_id: str | None = None
 
     @property
     def is_edit(self) -> bool:

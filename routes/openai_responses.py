@@ -75,6 +75,11 @@ class OpenAIResponsesRoute(OpenAIImagesRoute):
 
         size = resolve_size(request.size, self._caps).label
         tool = tool_definition(request, self.config.image_model, size)
+        turn: dict[str, Any] = {}
+        if request.previous_response_id:
+            # A later turn: the response it continues holds the earlier turns and images
+            # (stored by the API by default), so only the new instruction is sent.
+            turn["previous_response_id"] = request.previous_response_id
         t0 = time.perf_counter()
         try:
             create: Any = self.client.responses.with_raw_response.create
@@ -83,6 +88,7 @@ class OpenAIResponsesRoute(OpenAIImagesRoute):
                 input=request_input(request),
                 tools=[tool],
                 tool_choice={"type": "image_generation"},
+                **turn,
             )
             latency = time.perf_counter() - t0
             body = raw.parse()
@@ -119,6 +125,7 @@ class OpenAIResponsesRoute(OpenAIImagesRoute):
                 "image_call_id": first.get("id"),
                 "tool_settings": settings,
                 "assistant_text": text[:2000] or None,
+                **turn,
             },
         )
 

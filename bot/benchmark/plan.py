@@ -32,11 +32,12 @@ def plan_items(
     if not 1 <= repeat <= 10:
         raise BenchError("--repeat must be between 1 and 10")
     items = [
-        BenchItem(rid, p, r)
+        BenchItem(rid, p, r, step)
         for p in prompts
         if p.family in wanted
         for rid in route_ids
         for r in range(repeat)
+        for step in range(1, p.step_count + 1)
     ]
     if not items:
         raise BenchError(f"the prompt set has no prompts in {', '.join(sorted(wanted))}")
@@ -76,13 +77,36 @@ class BenchPlan:
 
 @dataclass
 class BenchItem:
+    """One output to get: a prompt on a route, one repeat, and for a multi-step request one
+    step (each step is its own run, continuing the step before it)."""
+
     route_id: str
     prompt: BenchPrompt
     repeat: int
+    step: int = 1
+
+    @property
+    def conversation(self) -> str:
+        """What the steps of one multi-step request share (the whole key of other items)."""
+        return f"{self.route_id}:{self.prompt.id}:{self.repeat}"
 
     @property
     def key(self) -> str:
-        return f"{self.route_id}:{self.prompt.id}:{self.repeat}"
+        return self.conversation if self.step == 1 else f"{self.conversation}:s{self.step}"
+
+    @property
+    def previous_key(self) -> str | None:
+        """The key of the step this one continues (None for a first step)."""
+        if self.step == 1:
+            return None
+        return self.conversation if self.step == 2 else f"{self.conversation}:s{self.step - 1}"
+
+    @property
+    def label(self) -> str:
+        """The prompt id, with the step for a multi-step request (report rows, Slack)."""
+        if self.prompt.step_count == 1:
+            return self.prompt.id
+        return f"{self.prompt.id} step {self.step}/{self.prompt.step_count}"
 
 
 @dataclass

@@ -16,6 +16,7 @@ from routes.errors import InvalidRequest
 from routes.model import ImageRequest, InputImage
 
 FAMILIES = ("product", "poster", "edit", "assistant", "edge")
+MAX_STEPS = 6  # a multi-step request's turns, the first prompt included
 OPTION_KEYS = ("size", "quality", "n", "background", "format", "seed", "negative")
 SHIPPED = "prompt_sets"  # the default set and its images, inside this package
 PROMPT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -34,8 +35,23 @@ class BenchPrompt:
     inputs: tuple[InputImage, ...] = ()
     mask: InputImage | None = None
     note: str = ""
+    # Follow-up instructions of a multi-step request (assistant family): step 2, 3, ... each
+    # continue the step before it.
+    steps: tuple[str, ...] = ()
 
-    def request(self) -> ImageRequest:
+    @property
+    def step_count(self) -> int:
+        return 1 + len(self.steps)
+
+    def instruction(self, step: int = 1) -> str:
+        """The words sent at one step: the prompt, then each follow-up instruction."""
+        return self.prompt if step == 1 else self.steps[step - 2]
+
+    def request(self, step: int = 1) -> ImageRequest:
+        """Step 1 is the prompt with its images; a later step is its instruction alone, with
+        the same options (what it continues is added by the runner)."""
+        if step > 1:
+            return build_request({"prompt": self.instruction(step), **self.options})
         request = build_request({"prompt": self.prompt, **self.options})
         return dataclasses.replace(request, input_images=self.inputs, mask=self.mask)
 
@@ -97,9 +113,23 @@ def _prompt(row: dict[str, Any], where: str, base: Path | None) -> BenchPrompt:
         raise BenchError(f"{where} ({pid}): {exc}") from None
     inputs = tuple(_image(base, str(name), where) for name in _names(row.get("input")))
     mask = _image(base, str(row["mask"]), where) if row.get("mask") else None
+    steps = _steps(row.get("steps"), f"{where} ({pid})", str(family))
     return BenchPrompt(
-        str(pid), str(family), str(text), options, inputs, mask, str(row.get("note", ""))
+        str(pid), str(family), str(text), options, inputs, mask, str(row.get("note", "")), steps
     )
+
+
+def _steps(value: Any, where: str, family: str) -> tuple[str, ...]:
+    """The follow-up instructions of a multi-step (assistant) prompt, checked."""
+    if value is None:
+        return ()
+    if family != "assistant":
+        raise BenchError(f"{where}: steps are for the assistant family (multi-step requests)")
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise BenchError(f"{where}: steps must be a list of instructions (non-empty strings)")
+    if len(value) + 1 > MAX_STEPS:
+        raise BenchError(f"{where}: at most {MAX_STEPS} steps, the first prompt included")
+    return tuple(v.strip() for v in value)
 
 
 def _names(value: Any) -> list[str]:

@@ -18,6 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.benchmark.conversations import (
+    INTRO,
+    Conversation,
+    conversation_lines,
+    conversation_tables,
+    conversations,
+)
 from bot.benchmark.plan import BenchItem, BenchProgress
 from bot.benchmark.prompts import FAMILIES
 from bot.benchmark.sheets import Cell, chart, contact_sheet, flatten_for_sheet
@@ -152,7 +159,7 @@ def _cell(route_id: str, family: str, outputs: Sequence[Output]) -> Cell:
     repeats: dict[str, list[bytes]] = {}
     for o in outputs:
         if o.image is not None:
-            repeats.setdefault(o.item.prompt.id, []).append(o.image)
+            repeats.setdefault(o.item.label, []).append(o.image)
     scores = []
     for images in repeats.values():
         try:
@@ -269,7 +276,12 @@ def budget_lines(progress: BenchProgress) -> list[str]:
     return lines
 
 
-def summary_markdown(progress: BenchProgress, cells: Sequence[Cell], files: Sequence[str]) -> str:
+def summary_markdown(
+    progress: BenchProgress,
+    cells: Sequence[Cell],
+    files: Sequence[str],
+    steps: Sequence[Conversation] = (),
+) -> str:
     counts = count_outputs(progress)
     lines = [
         f"# Benchmark {progress.bench_id}",
@@ -287,18 +299,20 @@ def summary_markdown(progress: BenchProgress, cells: Sequence[Cell], files: Sequ
     budget = budget_lines(progress)
     if budget:
         lines += ["", *budget]
+    if steps:
+        lines += ["", *conversation_lines(steps)]
     failures = [(item, run) for item, run in progress.outcomes if run.status != "succeeded"]
     if failures:
         lines += ["", "## How routes failed or refused", ""]
         for item, run in failures:
             lines.append(
-                f"- `{item.route_id}` {item.prompt.family}/{item.prompt.id}: "
+                f"- `{item.route_id}` {item.prompt.family}/{item.label}: "
                 f"{run.error_class or run.status}: {run.error_message or ''}"
             )
     if progress.skipped:
         lines += ["", "## Skipped", ""]
         for item, reason in progress.skipped:
-            lines.append(f"- `{item.route_id}` {item.prompt.family}/{item.prompt.id}: {reason}")
+            lines.append(f"- `{item.route_id}` {item.prompt.family}/{item.label}: {reason}")
     lines += ["", "## Files", ""] + [f"- {name}" for name in files]
     lines += [
         "",
@@ -317,6 +331,8 @@ class Report:
     progress: BenchProgress | None = None
     outputs: tuple[Output, ...] = ()
     route_ids: tuple[str, ...] = ()
+    # Multi-step requests (assistant family), per route: every step and what fed it.
+    conversations: tuple[Conversation, ...] = ()
 
 
 def build_report(
@@ -335,14 +351,16 @@ def build_report(
         if sheet is not None:
             sheets[family] = sheet
     files = [f"contact-{f}.png" for f in sheets] + ["chart.png", "summary.html"]
+    steps = conversations(progress)
     return Report(
         cells,
         sheets,
         chart(cells),
-        summary_markdown(progress, cells, files),
+        summary_markdown(progress, cells, files, steps),
         progress,
         tuple(outputs),
         tuple(route_ids),
+        tuple(steps),
     )
 
 
@@ -550,20 +568,20 @@ def _family_grid(report: Report, family: str, full_size: dict[int, Path]) -> str
     assert report.progress is not None
     outs = [o for o in report.outputs if o.item.prompt.family == family and o.item.repeat == 0]
     skipped = {
-        (item.prompt.id, item.route_id): why
+        (item.label, item.route_id): why
         for item, why in report.progress.skipped
         if item.prompt.family == family and item.repeat == 0
     }
     prompts: dict[str, str] = {}
     for o in outs:
-        prompts.setdefault(o.item.prompt.id, o.item.prompt.prompt)
+        prompts.setdefault(o.item.label, o.item.prompt.instruction(o.item.step))
     for item, _why in report.progress.skipped:
         if item.prompt.family == family:
-            prompts.setdefault(item.prompt.id, item.prompt.prompt)
+            prompts.setdefault(item.label, item.prompt.instruction(item.step))
     if not prompts:
         return None
     routes = list(report.route_ids)
-    by_key = {(o.item.prompt.id, o.item.route_id): o for o in outs}
+    by_key = {(o.item.label, o.item.route_id): o for o in outs}
     cells = [f'<div class="col">{_e(r)}</div>' for r in routes]
     for pid, text in prompts.items():
         cells.append(f'<div class="prompt"><b>{_e(pid)}</b>: {_e(text)}</div>')
@@ -577,15 +595,32 @@ def _family_grid(report: Report, family: str, full_size: dict[int, Path]) -> str
     )
 
 
+def _conversations(found: Sequence[Conversation]) -> str:
+    """The multi-step requests as two tables: per route and prompt, then every step."""
+    if not found:
+        return ""
+    tables = []
+    for heads, rows in conversation_tables(found):
+        head = "".join(f'<th scope="col">{_e(h)}</th>' for h in heads)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{_e(value)}</td>" for value in row) + "</tr>" for row in rows
+        )
+        tables.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+    return (
+        '<section id="conversations"><h2>Multi-step requests</h2>'
+        f"<p class='muted'>{_e(INTRO)}</p>" + "<h3>Every step</h3>".join(tables) + "</section>"
+    )
+
+
 def _failures(progress: BenchProgress) -> str:
     failed = [(i, r) for i, r in progress.outcomes if r.status != "succeeded"]
     items = [
-        f"<li><code>{_e(i.route_id)}</code> {_e(i.prompt.family)}/{_e(i.prompt.id)}: "
+        f"<li><code>{_e(i.route_id)}</code> {_e(i.prompt.family)}/{_e(i.label)}: "
         f"<b>{_e(r.error_class or r.status)}</b>: {_e(r.error_message or '')}</li>"
         for i, r in failed
     ]
     items += [
-        f"<li><code>{_e(i.route_id)}</code> {_e(i.prompt.family)}/{_e(i.prompt.id)}: "
+        f"<li><code>{_e(i.route_id)}</code> {_e(i.prompt.family)}/{_e(i.label)}: "
         f"<b>skipped</b>: {_e(why)}</li>"
         for i, why in progress.skipped
     ]
@@ -615,6 +650,7 @@ def summary_html(report: Report, full_size: dict[int, Path] | None = None) -> st
         "repeats (1 = alike).</p>"
         f"{_summary_table(report.cells)}</section>"
         + "".join(g for g in grids if g)
+        + _conversations(report.conversations)
         + _failures(progress)
         + f"<section><h2>Export</h2><p><code>imageroute export --format csv --bench "
         f"{_e(progress.bench_id)}</code></p></section></main>"

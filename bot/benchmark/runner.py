@@ -6,6 +6,13 @@ run carries the key `<bench id>:<route>:<prompt id>:<repeat>#<try>`: a resumed b
 what finished (succeeded or failed) and redoes only what was interrupted or skipped. The spend
 policy's budget is checked before each call with the route's estimate (routes.pricing); a
 route nothing prices is refused under a budget, and runs of unknown cost are counted as such.
+
+A multi-step request (the assistant family: plan and draw, then refine) runs on every route,
+one run per step (`...:<repeat>:s<step>`), each step after the one before it, the way the route
+allows: a route that keeps the conversation (the Responses API) continues the previous response
+(`previous_response_id`); a route that edits gets the previous output back as the edit's input
+image (the chain the team would build client-side); any other route logs the step as a refusal
+that needs an edit-capable route. Every step logs the run it continued (`params.step`).
 """
 
 from __future__ import annotations
@@ -28,10 +35,12 @@ from bot.benchmark.plan import (
 from bot.benchmark.prompts import PROMPT_ID, BenchError, BenchPrompt, load_prompts
 from bot.checks import AcceptanceChecks, CheckReport
 from bot.core.requests import RequestValidator
-from bot.core.runs import RunOrigin, RunOutcome, RunService, written
+from bot.core.runs import RunOrigin, RunOutcome, RunService, StepLink, written
 from bot.core.spend import OverCap, Reservation, SpendBudget, SpendPolicy
 from routes.errors import InvalidRequest
-from routes.model import ImageRequest
+from routes.media import extension_for
+from routes.model import ImageRequest, InputImage
+from storage.assets import AssetStoreError
 from storage.benches import BenchExists, BenchLog
 from storage.runlog import DuplicateRequest
 from storage.tables import Bench, Run
@@ -39,6 +48,11 @@ from storage.tables import Bench, Run
 FINISHED = ("succeeded", "failed")
 # Called once an output's acceptance checks are in (after its progress callback posted it).
 CheckedCallback = Callable[[BenchItem, Run, CheckReport], Awaitable[None] | None]
+NEEDS_EDITS = (
+    "step {step} needs an edit-capable route: this route cannot edit an image, so it cannot "
+    "continue from step {earlier}'s output (a route that keeps the conversation, like the "
+    "Responses API, or one that edits can)"
+)
 
 
 class BenchRunner:
@@ -167,17 +181,20 @@ class BenchRunner:
             tries=tries,
             on_progress=on_progress,
             on_checked=on_checked,
+            finished={item.key: run for item, run in progress.outcomes},
         )
         semaphores = {rid: asyncio.Semaphore(self.per_route) for rid in {i.route_id for i in todo}}
 
-        async def one(item: BenchItem) -> None:
-            async with semaphores[item.route_id]:
-                await self._one(item, state)
+        async def in_order(steps: list[BenchItem]) -> None:
+            # A multi-step request's steps one after the other; other items are one step.
+            for item in steps:
+                async with semaphores[item.route_id]:
+                    await self._one(item, state)
 
         try:
             async with asyncio.TaskGroup() as group:
-                for item in todo:
-                    group.create_task(one(item))
+                for steps in _conversations(todo):
+                    group.create_task(in_order(steps))
         except BaseException:
             await asyncio.shield(asyncio.to_thread(self._mark, bench_id, "interrupted"))
             raise
@@ -223,17 +240,24 @@ class BenchRunner:
 
     async def _one(self, item: BenchItem, state: _Pass) -> None:
         """One output: skipped, refused before any call (logged), or run within the budget."""
-        reason = self._skip_reason(item)
-        if reason is not None:
-            await state.skip(item, reason)
-            return
+        link: StepLink | None = None
+        if item.step == 1:
+            request, refusal = self._request(item)
+            if item.prompt.step_count > 1:
+                link = StepLink(f"{state.bench_id}:{item.conversation}", 1, item.prompt.step_count)
+        else:
+            follow_up = await self._follow_up(item, state)
+            if isinstance(follow_up, str):
+                await state.skip(item, follow_up)
+                return
+            request, refusal, link = follow_up
         state.tries[item.key] = state.tries.get(item.key, 0) + 1
         origin = dataclasses.replace(
             state.origin,
             bench_family=item.prompt.family,
             request_key=f"{state.bench_id}:{item.key}#{state.tries[item.key]}",
+            step=link,
         )
-        request, refusal = self._request(item)
         estimate = 0.0
         hold = Reservation()
         if refusal is None:
@@ -262,6 +286,7 @@ class BenchRunner:
             await self.spend.release(hold)
         state.settle(item.route_id, estimate, run.cost_usd)
         state.progress.count(run)
+        state.finished[item.key] = run
         state.progress.outcomes.append((item, run))
         state.progress.done += 1
         await state.notify(item, run)
@@ -273,11 +298,64 @@ class BenchRunner:
         if self.benches.get(bench_id) is not None:
             self.benches.set_status(bench_id, status)
 
-    def _skip_reason(self, item: BenchItem) -> str | None:
-        kind = self.runs.route(item.route_id).kind
-        if item.prompt.family == "assistant" and kind != "openai-responses":
-            return "assistant requests run on openai-responses routes only"
-        return None
+    async def _follow_up(
+        self, item: BenchItem, state: _Pass
+    ) -> tuple[ImageRequest, str | None, StepLink] | str:
+        """A later step's request, fed by the step before it the way this route allows (and
+        the refusal to log when it cannot be), or why it cannot run yet."""
+        caps = self.runs.route(item.route_id).capabilities()
+        request = item.prompt.request(item.step)
+        earlier = item.step - 1
+        previous = state.finished.get(item.previous_key or "")
+        link = StepLink(
+            conversation=f"{state.bench_id}:{item.conversation}",
+            step=item.step,
+            steps=item.prompt.step_count,
+            follows_run=previous.id if previous is not None else None,
+        )
+        if not caps.conversation and not caps.edits:
+            link = dataclasses.replace(link, carried_by="unavailable")
+            return request, NEEDS_EDITS.format(step=item.step, earlier=earlier), link
+        if previous is None:
+            return f"step {earlier} was not run, so step {item.step} has nothing to continue"
+        if previous.status != "succeeded":
+            return (
+                f"step {earlier} did not succeed ({previous.error_class or previous.status}), "
+                f"so step {item.step} has nothing to continue"
+            )
+        if caps.conversation:
+            if not previous.response_id:
+                return f"step {earlier} has no response id to continue"
+            request = dataclasses.replace(request, previous_response_id=previous.response_id)
+            link = dataclasses.replace(link, carried_by="previous_response_id")
+        else:
+            image = await asyncio.to_thread(self._output_of, previous)
+            if image is None:
+                return f"step {earlier}'s output could not be read back from the asset store"
+            # The edit takes the earlier output as its input (and its shape, where the route
+            # takes no size on edits).
+            size = request.size if caps.edit_size else None
+            request = dataclasses.replace(request, input_images=(image,), size=size)
+            link = dataclasses.replace(link, carried_by="input_image")
+        return request, self._refusal(item.route_id, request), link
+
+    def _output_of(self, run: Run) -> InputImage | None:
+        """A finished step's first output image, read back from the asset store."""
+        if run.id is None:
+            return None
+        outputs = self.runs.runlog.assets(run.id, role="output")
+        if not outputs:
+            return None
+        try:
+            data = self.runs.assets.get(outputs[0].path)
+        except (AssetStoreError, OSError):
+            return None
+        return InputImage(
+            data=data,
+            mime=outputs[0].mime,
+            name=f"run-{run.id}.{extension_for(outputs[0].mime)}",
+            source=outputs[0].path,
+        )
 
     def _check_budgetable(self, route_ids: Iterable[str]) -> None:
         """A budget is kept by reserving each call's estimate before it is sent: a route that
@@ -313,12 +391,15 @@ class BenchRunner:
         except InvalidRequest as exc:
             # Options no route could take (checked before any route): logged on this route.
             return ImageRequest(prompt=item.prompt.prompt), str(exc)
+        return request, self._refusal(item.route_id, request)
+
+    def _refusal(self, route_id: str, request: ImageRequest) -> str | None:
         try:
-            self.validator.check([item.route_id], request)
+            self.validator.check([route_id], request)
         except InvalidRequest as exc:
             # The edge family's point: how each route refuses. Logged as a run, nothing sent.
-            return request, str(exc)
-        return request, None
+            return str(exc)
+        return None
 
     async def _run_item(
         self, item: BenchItem, request: ImageRequest, refusal: str | None, origin: RunOrigin
@@ -328,6 +409,15 @@ class BenchRunner:
             return await written(runs.record_refusal, item.route_id, request, origin, refusal)
         outcome: RunOutcome = await runs.run(item.route_id, request, origin)
         return outcome.run
+
+
+def _conversations(items: Sequence[BenchItem]) -> list[list[BenchItem]]:
+    """The items grouped by conversation, each group's steps in order (one item for
+    everything but a multi-step request)."""
+    groups: dict[str, list[BenchItem]] = {}
+    for item in items:
+        groups.setdefault(item.conversation, []).append(item)
+    return [sorted(group, key=lambda i: i.step) for group in groups.values()]
 
 
 @dataclass
@@ -340,6 +430,9 @@ class _Pass:
     budget: SpendBudget
     tries: dict[str, int]
     on_progress: ProgressCallback | None
+    # The run each item key finished with (this pass or an earlier one): what a later step
+    # of a multi-step request continues.
+    finished: dict[str, Run]
     on_checked: CheckedCallback | None = None
 
     def reserve(self, route_id: str, estimate: float) -> str | None:

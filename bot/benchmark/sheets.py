@@ -70,7 +70,7 @@ def contact_sheet(
     rows: dict[str, dict[str, Run]] = {}
     for item, run in progress.outcomes:
         if item.prompt.family == family and item.repeat == 0:
-            rows.setdefault(item.prompt.id, {})[item.route_id] = run
+            rows.setdefault(item.label, {})[item.route_id] = run
     if not rows:
         return None
     cols = list(route_ids)

@@ -44,6 +44,22 @@ _SELF_HOSTED_FIELDS = ("hardware", "model_version", "deployment_hash", "serving_
 
 
 @dataclass(frozen=True)
+class StepLink:
+    """A run that is one step of a multi-step request (the benchmark's assistant family):
+    logged in the run's `params` under "step", so an export shows which conversation it
+    belongs to and which earlier run fed it."""
+
+    conversation: str  # the steps' shared key: <bench id>:<route>:<prompt>:<repeat>
+    step: int  # 1-based
+    steps: int
+    follows_run: int | None = None  # the run whose output or response this step continues
+    # How the earlier step reached this one: "previous_response_id" (the provider keeps the
+    # conversation), "input_image" (the client sends the earlier output back as an edit) or
+    # "unavailable" (the route can do neither: the step is refused before any call).
+    carried_by: str | None = None
+
+
+@dataclass(frozen=True)
 class RunOrigin:
     """Where a run was asked from, and how it is grouped."""
 
@@ -57,6 +73,7 @@ class RunOrigin:
     bench_id: str | None = None
     bench_family: str | None = None
     request_key: str | None = None
+    step: StepLink | None = None
 
 
 @dataclass
@@ -199,6 +216,9 @@ class RunService:
             size = request.size
         config = route.config
         facts = deployment_facts(config)
+        params = request.params()
+        if origin.step is not None:
+            params["step"] = dataclasses.asdict(origin.step)
         return Run(
             status="pending",
             source=origin.source,
@@ -213,7 +233,7 @@ class RunService:
             size=size,
             quality=request.quality,
             n=request.n,
-            params=request.params(),
+            params=params,
             hardware=facts.get("hardware"),
             model_version=facts.get("model_version"),
             deployment_hash=facts.get("deployment_hash"),

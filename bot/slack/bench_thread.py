@@ -237,7 +237,7 @@ class _Thread:
 
     async def post_output(self, item: BenchItem, run: Run) -> None:
         # Prompt sets are a team's own files: their ids and notes are shown literally.
-        label = escape(f"{item.prompt.family}/{item.prompt.id} #{item.repeat + 1}")
+        label = escape(f"{item.prompt.family}/{item.label} #{item.repeat + 1}")
         if item.prompt.note:
             label += f" · _{escape(item.prompt.note)}_"
         if run.status == "succeeded" and run.id is not None:

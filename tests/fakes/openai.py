@@ -21,6 +21,9 @@ reject fails the test. Where each rule comes from:
   PNG under 4 MB with an alpha channel and the size of the first image; input_fidelity not on
   gpt-image-1-mini; prompt up to 32,000 characters.
 - `detail` is required on an input_image part (Required in ResponseInputImageParam).
+- `previous_response_id` must name a response this API answered and stored (every one here:
+  the API stores responses unless `store` is false); otherwise 400
+  "Previous response with id '...' not found." (OpenAI API reference, "Conversation state").
 - Headers: a Bearer key; an `OpenAI-Organization` header must name the key's organization (an
   empty one is refused as a mismatch, as the API does for a wrong one).
 - Answers: GPT image models return `b64_json` with `usage` and an `x-request-id` header; a
@@ -244,7 +247,10 @@ class OpenAIFake:
         self.image = png()
         # What the default Responses answer says the tool did with the prompt.
         self.revised_prompt: str | None = None
-        self.response_id = "resp_1"
+        # Responses get ids `<response_id>_<n>`; every id answered is kept (stored responses,
+        # the only ones a later turn may continue with previous_response_id).
+        self.response_id = "resp"
+        self.stored_responses: list[str] = []
         # The usage the default Images answers report (None: a small made-up one per image).
         self.usage: dict[str, Any] | None = None
         self._queues: dict[Endpoint, deque[Reply]] = {
@@ -530,8 +536,19 @@ class OpenAIFake:
                 for part in message.get("content") or [] if isinstance(message, dict) else []:
                     if part.get("type") == "input_image":
                         self._input_image(part)
+            previous = body.get("previous_response_id")
+            if previous is not None and previous not in self.stored_responses:
+                raise Rejected(
+                    f"Previous response with id '{previous}' not found.",
+                    "previous_response_id",
+                    "previous_response_not_found",
+                )
 
-        return self._guard("responses", req, check)
+        reply = self._guard("responses", req, check)
+        answered = reply.status == 200 and isinstance(reply.body, dict) and reply.body.get("id")
+        if answered and isinstance(reply.body, dict) and req.json().get("store") is not False:
+            self.stored_responses.append(str(reply.body["id"]))
+        return reply
 
     def _tool(self, tool: dict[str, Any], where: str) -> None:
         for key in tool:
@@ -615,8 +632,11 @@ class OpenAIFake:
             call: dict[str, Any] = {}
             if self.revised_prompt:
                 call["revised_prompt"] = self.revised_prompt
+            number = len(self.stored_responses) + 1
             answer = responses_body(
-                base64.b64encode(self.image).decode(), response_id=self.response_id, **call
+                base64.b64encode(self.image).decode(),
+                response_id=f"{self.response_id}_{number}",
+                **call,
             )
             return Reply(200, answer, headers=headers)
         fields = req.multipart() if endpoint == "edits" else req.json()

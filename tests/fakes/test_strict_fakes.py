@@ -122,6 +122,26 @@ def test_openai_fake_checks_the_responses_tool(openai_fake: OpenAIFake) -> None:
     assert respond({"input_image_mask": mask}, {**image, "detail": "auto"}).status_code == 200
 
 
+def test_openai_fake_continues_only_a_stored_response(openai_fake: OpenAIFake) -> None:
+    def turn(**extra: Any) -> httpx.Response:
+        body = {
+            "model": "gpt-5.4",
+            "input": "now make it dusk",
+            "tools": [{"type": "image_generation", "model": "gpt-image-2"}],
+            **extra,
+        }
+        return httpx.post(f"{openai_fake.url}/responses", json=body, headers=AUTH)
+
+    unknown = turn(previous_response_id="resp_never_made")
+    assert unknown.status_code == 400
+    assert unknown.json()["error"]["code"] == "previous_response_not_found"
+    first = turn().json()["id"]
+    second = turn(previous_response_id=first)
+    assert second.status_code == 200 and second.json()["id"] != first
+    unstored = turn(store=False).json()["id"]  # not kept: it cannot be continued
+    assert turn(previous_response_id=unstored).status_code == 400
+
+
 # -- Bedrock ------------------------------------------------------------------------------------
 
 

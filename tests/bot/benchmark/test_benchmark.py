@@ -26,9 +26,9 @@ async def test_two_routes_every_family_logged_with_all_fields(openai_fake, open_
     state = await runner.run(items)
     runs = list(runtime.runlog.iter_all(bench_id=state.bench_id))
     assert {r.bench_family for r in runs} == set(FAMILIES)
-    # The assistant family runs on the Responses route only; the demo's is recorded as skipped.
-    assert {(i.route_id, i.prompt.family) for i, _ in state.skipped} == {("demo", "assistant")}
-    assert len(runs) + len(state.skipped) == len(items) == 2 * 9
+    # Every family on both routes, the assistant family's three steps each a run.
+    assert not state.skipped
+    assert len(runs) == len(items) == 2 * (9 + 2)
     for run in runs:
         assert run.status in ("succeeded", "failed") and run.finished_at is not None
         assert run.bench_id == state.bench_id and run.source == "bench"
@@ -45,8 +45,8 @@ async def test_two_routes_every_family_logged_with_all_fields(openai_fake, open_
     assert edits[0].input_assets and len(edits[0].input_assets) == 2  # source image + mask
     oversized = [r for r in runs if r.prompt == "A highly detailed city map"]
     assert all(r.error_class == "unsupported" and "8192" in r.error_message for r in oversized)
-    planner = next(r for r in runs if r.bench_family == "assistant")
-    assert planner.route_id == "assistant" and planner.revised_prompt == "a plan, then an image"
+    planner = next(r for r in runs if r.bench_family == "assistant" and r.route_id == "assistant")
+    assert planner.revised_prompt == "a plan, then an image"
     assert openai_fake.server.calls("/v1/responses")
 
     report = build_report(state, runtime.runlog, runtime.assets, ["demo", "assistant"])
@@ -56,7 +56,10 @@ async def test_two_routes_every_family_logged_with_all_fields(openai_fake, open_
     sheet = Image.open(tmp_path / "report" / "contact-poster.png")
     assert sheet.size == (2 * SHEET_TILE, SHEET_LABEL + 2 * (SHEET_TILE + SHEET_LABEL))
     summary = (tmp_path / "report" / "summary.md").read_text()
-    assert "| demo | product | 2 | 100% |" in summary and "assistant requests run on" in summary
+    assert (
+        "| demo | product | 2 | 100% |" in summary and "| demo | assistant | 3 | 100% |" in summary
+    )
+    assert "## Multi-step requests" in summary
 
 
 async def test_max_cost_is_checked_before_each_call(openai_fake, open_runtime):
