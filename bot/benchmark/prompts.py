@@ -114,6 +114,11 @@ def _prompt(row: dict[str, Any], where: str, base: Path | None) -> BenchPrompt:
     inputs = tuple(_image(base, str(name), where) for name in _names(row.get("input")))
     mask = _image(base, str(row["mask"]), where) if row.get("mask") else None
     steps = _steps(row.get("steps"), f"{where} ({pid})", str(family))
+    for number, step in enumerate(steps, 2):
+        try:
+            build_request({"prompt": step, **options})
+        except InvalidRequest as exc:
+            raise BenchError(f"{where} ({pid}) step {number}: {exc}") from None
     return BenchPrompt(
         str(pid), str(family), str(text), options, inputs, mask, str(row.get("note", "")), steps
     )

@@ -129,6 +129,23 @@ KNOWN_MODELS = frozenset(
 RETIRED_MODELS = frozenset({"gpt-image-1", "dall-e-2", "dall-e-3"})
 
 
+# What the default Responses answers report: the text model's usage, and the image tool's in
+# `tool_usage.image_gen` (the shape client issues show, verify; docs/providers.md).
+RESPONSES_USAGE: dict[str, Any] = {
+    "input_tokens": 60,
+    "input_tokens_details": {"cached_tokens": 0},
+    "output_tokens": 40,
+    "output_tokens_details": {"reasoning_tokens": 0},
+    "total_tokens": 100,
+}
+TOOL_USAGE: dict[str, Any] = {
+    "input_tokens": 20,
+    "input_tokens_details": {"text_tokens": 20, "image_tokens": 0},
+    "output_tokens": 272,
+    "output_tokens_details": {"text_tokens": 0, "image_tokens": 272},
+}
+
+
 def png(color: str | tuple[int, ...] = "orange", size: tuple[int, int] = (64, 64)) -> bytes:
     buf = io.BytesIO()
     Image.new("RGBA", size, color).save(buf, format="PNG")
@@ -636,8 +653,10 @@ class OpenAIFake:
             answer = responses_body(
                 base64.b64encode(self.image).decode(),
                 response_id=f"{self.response_id}_{number}",
+                usage=RESPONSES_USAGE,
                 **call,
             )
+            answer["tool_usage"] = {"image_gen": TOOL_USAGE}
             return Reply(200, answer, headers=headers)
         fields = req.multipart() if endpoint == "edits" else req.json()
         n = _int(fields.get("n", 1), "n")

@@ -116,6 +116,9 @@ def test_cli_bench_runs_the_assistant_family_on_every_route_step_by_step(
     responses = runs["assistant"]
     assert [r.response_id for r in responses] == ["resp_bench_1", "resp_bench_2", "resp_bench_3"]
     assert responses[1].params["previous_response_id"] == "resp_bench_1"
+    # Each turn billed as the text model's tokens plus the image tool's (gpt-5.4, gpt-image-2).
+    turn_cost = (60 * 2.50 + 40 * 15.0) / 1e6 + (20 * 5.0 + 272 * 30.0) / 1e6
+    assert [r.cost_usd for r in responses] == [pytest.approx(turn_cost)] * 3
     assert len(runs["paid"][1].input_assets) == 1  # the previous output, stored as the input
     flux = runs["flux"]
     assert flux[0].status == "succeeded"
@@ -131,6 +134,9 @@ def test_cli_bench_runs_the_assistant_family_on_every_route_step_by_step(
 def report_shows_each_step(summary: str, runs: dict[str, list[Run]]) -> None:
     assert "## Multi-step requests" in summary
     assert "| assistant | campaign-planner #1 | 3/3 |" in summary
+    assert re.search(
+        r"\| assistant \| campaign-planner #1 \| 3/3 \| [0-9.]+s \| \$0\.0270 \|", summary
+    )
     assert "| paid | campaign-planner #1 | 3/3 |" in summary
     assert "| flux | campaign-planner #1 | 1/3 |" in summary
     assert "the provider keeps the conversation" in summary and "client-side" in summary
@@ -244,4 +250,9 @@ def test_steps_belong_to_the_assistant_family_and_are_checked(tmp_path: Path) ->
         '[[prompt]]\nid = "p"\nfamily = "assistant"\nprompt = "x"\nsteps = ["a","b","c","d","e","f"]\n'
     )
     with pytest.raises(BenchError, match="at most 6 steps"):
+        load_prompts(own)
+    own.write_text(
+        f'[[prompt]]\nid = "p"\nfamily = "assistant"\nprompt = "x"\nsteps = ["{"y" * 40000}"]\n'
+    )
+    with pytest.raises(BenchError, match=r"\(p\) step 2: The prompt is 40,000 characters"):
         load_prompts(own)
