@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -36,7 +37,7 @@ T = TypeVar("T")
 @pytest.fixture
 def bfl() -> Iterator[BflFake]:
     fake = BflFake().start()
-    fake.statuses = []  # Pending until `ready_after`, then Ready
+    fake.statuses = []  # Pending while `rendering` says so, then Ready
     yield fake
     fake.stop()
 
@@ -92,7 +93,8 @@ def _wait_for(check: Callable[[], T], timeout: float, what: str) -> T:
 async def test_a_task_accepted_before_a_kill_is_collected_after_restart_and_paid_once(
     bfl: BflFake, slack_fake: SlackFake, start_harness, tmp_path: Path
 ) -> None:
-    bfl.ready_after = 6.0  # the render is still running when the process dies
+    killed = threading.Event()
+    bfl.rendering = lambda: not killed.is_set()  # still running when the process dies
     config = flux_config(bfl)
     (tmp_path / "imageroute.toml").write_text(config)
     database_url = f"sqlite:///{tmp_path}/imageroute.db"
@@ -136,6 +138,7 @@ async def test_a_task_accepted_before_a_kill_is_collected_after_restart_and_paid
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        killed.set()  # the render finishes while no process polls it
     [run] = pending
     assert run.status == "pending" and run.task_id == "task-1"
     assert len(bfl.submits("flux-pro-1.1")) == 1
