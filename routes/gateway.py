@@ -14,30 +14,24 @@ from typing import TYPE_CHECKING, Any
 from routes.config import GatewayRoute as GatewayConfig
 from routes.model import ImageRequest, ImageResult
 from routes.openai_common import make_client
-from routes.openai_images import OpenAIImagesRoute
+from routes.openai_images import OpenAICompatibleRoute
 
 if TYPE_CHECKING:
     import openai
 
 
-class GatewayImagesRoute(OpenAIImagesRoute):
-    config: GatewayConfig  # type: ignore[assignment]
+class GatewayImagesRoute(OpenAICompatibleRoute[GatewayConfig]):
     provider_name = "the gateway"
 
-    def __init__(self, config: GatewayConfig) -> None:
-        super().__init__(config)  # type: ignore[arg-type]
-
-    @property
-    def client(self) -> openai.AsyncOpenAI:
-        if self._client is None:
-            key = self.config.api_key.get_secret_value() if self.config.api_key else None
-            self._client = make_client(
-                api_key=key,
-                base_url=self.config.base_url,
-                timeout=self.config.timeout_seconds,
-                headers={k: v.get_secret_value() for k, v in self.config.headers.items()},
-            )
-        return self._client
+    def build_client(self) -> openai.AsyncOpenAI:
+        # No organization header: that is an OpenAI account setting, not a gateway's.
+        key = self.config.api_key.get_secret_value() if self.config.api_key else None
+        return make_client(
+            api_key=key,
+            base_url=self.config.base_url,
+            timeout=self.config.timeout_seconds,
+            headers={k: v.get_secret_value() for k, v in self.config.headers.items()},
+        )
 
     def describe(self) -> dict[str, Any]:
         facts = super().describe()

@@ -21,7 +21,12 @@ from typing import Any, Literal
 from routes.errors import ModelRetiredError, RouteError
 
 LifecycleStatus = Literal["current", "deprecated", "retired"]
-_STATUSES: tuple[str, ...] = ("current", "deprecated", "retired")
+# The data file's spelling -> the typed status (a lookup, so an unknown word is caught here).
+_STATUSES: dict[str, LifecycleStatus] = {
+    "current": "current",
+    "deprecated": "deprecated",
+    "retired": "retired",
+}
 
 # What providers answer when a model id is no longer served (OpenAI 404 model_not_found, Google
 # 404 NOT_FOUND, Bedrock ResourceNotFound / end of life, a 410 from some gateways).
@@ -103,9 +108,9 @@ def _date(value: Any, where: str) -> date | None:
 
 def _row(raw: Mapping[str, Any]) -> ModelLifecycle:
     model_id = str(raw["id"])
-    status = str(raw.get("status", "current"))
-    if status not in _STATUSES:
-        raise ValueError(f"lifecycle data: {model_id}: status must be one of {_STATUSES}")
+    status = _STATUSES.get(str(raw.get("status", "current")))
+    if status is None:
+        raise ValueError(f"lifecycle data: {model_id}: status must be one of {tuple(_STATUSES)}")
     checked = _date(raw.get("checked"), f"{model_id}.checked")
     if checked is None or not raw.get("source"):
         raise ValueError(f"lifecycle data: {model_id}: every row needs source and checked")
@@ -113,7 +118,7 @@ def _row(raw: Mapping[str, Any]) -> ModelLifecycle:
         model_id=model_id,
         name=str(raw.get("name") or model_id),
         provider=str(raw.get("provider", "")),
-        announced=status,  # type: ignore[arg-type]  # checked against _STATUSES above
+        announced=status,
         shutdown=_date(raw.get("shutdown"), f"{model_id}.shutdown"),
         replacement=str(raw.get("replacement") or "") or None,
         replacement_kind=raw.get("replacement_kind"),

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from routes.base import BaseRoute
 from routes.capabilities import resolve_size
+from routes.config import GatewayRoute as GatewayConfig
+from routes.config import OpenAIResponsesRoute as ResponsesConfig
 from routes.config import OpenAIRoute as OpenAIConfig
 from routes.model import ImageRequest, ImageResult, Usage
 from routes.openai_common import (
@@ -29,26 +31,29 @@ if TYPE_CHECKING:
 SERVED_MODEL_HEADERS = ("x-model", "x-litellm-model", "x-litellm-model-id", "x-portkey-model")
 
 
-class OpenAIImagesRoute(BaseRoute):
-    """Generation via POST /images/generations, edits via POST /images/edits (multipart)."""
+# The configs of the routes that speak the OpenAI wire format: each builds its own client.
+CompatibleConfig = TypeVar("CompatibleConfig", bound=OpenAIConfig | ResponsesConfig | GatewayConfig)
 
-    config: OpenAIConfig
+
+class OpenAICompatibleRoute(BaseRoute, Generic[CompatibleConfig]):
+    """Generation via POST /images/generations, edits via POST /images/edits (multipart), the
+    auth probe and the error mapping, for every route that speaks the OpenAI wire format."""
+
+    config: CompatibleConfig
     provider_name = "OpenAI"
 
-    def __init__(self, config: OpenAIConfig) -> None:
+    def __init__(self, config: CompatibleConfig) -> None:
         super().__init__(config)
         self._client: openai.AsyncOpenAI | None = None
+
+    def build_client(self) -> openai.AsyncOpenAI:
+        """The SDK client for this route's host, key and headers."""
+        raise NotImplementedError
 
     @property
     def client(self) -> openai.AsyncOpenAI:
         if self._client is None:
-            key = self.config.api_key.get_secret_value() if self.config.api_key else None
-            self._client = make_client(
-                api_key=key,
-                base_url=self.config.base_url,
-                organization=self.config.organization,
-                timeout=self.config.timeout_seconds,
-            )
+            self._client = self.build_client()
         return self._client
 
     @property
@@ -129,3 +134,16 @@ class OpenAIImagesRoute(BaseRoute):
         if self._client is not None:
             await self._client.close()
             self._client = None
+
+
+class OpenAIImagesRoute(OpenAICompatibleRoute[OpenAIConfig | ResponsesConfig]):
+    """kind = "openai": OpenAI's own API, with the account's organization when one is set."""
+
+    def build_client(self) -> openai.AsyncOpenAI:
+        key = self.config.api_key.get_secret_value() if self.config.api_key else None
+        return make_client(
+            api_key=key,
+            base_url=self.config.base_url,
+            organization=self.config.organization,
+            timeout=self.config.timeout_seconds,
+        )

@@ -65,10 +65,10 @@ class OpenAIResponsesRoute(OpenAIImagesRoute):
     """Same client, auth probe and error mapping as the Images API route; only the call and
     the answer differ."""
 
-    config: ResponsesConfig  # type: ignore[assignment]
+    config: ResponsesConfig
 
     def __init__(self, config: ResponsesConfig) -> None:
-        super().__init__(config)  # type: ignore[arg-type]
+        super().__init__(config)
 
     async def generate(self, request: ImageRequest) -> ImageResult:
         import openai
