@@ -411,3 +411,24 @@ async def test_a_failure_suggests_only_routes_that_support_the_request(
     assert "*broken* failed (provider down)" in text
     assert "try another route meanwhile: `demo`." in text
     assert "`gw`" not in text
+
+
+async def test_a_long_question_is_shared_by_key_and_a_forgotten_key_says_ask_again(
+    start_harness: Any,
+) -> None:
+    h: BotHarness = await start_harness()
+    question = "we are on GCP and need logos " + "with crisp lettering " * 100
+    await h.command("/imageroute", question)
+    await h.settle()
+    [answer] = h.slack.responses
+    share = button(answer["blocks"], "share_answer")
+    assert share["value"].startswith("k:") and len(share["value"]) < 100
+    await h.interact(h.click_private(share))
+    await h.settle()
+    [shared] = h.slack.top_level(CHANNEL)
+    assert f"<@{USER}> asked `/imageroute we are on GCP and need logos" in shared.all_text()
+    # A button from before a restart names a key this process never saw.
+    await h.interact(h.click_private({**share, "value": "k:" + "0" * 20}))
+    await h.settle()
+    assert "no longer remembered (the bot restarted since" in h.slack.responses[-1]["text"]
+    assert len(h.slack.top_level(CHANNEL)) == 1

@@ -14,7 +14,10 @@ from bot.slack.poster import NotInChannel, SlackPoster
 from bot.slack.tasks import BackgroundTasks
 from routes.base import Route
 
-EXPIRED = "That answer is no longer remembered (it is over a day old): ask again."
+EXPIRED = (
+    "That answer is no longer remembered (the bot restarted since, or it is over a day old): "
+    "ask again."
+)
 
 
 def register(
