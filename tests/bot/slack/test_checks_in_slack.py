@@ -1,7 +1,7 @@
 """Acceptance checks as a Slack user sees them: /imagegen with quoted text on the demo route
 (which draws the prompt's text) and on an OpenAI route whose (fake) API returns an unrelated
-picture; the checks line added in place under each result, the comparison summary, stats and
-the advisor's "in this workspace"."""
+picture; the checks line added in place under each result (and kept when a verdict rewrites it), the
+comparison summary, stats and the advisor's "in this workspace"."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.bot.checks import calibration as cal
-from tests.bot.conftest import CHANNEL, DEMO_CONFIG, BotHarness
+from tests.bot.conftest import CHANNEL, DEMO_CONFIG, BotHarness, button
 from tests.fakes.openai import OpenAIFake
 from tests.fakes.slack import Message
 
@@ -87,6 +87,13 @@ async def test_quoted_text_reads_back_on_the_demo_and_not_on_an_unrelated_pictur
     assert demo_line.startswith(":white_check_mark: Checks: text ")
     assert ":x: text" in other_line and "missing SUMMER" in other_line
     assert "rerun" in json.dumps(demo_msg.blocks) and "verdict_pass" in json.dumps(other_msg.blocks)
+
+    # A verdict rewrites the message with its counts; the checks line stays as it was.
+    await h.interact(h.click(other_msg, button(other_msg, "verdict_fail")))
+    await h.settle()
+    other_msg = _result(h, runs["openai"].id or 0)
+    assert "0 survives the next step, 1 does not" in json.dumps(other_msg.blocks)
+    assert _checks_line(other_msg) == other_line
 
     # The scoreboard, updated with each route's checks.
     parent = h.slack.top_level(CHANNEL)[-1]

@@ -31,7 +31,12 @@ def register(
         app, runs=runs, validator=validator, access=access, flow=flow, poster=poster, tasks=tasks
     )
     verdicts.register(
-        app, runlog=runs.runlog, route_ids=validator.route_ids, poster=poster, tasks=tasks
+        app,
+        runlog=runs.runlog,
+        route_ids=validator.route_ids,
+        poster=poster,
+        tasks=tasks,
+        checklog=flow.checks.checklog if flow.checks is not None else None,
     )
     answers.register(
         app,

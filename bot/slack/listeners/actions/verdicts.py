@@ -1,7 +1,8 @@
 """Verdict buttons: does this output survive the next real step? One verdict per person.
 
 The result message is rewritten with the counts under its actions: the same images (read back
-from the message), the same lines, one more line with the verdicts.
+from the message), the same lines (the acceptance checks from the check log), one more line with
+the verdicts.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
+from bot.checks import CheckReport
 from bot.slack import blocks, messages
 from bot.slack.blocks import ShownImage
 from bot.slack.poster import SlackPoster
 from bot.slack.tasks import BackgroundTasks
+from storage.checks import CheckLog
 from storage.runlog import RunLog
 
 
@@ -26,6 +29,7 @@ def register(
     route_ids: Sequence[str],
     poster: SlackPoster,
     tasks: BackgroundTasks,
+    checklog: CheckLog | None = None,
 ) -> None:
     async def verdict(
         ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], context: AsyncBoltContext
@@ -56,7 +60,11 @@ def register(
         )
         shown = _shown_images(message.get("blocks") or [])
         if channel and message.get("ts") and (shown or not run.images):
-            answer = blocks.result_blocks(run, shown, route_ids, verdict=line)
+            # The checks line stays: a verdict must not hide what the checks found.
+            checks = await asyncio.to_thread(checklog.for_run, run.id) if checklog else ()
+            answer = blocks.result_blocks(
+                run, shown, route_ids, verdict=line, checks=CheckReport(checks)
+            )
             await poster.update(channel, str(message["ts"]), messages.result_text(run), answer)
         else:
             # The images cannot be read back from this message: leave it as it is.
