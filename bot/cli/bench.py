@@ -116,7 +116,7 @@ async def _run(
 def _report(
     runtime: Runtime, progress: BenchProgress, routes: tuple[str, ...], out: Path | None
 ) -> None:
-    from bot.benchmark.report import build_report, count_outputs, write_report
+    from bot.benchmark.report import build_report, count_outputs, table_lines, write_report
 
     report = build_report(
         progress, runtime.runlog, runtime.assets, list(routes), runtime.checks.checklog
@@ -124,6 +124,8 @@ def _report(
     folder = out or Path("bench-reports") / progress.bench_id
     write_report(report, folder)
     typer.echo(f"done {progress.bench_id}: {count_outputs(progress).sentence()}")
+    # The same table as the report's and the Slack thread's: success, latency, cost, checks.
+    typer.echo("\n".join(table_lines(report.cells)))
     typer.echo(f"report: {folder / 'summary.md'} (and summary.html)")
     if any(why.startswith(("budget", "route daily")) for _, why in progress.skipped):
         typer.echo(

@@ -140,6 +140,10 @@ def test_cli_bench_writes_the_report(openai_fake, tmp_path, monkeypatch):
     )
     assert result.exit_code == 0, result.output
     assert "report: rep/summary.md" in result.output
+    # The terminal shows the report's table, acceptance checks included.
+    assert "| text | kept | alpha | as asked | verdicts" in result.output
+    demo_product = next(x for x in result.output.splitlines() if x.startswith("| demo | product |"))
+    assert "2/2 · 100%" in demo_product  # both product outputs delivered as asked
     assert (tmp_path / "rep" / "contact-product.png").exists()
     exported = CliRunner().invoke(
         cli_app,

@@ -1,5 +1,6 @@
-"""`/imageroute bench` end to end: progress, every output with verdict buttons, the report, one
-thread; guardrails and daily spend caps; verdicts counted in a resumed benchmark's report."""
+"""`/imageroute bench` end to end: progress, every output with verdict buttons and its checks,
+the report, one thread; guardrails and daily spend caps; verdicts counted in a resumed
+benchmark's report."""
 
 from __future__ import annotations
 
@@ -25,6 +26,12 @@ async def test_slack_bench_posts_progress_outputs_and_report_in_one_thread(start
     image_outputs = [u for u in uploads if u.filename.startswith(("demo-", "slowdemo-"))]
     assert len(image_outputs) == 2 * 4
     assert texts.count("Verdict for run") == 2 * 5
+    # Each output's verdict message gets its acceptance checks once they are in (every image
+    # at least for being delivered as asked); a refused output has none.
+    verdicts = [m for m in thread if isinstance(m, Message) and "Verdict for run" in m.text]
+    checked = [m for m in verdicts if "Checks:" in json.dumps(m.blocks)]
+    assert len(checked) == 2 * 4 and all(m.updates for m in checked)
+    assert all("as asked" in m.text and "verdict_pass" in json.dumps(m.blocks) for m in checked)
     assert "report" in texts and "| demo | product |" in texts
     assert any(u.filename == "contact-product.png" for u in uploads)
     assert any(u.filename == "chart.png" for u in uploads)
