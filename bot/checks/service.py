@@ -51,6 +51,13 @@ class AcceptanceChecks:
     def enabled(self) -> bool:
         return self.settings.enabled
 
+    @property
+    def worker(self) -> ThreadPoolExecutor:
+        """The process's one checks thread (created on first use): checks queue behind it."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checks")
+        return self._pool
+
     async def check(
         self,
         run: Run,
@@ -62,11 +69,9 @@ class AcceptanceChecks:
         holds already."""
         if not self.enabled or run.status != "succeeded" or run.id is None:
             return CheckReport()
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checks")
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._pool, self.check_now, run, images, request)
+            return await loop.run_in_executor(self.worker, self.check_now, run, images, request)
         except Exception:  # whatever goes wrong, the run and its posting stay intact: log all
             log.warning("run %s: the acceptance checks could not run", run.id, exc_info=True)
             return CheckReport()

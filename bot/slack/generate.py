@@ -217,13 +217,20 @@ class GenerateFlow:
         assert self.checks is not None
         run = outcome.run
         report = await self.checks.check(run, [i.data for i in outcome.images], checked.request)
-        if posted.ts is not None and report.rows:
+        if posted.ts is not None and report.rows and run.id is not None:
+            # A verdict may have been given while the checks ran: keep its line.
+            verdicts = await asyncio.to_thread(self.runs.runlog.verdicts, run.id)
             await self.poster.update(
                 channel,
                 posted.ts,
                 messages.result_text(run),
                 blocks=blocks.result_blocks(
-                    run, posted.shown, self.route_ids, note=posted.note, checks=report
+                    run,
+                    posted.shown,
+                    self.route_ids,
+                    note=posted.note,
+                    checks=report,
+                    verdict=messages.verdict_line(run.id, verdicts),
                 ),
             )
         return report

@@ -17,7 +17,7 @@ from bot.core.markup import escape
 from bot.health.notices import minutes_between
 from routes.failures import looks_like_org_verification, org_verification_hint
 from storage.runlog import as_utc
-from storage.tables import Incident, Run
+from storage.tables import Incident, Run, Verdict
 
 SECTION_LIMIT = 3000
 CONTEXT_LIMIT = 2000
@@ -297,6 +297,18 @@ def done_line(runs: Sequence[Run], *, in_thread: bool = True) -> str:
     if len(runs) == 1:
         return ("Done" if ok else "Failed") + where
     return f"{ok} of {len(runs)} routes returned an image{where}"
+
+
+def verdict_line(run_id: int, verdicts: Sequence[Verdict]) -> str | None:
+    """Under a result's actions: the people's verdicts so far and who gave the latest."""
+    if not verdicts:
+        return None
+    good = sum(1 for v in verdicts if v.survives)
+    latest = max(verdicts, key=lambda v: as_utc(v.judged_at)).judged_by
+    return (
+        f"Verdicts on run #{run_id}: {good} survives the next step, "
+        f"{len(verdicts) - good} does not (latest: <@{escape(latest)}>)."
+    )
 
 
 def checks_brief(report: CheckReport) -> str:

@@ -6,6 +6,7 @@ comparison summary, stats and the advisor's "in this workspace"."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -111,3 +112,32 @@ async def test_quoted_text_reads_back_on_the_demo_and_not_on_an_unrelated_pictur
     await h.settle()
     advice = json.dumps(h.slack.responses[-1]["blocks"])
     assert "text legible 100% of 1" in advice and "text legible 0% of 1" in advice
+
+
+async def test_a_verdict_given_while_the_checks_run_stays_when_they_land(start_harness):
+    h = await start_harness()
+    release = threading.Event()
+    # The checks' one worker thread is busy until the verdict is in.
+    h.runtime.checks.worker.submit(release.wait, 60)
+    try:
+        await h.command("/imagegen", f'route=demo prompt="{PROMPT}" size=256x256')
+        message = await h.slack.received(lambda: _posted_result(h))
+        await h.interact(h.click(message, button(message, "verdict_pass")))
+        await h.slack.received(lambda: "1 survives the next step" in message.all_text())
+        assert "Checks:" not in message.all_text()
+    finally:
+        release.set()
+    await h.settle(60)
+    line = _checks_line(message)  # the checks landed after the verdict, and both are shown
+    assert "Checks:" in line and "text" in line and "as asked" in line
+    assert (
+        "Verdicts on run" in message.all_text() and "1 survives the next step" in message.all_text()
+    )
+
+
+def _posted_result(h: BotHarness) -> Message | None:
+    for parent in h.slack.top_level(CHANNEL):
+        for item in h.slack.replies(CHANNEL, parent.ts):
+            if item.image_blocks() and button(item, "verdict_pass"):
+                return item
+    return None

@@ -53,11 +53,7 @@ def register(
         survives = action.get("action_id") == "verdict_pass"
         await asyncio.to_thread(runlog.set_verdict, run.id, survives, user)
         verdicts = await asyncio.to_thread(runlog.verdicts, run.id)
-        good = sum(1 for v in verdicts if v.survives)
-        line = (
-            f"Verdicts on run #{run.id}: {good} survives the next step, "
-            f"{len(verdicts) - good} does not (latest: <@{user}>)."
-        )
+        line = messages.verdict_line(run.id, verdicts) or ""
         shown = _shown_images(message.get("blocks") or [])
         if channel and message.get("ts") and (shown or not run.images):
             # The checks line stays: a verdict must not hide what the checks found.
