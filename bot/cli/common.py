@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,22 +42,36 @@ def user_errors() -> Iterator[None]:
 
 
 def setup_logging(verbose: bool = False, level: int = logging.WARNING) -> None:
+    """Log to stderr, as text or JSON lines (LOG_FORMAT; a .env value applies once the
+    settings are read), secrets masked."""
     from bot.core.redaction import Redactor, install
+    from bot.wiring.logs import TEXT_FORMAT, use_format
 
     logging.basicConfig(
-        level=logging.DEBUG if verbose else level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+        level=logging.DEBUG if verbose else level, format=TEXT_FORMAT, stream=sys.stderr
     )
-    for noisy in ("httpx", "httpcore", "botocore", "urllib3", "slack_sdk", "alembic"):
+    use_format(os.environ.get("LOG_FORMAT"))
+    logging.captureWarnings(True)  # library warnings as log lines too (one format on stderr)
+    for noisy in (
+        "httpx",
+        "httpcore",
+        "botocore",
+        "urllib3",
+        "slack_sdk",
+        "alembic",
+        "apscheduler",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     install(Redactor())
 
 
 def settings() -> Settings:
+    from bot.wiring.logs import use_format
     from bot.wiring.settings import load_settings
 
-    return load_settings()
+    loaded = load_settings()
+    use_format(loaded.log_format)
+    return loaded
 
 
 def redacted_settings() -> Settings:

@@ -36,6 +36,15 @@ def serve(
 
 @app.command()
 def prober(
+    port: Annotated[
+        int | None,
+        typer.Option(
+            help="Port of GET /healthz and /metrics (default PROBER_PORT, else 3001; 0: none).",
+            min=0,
+            max=65535,
+        ),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Bind address of that port.")] = "0.0.0.0",  # noqa: S104
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run only the scheduled health probes (for deployments with several bot replicas)."""
@@ -43,7 +52,7 @@ def prober(
     with user_errors():
         from bot.wiring.serve import run_prober
 
-        asyncio.run(run_prober(redacted_settings()))
+        asyncio.run(run_prober(redacted_settings(), port=port, host=host))
 
 
 @db_app.command("upgrade")

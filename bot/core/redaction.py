@@ -25,6 +25,10 @@ _PATTERNS = [
     re.compile(r"(?i)(://[^:/\s@]+:)[^@\s]+@"),  # passwords in URLs
 ]
 MASK = "[redacted]"
+# Attributes every LogRecord has (the message and its arguments are redacted on their own).
+_RECORD_ATTRIBUTES = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
+)
 
 
 class Redactor:
@@ -80,6 +84,10 @@ class RedactingFilter(logging.Filter):
         message = record.getMessage()
         record.msg = self.redactor(message)
         record.args = None
+        # Fields given with `extra=` are written out by the JSON log format: masked too.
+        for key, value in list(record.__dict__.items()):
+            if key not in _RECORD_ATTRIBUTES and isinstance(value, (str, dict, list, tuple)):
+                setattr(record, key, self.redactor.deep(value))
         if record.exc_info and record.exc_info[1] is not None:
             import traceback
 

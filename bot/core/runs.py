@@ -19,6 +19,8 @@ from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.core import correlation
+from bot.core.observers import Observers, RunFinished, RunStarted
 from bot.core.redaction import Redactor
 from bot.core.replay import request_from_run
 from routes.base import Route
@@ -31,7 +33,7 @@ from routes.model import GeneratedImage, ImageRequest, ImageResult
 from routes.tasks import SubmittedTask
 from storage.assets import AssetStore, AssetStoreError, StoredAsset
 from storage.health import PASSIVE_ERROR_CLASSES, HealthLog
-from storage.runlog import RunLog
+from storage.runlog import RunLog, as_utc
 from storage.tables import HealthCheck, Run, utcnow
 
 log = logging.getLogger(__name__)
@@ -103,8 +105,10 @@ class RunService:
         worker_id: str,
         *,
         health: HealthLog | None = None,
+        observers: Observers | None = None,
     ) -> None:
         self.health = health
+        self.observers = observers or Observers()
         self.runlog = runlog
         self.assets = assets
         self.executors = executors
@@ -130,6 +134,7 @@ class RunService:
             raise
         assert row.id is not None
         run_id = row.id
+        self.observers.emit(RunStarted(run_id, route_id))
         try:
             inputs = await written(self._store_inputs, run_id, request)
             if inputs:
@@ -155,6 +160,7 @@ class RunService:
         claimed = await asyncio.to_thread(self.runlog.reclaim, run_id, self.worker_id)
         if claimed is None:
             return None
+        self.observers.emit(RunStarted(run_id, run.route_id))
         try:
             request = await asyncio.to_thread(self._logged_request, claimed)
             try:
@@ -195,17 +201,63 @@ class RunService:
         writes in flight were waited for, so nothing lands after this)."""
         if run_id is None:
             return
-        await written(self._close_if_pending, run_id)
+        closed = await written(self._close_if_pending, run_id)
+        if closed is not None:
+            self.finished(closed)
 
-    def _close_if_pending(self, run_id: int) -> None:
+    def _close_if_pending(self, run_id: int) -> Run | None:
         row = self.runlog.get(run_id)
         if row is not None and row.status == "pending":
-            self.runlog.finish(
+            return self.runlog.finish(
                 run_id,
                 "interrupted",
                 error_class="interrupted",
                 error_message="the run was cancelled before it finished",
             )
+        return None
+
+    def finished(self, row: Run) -> None:
+        """Report a run's final row: one log line with its facts, and one RunFinished.
+        Also for runs finished on behalf of a stopped process (interrupted orphans)."""
+        assert row.id is not None
+        unpriced = row.cost_usd is None and (row.images > 0 or row.task_id is not None)
+        self.observers.emit(
+            RunFinished(
+                run_id=row.id,
+                route_id=row.route_id,
+                status=row.status,
+                error_class=row.error_class,
+                billing_owner=row.billing_owner,
+                latency_s=row.latency_s,
+                cost_usd=row.cost_usd,
+                unpriced=unpriced,
+            )
+        )
+        duration = None
+        if row.finished_at is not None:
+            duration = round((as_utc(row.finished_at) - as_utc(row.created_at)).total_seconds(), 3)
+        outcome = row.status if row.error_class is None else f"{row.status} ({row.error_class})"
+        log.info(
+            "run %s on %s %s in %s s",
+            row.id,
+            row.route_id,
+            outcome,
+            duration,
+            extra={
+                "run_id": row.id,
+                "route": row.route_id,
+                "status": row.status,
+                "error_class": row.error_class,
+                "slack_team": row.slack_team,
+                "slack_channel": row.slack_channel,
+                "request_id": correlation.current().get("request_id"),
+                "provider_request_id": row.error_request_id or row.response_id,
+                "duration_s": duration,
+                "latency_s": row.latency_s,
+                "cost_usd": row.cost_usd,
+                "source": row.source,
+            },
+        )
 
     def _pending_row(self, route: Route, request: ImageRequest, origin: RunOrigin) -> Run:
         caps = route.capabilities()
@@ -258,7 +310,7 @@ class RunService:
         route = self.route(route_id)
         row = self.runlog.start(self._pending_row(route, request, origin))
         assert row.id is not None
-        return self.runlog.finish(
+        refused = self.runlog.finish(
             row.id,
             "failed",
             error_class="unsupported",
@@ -266,6 +318,8 @@ class RunService:
             cost_usd=0.0,
             cost_basis="free",
         )
+        self.finished(refused)
+        return refused
 
     def _store_inputs(self, run_id: int, request: ImageRequest) -> list[str]:
         paths: list[str] = []
@@ -311,6 +365,7 @@ class RunService:
             )
             if exc.error_class in PASSIVE_ERROR_CLASSES:
                 await asyncio.to_thread(self.health.record, check)
+        self.finished(row)
         return RunOutcome(run=row, error=exc)
 
     async def _succeeded(self, run_id: int, route: Route, result: ImageResult) -> RunOutcome:
@@ -348,8 +403,10 @@ class RunService:
                 error_message=self.redact(f"the images could not be stored: {exc}"),
                 **fields,
             )
+            self.finished(row)
             return RunOutcome(run=row, result=result, images=images)
         row = await written(self.runlog.finish, run_id, "succeeded", **fields)
+        self.finished(row)
         return RunOutcome(run=row, result=result, images=images, stored=stored)
 
     def _store_outputs(self, run_id: int, images: list[GeneratedImage]) -> list[StoredAsset]:

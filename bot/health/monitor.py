@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
+from bot.core.observers import Observers, ProbeChecked, RouteStates
 from bot.core.spend import OverCap, SpendPolicy
 from bot.health.events import AlertLine, AlertSink, KindChanged
 from bot.health.fallback import fallback_route
@@ -41,7 +42,9 @@ class HealthMonitor:
         *,
         spend: SpendPolicy | None = None,
         clock: Clock = utcnow,
+        observers: Observers | None = None,
     ) -> None:
+        self.observers = observers or Observers()
         self.health = health
         self.executors = executors
         self.settings = settings
@@ -90,6 +93,29 @@ class HealthMonitor:
         ]
         for check in checks:
             await asyncio.to_thread(self.health.record, check)
+            self.observers.emit(
+                ProbeChecked(
+                    check.route_id,
+                    check.probe_kind or "probe",
+                    check.ok,
+                    check.error_class,
+                    check.latency_s,
+                )
+            )
+            log.info(
+                "probe of %s %s in %.2f s",
+                check.route_id,
+                "ok" if check.ok else f"failed ({check.error_class})",
+                check.latency_s or 0.0,
+                extra={
+                    "route": check.route_id,
+                    "probe_kind": check.probe_kind,
+                    "ok": check.ok,
+                    "error_class": check.error_class,
+                    "provider_request_id": check.request_id,
+                    "duration_s": check.latency_s,
+                },
+            )
         return checks
 
     async def _probe_one(self, rid: str) -> ProbeResult | None:
@@ -119,6 +145,15 @@ class HealthMonitor:
             await self.notices.announce_new(now)
             await self.notices.remind(now)
             await self.notices.recoveries(now)
+        await self.report_states()
+
+    async def report_states(self) -> None:
+        """Tell the observers every route's state and the incidents open, by kind."""
+        states = await self.states()
+        incidents: dict[str, int] = {}
+        for incident in await asyncio.to_thread(self.health.open_incidents):
+            incidents[incident.kind] = incidents.get(incident.kind, 0) + 1
+        self.observers.emit(RouteStates(dict(states), incidents))
 
     # -- transitions ------------------------------------------------------------------------
     async def _transitions(self, now: datetime) -> None:

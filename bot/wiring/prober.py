@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -69,15 +70,27 @@ class Leadership:
 class Prober:
     """Runs HealthMonitor rounds on an APScheduler interval while this process leads."""
 
-    def __init__(self, monitor: HealthMonitor, leadership: Leadership) -> None:
+    def __init__(
+        self,
+        monitor: HealthMonitor,
+        leadership: Leadership,
+        *,
+        on_leadership: Callable[[bool], None] | None = None,
+    ) -> None:
         self.monitor = monitor
         self.leadership = leadership
         self.scheduler: AsyncIOScheduler | None = None
         self.rounds = 0
+        self.active = False
+        # Told before every round whether this process leads (the metrics' prober_active).
+        self.on_leadership = on_leadership
 
     async def tick(self) -> bool:
         """One scheduled round; False when another process is the prober."""
-        if not await asyncio.to_thread(self.leadership.is_leader):
+        self.active = await asyncio.to_thread(self.leadership.is_leader)
+        if self.on_leadership is not None:
+            self.on_leadership(self.active)
+        if not self.active:
             return False
         try:
             await self.monitor.round()
@@ -112,3 +125,6 @@ class Prober:
             self.scheduler.shutdown(wait=False)
             self.scheduler = None
         await asyncio.to_thread(self.leadership.release)
+        self.active = False
+        if self.on_leadership is not None:
+            self.on_leadership(False)

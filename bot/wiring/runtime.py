@@ -23,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.benchmark.runner import BenchRunner
 from bot.checks import AcceptanceChecks
+from bot.core.observers import Observers
 from bot.core.redaction import Redactor, install
 from bot.core.requests import RequestValidator
 from bot.core.runs import RunService
@@ -66,6 +67,8 @@ class Runtime:
     checks: AcceptanceChecks
     worker_id: str
     role: str
+    # What runs and probes report as they happen (metrics subscribe in serve and the prober).
+    observers: Observers
     _heartbeat: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @classmethod
@@ -96,7 +99,10 @@ class Runtime:
         executors = {rid: RouteExecutor(route, redact=redactor) for rid, route in routes.items()}
         worker_id = f"{role}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         health = HealthLog(engine)
-        runs = RunService(runlog, assets, executors, redactor, worker_id, health=health)
+        observers = Observers()
+        runs = RunService(
+            runlog, assets, executors, redactor, worker_id, health=health, observers=observers
+        )
         validator = RequestValidator(routes, config.limits.max_routes_per_comparison)
         spend = SpendPolicy(runlog, routes, config.limits, holder=worker_id, health=health)
         checks = AcceptanceChecks(CheckLog(engine), runlog, assets, config.checks)
@@ -116,12 +122,18 @@ class Runtime:
             checks=checks,
             worker_id=worker_id,
             role=role,
+            observers=observers,
         )
 
     def monitor(self, alerts: AlertSink | None) -> HealthMonitor:
         """The health monitor over this process's routes (events go to `alerts`)."""
         return HealthMonitor(
-            self.health, self.executors, self.config.probes, alerts, spend=self.spend
+            self.health,
+            self.executors,
+            self.config.probes,
+            alerts,
+            spend=self.spend,
+            observers=self.observers,
         )
 
     def bench_runner(self, per_route_concurrency: int | None = None) -> BenchRunner:
@@ -151,6 +163,9 @@ class Runtime:
             log.warning(
                 "%d run(s) left pending by a stopped process are now interrupted", len(orphans)
             )
+        for run in orphans:
+            if run.task_id is None:  # a billed task is reported when it is collected
+                self.runs.finished(run)
         self._heartbeat = asyncio.create_task(self._beat(), name="heartbeat")
         return orphans
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import re
 import signal
+import time
+from collections.abc import Iterator
 from typing import Any
 
 from starlette.applications import Starlette
@@ -12,11 +16,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as HttpRoute
 
+from bot.core import correlation
 from bot.health.events import AlertSink
 from bot.slack.app import SlackBot
 from bot.slack.health_alerts import LoggedAlerts, SlackAlerts
 from bot.slack.listeners import Product
 from bot.slack.poster import SlackPoster, make_client
+from bot.wiring.logs import bind_slack_fields
+from bot.wiring.metrics import CONTENT_TYPE, Metrics, process_metrics
 from bot.wiring.prober import Leadership, Prober
 from bot.wiring.runtime import Runtime
 from bot.wiring.settings import Settings
@@ -25,16 +32,40 @@ from storage.db import ping
 log = logging.getLogger(__name__)
 
 DRAIN_SECONDS = 60.0
+# A request id from the reverse proxy is kept when it looks like one (nginx's $request_id).
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-def build_http_app(bot: SlackBot, runtime: Runtime) -> Starlette:
-    """POST /slack/events for commands, events and interactivity; GET /healthz for the bot."""
+def build_http_app(bot: SlackBot, runtime: Runtime, metrics: Metrics | None = None) -> Starlette:
+    """POST /slack/events for commands, events and interactivity; GET /healthz for the bot;
+    GET /metrics for Prometheus."""
     from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 
     handler = AsyncSlackRequestHandler(bot.app)
+    measured = metrics if metrics is not None else process_metrics(runtime)
 
     async def events(request: Request) -> Response:
-        return await handler.handle(request)
+        given = request.headers.get("x-request-id", "")
+        request_id = given if _REQUEST_ID.match(given) else correlation.new_request_id()
+        started = time.perf_counter()
+        with correlation.bound(request_id=request_id):
+            response = await handler.handle(request)
+            seconds = time.perf_counter() - started
+            # Bolt's middleware (bind_slack_fields) names the kind once the signature holds.
+            kind = correlation.current().get("slack_kind", "rejected")
+            measured.acked(kind, seconds)
+            log.info(
+                "slack %s answered %d in %.3f s",
+                kind,
+                response.status_code,
+                seconds,
+                extra={"status_code": response.status_code, "duration_s": round(seconds, 4)},
+            )
+        response.headers["X-Request-Id"] = request_id
+        return response
+
+    async def scrape(_request: Request) -> Response:
+        return Response(measured.render(), media_type=CONTENT_TYPE)
 
     async def healthz(_request: Request) -> Response:
         db = await asyncio.to_thread(ping, runtime.engine)
@@ -52,6 +83,7 @@ def build_http_app(bot: SlackBot, runtime: Runtime) -> Starlette:
         routes=[
             HttpRoute("/slack/events", events, methods=["POST"]),
             HttpRoute("/healthz", healthz, methods=["GET"]),
+            HttpRoute("/metrics", scrape, methods=["GET"]),
         ]
     )
 
@@ -89,6 +121,7 @@ async def start_bot(settings: Settings, runtime: Runtime) -> SlackBot:
     bot = await SlackBot.create(
         product, client, poster, signing_secret=secret, api_url=settings.slack_api_url
     )
+    bot.app.middleware(bind_slack_fields)  # team and channel on every log line of a request
     orphans = await runtime.start_worker()
     await bot.recover(orphans)  # billed tasks collected in the background, the rest told
     return bot
@@ -121,8 +154,13 @@ async def serve(
     else:
         settings.require("slack_app_token", why="for Socket Mode (or use `serve --http`)")
     runtime = await asyncio.to_thread(Runtime.open, settings, role="bot")
+    metrics = process_metrics(runtime)
     bot = await start_bot(settings, runtime)
-    prober = Prober(bot.monitor, Leadership(runtime.engine)) if probes else None
+    prober = (
+        Prober(bot.monitor, Leadership(runtime.engine), on_leadership=metrics.leading)
+        if probes
+        else None
+    )
     if prober is not None:
         prober.start()
     try:
@@ -130,14 +168,17 @@ async def serve(
             import uvicorn
 
             config = uvicorn.Config(
-                build_http_app(bot, runtime),
+                build_http_app(bot, runtime, metrics),
                 host=host,
                 port=port,
                 log_level="info",
                 access_log=False,
+                log_config=None,  # the root handlers: one format, secrets masked
             )
             log.info(
-                "serving Slack over HTTP on %s:%d (POST /slack/events, GET /healthz)", host, port
+                "serving Slack over HTTP on %s:%d (POST /slack/events, GET /healthz, /metrics)",
+                host,
+                port,
             )
             await uvicorn.Server(config).serve()
         else:
@@ -156,9 +197,75 @@ async def serve(
         await runtime.aclose()
 
 
-async def run_prober(settings: Settings) -> None:
-    """`imageroute prober`: probes and alerts only; one active per database (advisory lock)."""
+def prober_status_app(runtime: Runtime, prober: Prober, metrics: Metrics) -> Starlette:
+    """GET /healthz (database reachable; whether this process is the active prober) and GET
+    /metrics, for the prober process."""
+
+    async def healthz(_request: Request) -> Response:
+        db = await asyncio.to_thread(ping, runtime.engine)
+        ok = db == "ok"
+        body: dict[str, Any] = {
+            "status": "ok" if ok else "degraded",
+            "database": db,
+            "active": prober.active,
+            "rounds": prober.rounds,
+            "routes": len(prober.monitor.probed()),
+            "worker": runtime.worker_id,
+        }
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    async def scrape(_request: Request) -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    return Starlette(
+        routes=[
+            HttpRoute("/healthz", healthz, methods=["GET"]),
+            HttpRoute("/metrics", scrape, methods=["GET"]),
+        ]
+    )
+
+
+class _BesideServer:
+    """uvicorn serving next to a process that handles SIGTERM itself (the prober): uvicorn
+    must neither take the signals nor raise them again when it stops."""
+
+    def __init__(self, app: Starlette, host: str, port: int) -> None:
+        import uvicorn
+
+        class Quiet(uvicorn.Server):
+            @contextlib.contextmanager
+            def capture_signals(self) -> Iterator[None]:
+                yield
+
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", access_log=False, log_config=None
+        )
+        self.server = Quiet(config)
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.task = asyncio.create_task(self.server.serve(), name="prober-http")
+        while not self.server.started:
+            if self.task.done():
+                self.task.result()  # the port is taken: say so and stop
+                raise RuntimeError("the prober's HTTP server stopped at start")
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        if self.task is not None:
+            await self.task
+
+
+async def run_prober(
+    settings: Settings,
+    port: int | None = None,
+    host: str = "0.0.0.0",  # noqa: S104
+) -> None:
+    """`imageroute prober`: probes and alerts only; one active per database (advisory lock).
+    /healthz and /metrics on `port` (PROBER_PORT; 0: none)."""
     runtime = await asyncio.to_thread(Runtime.open, settings, role="prober")
+    metrics = process_metrics(runtime)
     poster = None
     if settings.slack_bot_token is not None:
         client = make_client(
@@ -171,15 +278,26 @@ async def run_prober(settings: Settings) -> None:
         log.warning("SLACK_BOT_TOKEN is not set: health alerts are only logged")
     await runtime.start_worker()
     prober = Prober(
-        runtime.monitor(alerts_for(poster, settings.alert_channel)), Leadership(runtime.engine)
+        runtime.monitor(alerts_for(poster, settings.alert_channel)),
+        Leadership(runtime.engine),
+        on_leadership=metrics.leading,
     )
-    prober.start(first_in=1.0)
+    port = settings.prober_port if port is None else port
+    status = None
+    if port:
+        status = _BesideServer(prober_status_app(runtime, prober, metrics), host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
+        if status is not None:
+            await status.start()
+            log.info("prober status on %s:%d (GET /healthz, /metrics)", host, port)
+        prober.start(first_in=1.0)
         await stop.wait()
     finally:
         await prober.stop()
+        if status is not None:
+            await status.stop()
         await runtime.aclose()

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./data/imageroute.db"
     asset_store: str = "file://./data/assets"
     alert_channel: str | None = Field(None)
+    log_format: str = "text"
+    prober_port: int = Field(3001, ge=0, le=65535)
 
     @field_validator("slack_bot_token")
     @classmethod
@@ -63,6 +65,14 @@ class Settings(BaseSettings):
         if not re.match(r"^(file://.+|s3://[^/]+.*)$", value):
             raise ValueError("must be file:///path/to/dir or s3://bucket/prefix")
         return value
+
+    @field_validator("log_format")
+    @classmethod
+    def _log_format(cls, value: str) -> str:
+        chosen = value.strip().lower() or "text"
+        if chosen not in ("text", "json"):
+            raise ValueError("must be text or json")
+        return chosen
 
     @field_validator("alert_channel")
     @classmethod
