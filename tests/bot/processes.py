@@ -135,6 +135,20 @@ class Processes:
         self.started.append(process)
         return process
 
+    def run_once(self, name: str, *args: str, timeout: float = 120) -> str:
+        """A one-shot command (`db upgrade`), run to its end; its output, or the failure."""
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", *args],
+            env={**os.environ, **self.env},
+            cwd=self.workdir,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+        output = (done.stdout + done.stderr).decode(errors="replace")
+        assert done.returncode == 0, f"{name} exited {done.returncode}:\n{output}"
+        return output
+
     def close(self) -> None:
         for process in self.started:
             process.kill()
