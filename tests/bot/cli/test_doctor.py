@@ -87,6 +87,10 @@ def test_the_example_config_without_credentials_lists_each_missing_one_and_exits
     assert "route 'flux': bfl, model flux-2-pro (current)" in result.stdout
     [bedrock] = [n for n in lines(result, "note") if "route 'bedrock'" in n]
     assert "no free credential check" in bedrock and "imageroute probe --route bedrock" in bedrock
+    # The ComfyUI route names no workflow file of its own: it builds on the built-in workflow
+    # (its example host is not reachable from here, which doctor says as such).
+    assert "ok       route 'comfy': self-hosted" in result.stdout
+    assert "workflow" not in result.stdout
 
 
 def test_the_demo_config_passes(in_folder: Path) -> None:
