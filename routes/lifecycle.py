@@ -58,6 +58,7 @@ class ModelLifecycle:
     verify: bool = False
     note: str = ""
     aliases: tuple[str, ...] = ()
+    aka: str | None = None  # a nickname people also use ("Nano Banana Pro")
 
     def status(self, today: date | None = None) -> LifecycleStatus:
         """Deprecated until the shutdown date, retired from it on; the announced status when
@@ -92,6 +93,7 @@ class ModelLifecycle:
             "checked": self.checked.isoformat(),
             "verify": self.verify,
             "note": self.note or None,
+            "aka": self.aka,
         }
 
 
@@ -114,9 +116,13 @@ def _row(raw: Mapping[str, Any]) -> ModelLifecycle:
     checked = _date(raw.get("checked"), f"{model_id}.checked")
     if checked is None or not raw.get("source"):
         raise ValueError(f"lifecycle data: {model_id}: every row needs source and checked")
+    name = str(raw.get("name") or model_id)
+    if any(bracket in name for bracket in "()"):
+        # Every surface shows the name beside the id in brackets: one inside would nest.
+        raise ValueError(f"lifecycle data: {model_id}: a name has no brackets (a nickname: aka)")
     return ModelLifecycle(
         model_id=model_id,
-        name=str(raw.get("name") or model_id),
+        name=name,
         provider=str(raw.get("provider", "")),
         announced=status,
         shutdown=_date(raw.get("shutdown"), f"{model_id}.shutdown"),
@@ -127,6 +133,7 @@ def _row(raw: Mapping[str, Any]) -> ModelLifecycle:
         verify=bool(raw.get("verify", False)),
         note=str(raw.get("note", "")),
         aliases=tuple(str(a) for a in raw.get("aliases", ())),
+        aka=str(raw["aka"]) if raw.get("aka") else None,
     )
 
 

@@ -130,8 +130,8 @@ def test_gemini_flash_image_warns_before_its_date_and_is_refused_after() -> None
     text = '[routes.nano]\nkind = "gemini-image"\nmodel = "gemini-2.5-flash-image"\napi_key = "k"\n'
     before = parse_config(text, "r.toml", today=date(2026, 10, 1))
     assert before.warnings == (
-        "r.toml: route 'nano': model gemini-2.5-flash-image (Gemini 2.5 Flash Image (Nano "
-        "Banana)) shuts down on 2026-10-02; use gemini-3.1-flash-image instead",
+        "r.toml: route 'nano': model gemini-2.5-flash-image (Gemini 2.5 Flash Image) shuts "
+        "down on 2026-10-02; use gemini-3.1-flash-image instead",
     )
     with pytest.raises(ConfigError, match=r"shut down on 2026-10-02; use gemini-3\.1-flash-image"):
         parse_config(text, "r.toml", today=date(2026, 10, 2))
@@ -213,6 +213,31 @@ def test_imageroute_gen_prints_one_line_per_route_kept_on_a_shut_down_model(
     old = [line for line in result.stderr.splitlines() if "route 'old'" in line]
     assert len(old) == 1 and old[0].startswith("imageroute: warning: ")
     assert "gpt-image-1 (GPT Image 1) was shut down on 2026-10-23; use gpt-image-2" in old[0]
+
+
+def test_names_on_file_carry_no_brackets_and_nicknames_stay_apart() -> None:
+    # Every surface puts the name beside the id in brackets ("id (name)", "name (`id`)").
+    bracketed = [m for m, row in catalog().items() if "(" in row.name or ")" in row.name]
+    assert not bracketed
+    row = lifecycle_for("gemini-3-pro-image")
+    assert row is not None and (row.name, row.aka) == ("Gemini 3 Pro Image", "Nano Banana Pro")
+
+
+def test_imageroute_gen_names_a_shut_down_gemini_model_in_one_pair_of_brackets(
+    in_folder: Path,
+) -> None:
+    (in_folder / "imageroute.toml").write_text(
+        '[routes.demo]\nkind = "demo"\n'
+        '[routes.banana]\nkind = "gemini-image"\nmodel = "gemini-2.5-flash-image"\n'
+        'api_key = "k"\nallow_retired_model = true\n'
+    )
+    result = CliRunner().invoke(cli_app, ["gen", "--route", "demo", "a lighthouse"])
+    assert result.exit_code == 0, result.output
+    [line] = [line for line in result.stderr.splitlines() if "route 'banana'" in line]
+    assert (
+        "gemini-2.5-flash-image (Gemini 2.5 Flash Image) was shut down on 2026-10-02; "
+        "use gemini-3.1-flash-image instead" in line
+    )
 
 
 # -- the provider says the model is gone --------------------------------------------------------

@@ -179,7 +179,7 @@ def test_advise_names_todays_google_model_from_the_live_catalog(in_folder: Path)
     result = invoke("advise", "we're all in on Google Cloud")
     assert result.exit_code == 0
     # The name is the lifecycle data's (routes/data/lifecycle.toml), not the board's default.
-    named = "Gemini 3 Pro Image (Nano Banana Pro) (`gemini-3-pro-image`)"
+    named = "Gemini 3 Pro Image (`gemini-3-pro-image`)"
     assert f"First benchmark: {named} on Vertex AI" in result.stdout
     assert (
         "The article named Imagen 4 Ultra; Google shut it down on 2026-08-17 and names "

@@ -130,7 +130,7 @@ async def test_the_google_answer_names_gemini_3_pro_image_and_why(start_harness)
     google, outside = (_text(r["blocks"]) for r in h.slack.responses)
     assert "Benchmark first: Google Cloud / Vertex AI" in google
     # The name comes from routes/data/lifecycle.toml, the live catalog the bot hands in.
-    named = "Gemini 3 Pro Image (Nano Banana Pro) (`gemini-3-pro-image`)"
+    named = "Gemini 3 Pro Image (`gemini-3-pro-image`)"
     assert f"*Start with* {named} on Vertex AI" in google
     assert (
         "The article named Imagen 4 Ultra; Google shut it down on 2026-08-17 and names "
