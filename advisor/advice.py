@@ -183,9 +183,16 @@ def describe_workspace_route(ws: WorkspaceRoute) -> str:
     if ws.p50_latency_s is not None:
         parts.append(f"p50 {ws.p50_latency_s:.1f} s")
     if ws.median_cost_usd is not None:
-        parts.append(f"median ${ws.median_cost_usd:.3f}")
+        parts.append(f"median {_cost(ws.median_cost_usd)}")
     if ws.unpriced_runs:
         parts.append(f"{ws.unpriced_runs} run{'s' if ws.unpriced_runs != 1 else ''} unpriced")
     for name, share, checked in ws.checks:
         parts.append(f"{name} {share:.0%} of {checked}")
     return f"{ws.route_id} ({ws.kind}): " + ", ".join(parts)
+
+
+def _cost(usd: float) -> str:
+    # Read as the bot reads costs (bot/core/figures.py): a free route costs "$0 (free)".
+    if usd == 0:
+        return "$0 (free)"
+    return f"${usd:.4f}" if usd < 0.01 else f"${usd:.3f}"

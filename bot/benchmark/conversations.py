@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.benchmark.plan import BenchItem, BenchProgress
+from bot.core.figures import dollars
 from storage.tables import Run
 
 ORCHESTRATION = {
@@ -122,7 +123,7 @@ def conversations(progress: BenchProgress) -> list[Conversation]:
 
 
 def _money(value: float | None) -> str:
-    return "unknown" if value is None else f"${value:.4f}"
+    return "unknown" if value is None else dollars(value)
 
 
 def _cell(text: str) -> str:

@@ -29,7 +29,7 @@ from bot.benchmark.plan import BenchItem, BenchProgress
 from bot.benchmark.prompts import FAMILIES
 from bot.benchmark.sheets import Cell, chart, contact_sheet, flatten_for_sheet
 from bot.checks import CHECK_LABELS, CHECK_NAMES
-from bot.core.figures import unpriced
+from bot.core.figures import dollars, unpriced
 from routes.media import extension_for, sniff_mime
 from storage.assets import AssetStore, AssetStoreError
 from storage.checks import CheckLog, summarise, verdict
@@ -205,7 +205,7 @@ def _fmt(value: float | None, kind: str) -> str:
     return {
         "pct": f"{value * 100:.0f}%",
         "s": f"{value:.2f}s",
-        "usd": f"${value:.4f}",
+        "usd": dollars(value),
         "ratio": f"{value:.2f}",
     }[kind]
 

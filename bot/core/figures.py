@@ -11,14 +11,25 @@ _COST_BASIS = {
 }
 
 
+def dollars(usd: float) -> str:
+    """An amount alone: "$0" when nothing was paid, else the digits it needs ("$0.0040",
+    "$0.042"); a positive amount too small to show reads "<$0.0001", never "$0.0000"."""
+    if usd == 0:
+        return "$0"
+    if round(usd, 4) == 0:
+        return "<$0.0001"
+    return f"${usd:.4f}" if usd < 0.01 else f"${usd:.3f}"
+
+
 def money(usd: float | None, basis: str | None) -> str:
+    """A cost and how it was worked out: "$0.042 (list price)", "$0 (free)", "cost unknown".
+    A zero with no basis (a median, a mean) is what free runs cost: it reads "$0 (free)" too."""
     if usd is None:
         return "cost unknown"
-    if basis == "free":
+    if basis == "free" or (usd == 0 and basis is None):
         return "$0 (free)"
-    text = f"${usd:.4f}" if usd < 0.01 else f"${usd:.3f}"
     label = _COST_BASIS.get(basis or "")
-    return f"{text} ({label})" if label else text
+    return f"{dollars(usd)} ({label})" if label else dollars(usd)
 
 
 def seconds(value: float | None) -> str:
@@ -31,9 +42,9 @@ def unpriced(runs: int, noun: str = "run") -> str:
 
 def spend(known_usd: float, unpriced_runs: int = 0, noun: str = "run") -> str:
     """Spend as people should read it: the known total, and runs of unknown cost counted
-    beside it, never added as $0 ("$1.20", "$1.20 + 3 runs unpriced", "3 runs unpriced")."""
+    beside it, never added as $0 ("$1.20", "$0", "$1.20 + 3 runs unpriced", "3 runs unpriced")."""
     if not unpriced_runs:
-        return f"${known_usd:.2f}"
+        return f"${known_usd:.2f}" if known_usd else "$0"
     if not known_usd:
         return unpriced(unpriced_runs, noun)
     return f"${known_usd:.2f} + {unpriced(unpriced_runs, noun)}"

@@ -356,7 +356,7 @@ def stats_blocks(
                 seconds(s.p50_latency_s) if s else "—",
                 seconds(s.p95_latency_s) if s else "—",
                 _median(s),
-                spend(w.spend_usd, w.unpriced_runs) if w else "$0.00",
+                spend(w.spend_usd, w.unpriced_runs) if w else spend(0.0),
                 "{} ok / {} not".format(*verdicts[rid]) if rid in verdicts else "—",
             )
         )

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from bot.checks import CheckReport
-from bot.core.figures import money, seconds, unpriced
+from bot.core.figures import dollars, money, seconds, unpriced
 from bot.core.markup import escape
 from bot.health.notices import minutes_between
 from routes.failures import looks_like_org_verification, org_verification_hint
@@ -323,10 +323,8 @@ def tile_caption(run: Run) -> str:
         return f"failed: {run.error_class or 'error'}"
     if run.cost_usd is None:
         cost = "cost unknown"
-    elif run.cost_basis == "free" or run.cost_usd == 0:
-        cost = "$0"
     else:
-        cost = f"${run.cost_usd:.4f}" if run.cost_usd < 0.01 else f"${run.cost_usd:.3f}"
+        cost = "$0" if run.cost_basis == "free" else dollars(run.cost_usd)
     return f"{seconds(run.latency_s)} · {cost}"
 
 

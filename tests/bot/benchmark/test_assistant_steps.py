@@ -135,7 +135,7 @@ def report_shows_each_step(summary: str, runs: dict[str, list[Run]]) -> None:
     assert "## Multi-step requests" in summary
     assert "| assistant | campaign-planner #1 | 3/3 |" in summary
     assert re.search(
-        r"\| assistant \| campaign-planner #1 \| 3/3 \| [0-9.]+s \| \$0\.0270 \|", summary
+        r"\| assistant \| campaign-planner #1 \| 3/3 \| [0-9.]+s \| \$0\.027 \|", summary
     )
     assert "| paid | campaign-planner #1 | 3/3 |" in summary
     assert "| flux | campaign-planner #1 | 1/3 |" in summary

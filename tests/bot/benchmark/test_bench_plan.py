@@ -99,7 +99,7 @@ async def test_an_unpriced_route_is_refused_under_a_budget_and_counted_unpriced_
     summary = (tmp_path / "rep" / "summary.md").read_text()
     assert "| unpriced | product | 2 | 100% |" in summary
     assert re.search(r"\| unpriced \| product .*\| unknown \|", summary)
-    assert "| paid | product | 2 | 100% |" in summary and "$0.0400" in summary
+    assert "| paid | product | 2 | 100% |" in summary and "$0.040" in summary
     assert "No price on file for `unpriced`: run without a budget" in summary
     assert "4 of 4 outputs succeeded, 0 skipped, $0.08 spent + 2 runs unpriced." in summary
     assert "2 runs unpriced: billed at a cost nothing on file gives" in summary

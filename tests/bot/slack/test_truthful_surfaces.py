@@ -92,6 +92,36 @@ async def test_unknown_costs_are_counted_as_unpriced_on_every_surface(openai_fak
     assert "Probe spend over 7 days: $0.50 + 1 probe unpriced" in health
 
 
+async def test_a_free_route_reads_zero_dollars_on_every_surface(openai_fake, start_harness):
+    h = await start_harness(config(openai_fake))
+    await h.command("/imagegen", 'route=demo prompt="a lantern"')
+    await h.settle()
+    [run] = h.runtime.runlog.recent(5)
+    assert (run.status, run.cost_usd, run.cost_basis) == ("succeeded", 0.0, "free")
+
+    await h.command("/imageroute", "stats")
+    await h.settle()
+    table = h.slack.responses[-1]["blocks"][0]["text"]["text"]
+    [row] = [line for line in table.splitlines() if line.startswith("demo")]
+    # The median reads as the run does ("$0 (free)"), the week's spend as "$0".
+    assert re.search(r"\$0 \(free\)\s+\$0\s", row), row
+    assert "$0.0" not in table
+
+    await h.event({"type": "app_home_opened", "user": USER, "tab": "home"})
+    [published] = await h.slack.received(h.slack.published)
+    home = _text(published["view"])
+    assert "`demo`: $0 over 1 run(s)" in home and "Demo team: $0" in home
+    assert "$0 (free): " in home  # the run in "Your recent runs"
+    assert "$0.0" not in home
+
+    # The advice on the demo route's board row shows what this workspace measured on it.
+    await h.command("/imageroute", "we already use the OpenAI API for our product images")
+    await h.settle()
+    advice = _text(h.slack.responses[-1]["blocks"])
+    assert "demo (demo):" in advice and "median $0 (free)" in advice
+    assert "$0.0" not in advice
+
+
 async def test_cheapest_is_never_awarded_over_an_unknown_cost(openai_fake, start_harness):
     h = await start_harness(config(openai_fake))
     await h.command("/imagegen", 'route=demo,mystery prompt="two lanterns"')
