@@ -49,6 +49,9 @@ class AssetStore(Protocol):
     def get(self, path: str) -> bytes: ...
 
     def delete(self, path: str) -> None: ...
+    def ping(self) -> str:
+        """'ok', or a short reason the store cannot take files now (for /healthz)."""
+        ...
 
 
 def _describe(key: str, data: bytes, mime: str, path: str) -> StoredAsset:
@@ -87,6 +90,15 @@ class LocalAssetStore:
     def delete(self, path: str) -> None:
         Path(path).unlink(missing_ok=True)
 
+    def ping(self) -> str:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return f"error: {exc.strerror or type(exc).__name__}"
+        if not os.access(self.root, os.W_OK):
+            return "error: the asset folder is not writable"
+        return "ok"
+
 
 class S3AssetStore:
     """Objects under s3://bucket/prefix; AWS_ENDPOINT_URL points boto3 at S3-compatible stores."""
@@ -97,8 +109,19 @@ class S3AssetStore:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.url = url
-        self.client: S3Client = boto3.client(
-            "s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None
+        from botocore.config import Config
+
+        # Bounded: an unreachable store must fail a put in seconds (the image is then
+        # spooled), not hold a finished run for minutes of default timeouts and retries.
+        config = Config(
+            connect_timeout=5, read_timeout=30, retries={"max_attempts": 3, "mode": "standard"}
+        )
+        endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
+        self.client: S3Client = boto3.client("s3", endpoint_url=endpoint, config=config)
+        self._pinger: S3Client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            config=Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 1}),
         )
 
     def _key(self, key: str) -> str:
@@ -115,6 +138,17 @@ class S3AssetStore:
                 f"could not store {full} in bucket {self.bucket}: {exc}"
             ) from None
         return _describe(key, data, mime, f"s3://{self.bucket}/{full}")
+
+    def ping(self) -> str:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self._pinger.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            return f"error: {exc.response.get('Error', {}).get('Code', 'refused')}"
+        except BotoCoreError as exc:
+            return f"error: {type(exc).__name__}"
+        return "ok"
 
     def get(self, path: str) -> bytes:
         parsed = urlparse(path)

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from storage.runlog import Visible
 from storage.tables import Run, RunCheck
 
 CHECK_NAMES = ("text", "edit", "transparency", "delivery", "repeat")
@@ -112,7 +113,11 @@ class CheckLog:
         return found
 
     def figures(
-        self, *, since: datetime | None = None, bench_id: str | None = None
+        self,
+        *,
+        since: datetime | None = None,
+        bench_id: str | None = None,
+        visible: Visible = None,
     ) -> list[CheckFigures]:
         """Per route, family and check: how many passed, failed or did not run, and the mean
         score, counted in the database (one row per image checked)."""
@@ -139,6 +144,8 @@ class CheckLog:
             query = query.where(col(Run.created_at) >= since)
         if bench_id is not None:
             query = query.where(col(Run.bench_id) == bench_id)
+        if visible is not None:
+            query = query.where(visible)
         with Session(self.engine) as session:
             rows = session.exec(query).all()
         return [

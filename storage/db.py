@@ -18,6 +18,10 @@ class DatabaseError(Exception):
     """The database cannot be opened or migrated; the message says which and why."""
 
 
+class DatabaseUnavailable(DatabaseError):
+    """The database did not answer while serving a request (an outage, a restart)."""
+
+
 Scrub = Callable[[str], str]
 
 
@@ -91,11 +95,24 @@ def alembic_config() -> Config:
     return cfg
 
 
+# An arbitrary, fixed 64-bit key: "imageroute migrate".
+MIGRATION_LOCK_KEY = 0x696D_6167_6D69_6772
+
+
 def upgrade(engine: Engine, revision: str = "heads") -> None:
-    """Apply migrations up to `revision` (idempotent; safe to run at every start)."""
+    """Apply migrations up to `revision` (idempotent; safe to run at every start).
+
+    Several replicas starting together on PostgreSQL migrate one at a time: each takes a
+    transaction-scoped advisory lock first, so the second finds the schema current and does
+    nothing, instead of racing the first through CREATE TABLE. (SQLite serialises writers
+    on its own.)"""
     cfg = alembic_config()
     try:
         with engine.begin() as connection:
+            if engine.dialect.name == "postgresql":
+                connection.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK_KEY}
+                )
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, revision)
     except sa.exc.OperationalError as exc:

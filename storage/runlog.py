@@ -14,10 +14,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from storage.assets import StoredAsset
 from storage.tables import Run, RunAsset, RunAttempt, Verdict, Worker, utcnow
+
+# A condition on the runs table narrowing a read to what one viewer may see (the rule is
+# bot.core.visibility's; storage only applies it).
+Visible = ColumnElement[bool] | None
 
 
 class DuplicateRequest(Exception):
@@ -132,6 +137,41 @@ class RunLog:
     def finish(self, run_id: int, status: str, **fields: Any) -> Run:
         return self.update(run_id, status=status, finished_at=utcnow(), **fields)
 
+    def complete(
+        self,
+        run_id: int,
+        finish: dict[str, Any] | None,
+        attempts: Iterable[dict[str, Any]] = (),
+        outputs: Sequence[tuple[int, StoredAsset]] = (),
+    ) -> Run | None:
+        """A run's end in one transaction: its final fields (`finish`, with `status`), its
+        attempts and its output assets (by position). Safe to repeat: `finish` and the attempts
+        are applied only while the run is still pending (or was marked interrupted while its
+        result waited in the spool), and an output replaces any row at its position. Returns
+        the run, or None when it is not in the log."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            run = session.get(Run, run_id)
+            if run is None:
+                return None
+            if finish is not None and run.status in ("pending", "interrupted"):
+                for key, value in {"finished_at": utcnow(), **finish}.items():
+                    setattr(run, key, value)
+                session.add(run)
+                for attempt in attempts:
+                    session.add(RunAttempt(run_id=run_id, **attempt))
+            for position, stored in outputs:
+                session.execute(
+                    sa.delete(RunAsset).where(
+                        col(RunAsset.run_id) == run_id,
+                        col(RunAsset.role) == "output",
+                        col(RunAsset.position) == position,
+                    )
+                )
+                session.add(_asset_row(run_id, stored, "output", position))
+            session.commit()
+            session.refresh(run)
+            return run
+
     def record_task(
         self,
         run_id: int,
@@ -192,17 +232,7 @@ class RunLog:
             session.commit()
 
     def add_asset(self, run_id: int, stored: StoredAsset, role: str, position: int) -> RunAsset:
-        asset = RunAsset(
-            run_id=run_id,
-            role=role,
-            position=position,
-            path=stored.path,
-            mime=stored.mime,
-            bytes=stored.bytes,
-            sha256=stored.sha256,
-            width=stored.width,
-            height=stored.height,
-        )
+        asset = _asset_row(run_id, stored, role, position)
         with Session(self.engine, expire_on_commit=False) as session:
             session.add(asset)
             session.commit()
@@ -235,9 +265,14 @@ class RunLog:
         bench_id: str | None = None,
         slack_user: str | None = None,
         status: str | None = None,
+        visible: Visible = None,
     ) -> list[Run]:
+        """The latest runs; `visible` (a condition on runs, bot.core.visibility) narrows them
+        to what one viewer may see."""
         with Session(self.engine, expire_on_commit=False) as session:
             query = select(Run)
+            if visible is not None:
+                query = query.where(visible)
             if route_id:
                 query = query.where(Run.route_id == route_id)
             if slack_user:
@@ -265,12 +300,16 @@ class RunLog:
             yield from rows
             last = rows[-1].id or last
 
-    def route_stats(self, since: datetime | None = None) -> dict[str, RouteStats]:
+    def route_stats(
+        self, since: datetime | None = None, *, visible: Visible = None
+    ) -> dict[str, RouteStats]:
         """Runs, success rate, latency percentiles and cost per route (finished runs only)."""
         with Session(self.engine) as session:
             query = select(  # type: ignore[call-overload]
                 Run.route_id, Run.status, Run.latency_s, Run.cost_usd, Run.images, Run.task_id
             ).where(col(Run.status).in_(("succeeded", "failed")))
+            if visible is not None:
+                query = query.where(visible)
             if since is not None:
                 query = query.where(Run.created_at >= since)
             rows = session.exec(query).all()
@@ -322,10 +361,12 @@ class RunLog:
             total = total + part
         return total
 
-    def spend_by_billing_owner(self, since: datetime) -> dict[str, Spend]:
+    def spend_by_billing_owner(
+        self, since: datetime, *, visible: Visible = None
+    ) -> dict[str, Spend]:
         """Known spend and unpriced runs since `since` per billing owner ('unknown' when the
         route named none)."""
-        grouped = self._spend_grouped(Run.billing_owner, since)
+        grouped = self._spend_grouped(Run.billing_owner, since, visible=visible)
         return {(owner or "unknown"): spend for owner, spend in grouped.items()}
 
     def _spend_grouped(
@@ -335,6 +376,7 @@ class RunLog:
         *,
         route_id: str | None = None,
         slack_user: str | None = None,
+        visible: Visible = None,
     ) -> dict[Any, Spend]:
         unpriced = sa.case((_UNPRICED, 1), else_=0)
         with Session(self.engine) as session:
@@ -355,6 +397,8 @@ class RunLog:
                 query = query.where(Run.route_id == route_id)
             if slack_user:
                 query = query.where(Run.slack_user == slack_user)
+            if visible is not None:
+                query = query.where(visible)
             rows = session.exec(query).all()
         return {
             group: Spend(
@@ -392,13 +436,19 @@ class RunLog:
             return list(session.exec(select(Verdict).where(Verdict.run_id == run_id)).all())
 
     def verdict_counts(
-        self, *, bench_id: str | None = None, since: datetime | None = None
+        self,
+        *,
+        bench_id: str | None = None,
+        since: datetime | None = None,
+        visible: Visible = None,
     ) -> dict[str, tuple[int, int]]:
         """Per route: (survives, does not) over the runs selected."""
         with Session(self.engine) as session:
             query = select(Run.route_id, Verdict.survives).join(
                 Verdict, col(Verdict.run_id) == col(Run.id)
             )
+            if visible is not None:
+                query = query.where(visible)
             if bench_id:
                 query = query.where(Run.bench_id == bench_id)
             if since is not None:
@@ -425,24 +475,56 @@ class RunLog:
             session.commit()
 
     def interrupt_orphans(self, live_worker: str, stale_after: timedelta) -> list[Run]:
-        """Mark pending runs of workers that stopped heart-beating as interrupted.
+        """Claim the pending runs of workers that stopped heart-beating and mark them
+        interrupted; returns the runs this call claimed.
 
         A run belongs to a dead worker when that worker has no heartbeat newer than
-        `stale_after`; runs of this process (`live_worker`) and of live replicas are left alone.
+        `stale_after`; runs of this process (`live_worker`) and of live replicas are left
+        alone. Each run is claimed with a conditional update (`status = 'pending'`), so when
+        several processes sweep at once every orphan is claimed, and so told about, once.
         """
         cutoff = utcnow() - stale_after
         with Session(self.engine, expire_on_commit=False) as session:
             live = set(session.exec(select(Worker.id).where(col(Worker.seen_at) >= cutoff)).all())
             live.add(live_worker)
-            pending = session.exec(select(Run).where(Run.status == "pending")).all()
-            orphans = [run for run in pending if run.worker_id not in live]
-            now = utcnow()
-            for run in orphans:
-                run.status = "interrupted"
-                run.finished_at = now
-                run.error_class = "interrupted"
-                run.error_message = "the bot stopped before this run finished"
-                session.add(run)
+            # In id order: two sweepers lock rows in the same order, so they cannot deadlock.
+            pending = session.exec(
+                select(Run.id, Run.worker_id).where(Run.status == "pending").order_by(col(Run.id))
+            ).all()
+            candidates = [
+                run_id for run_id, worker in pending if worker not in live and run_id is not None
+            ]
+            claimed: list[int] = []
+            for run_id in candidates:
+                result = session.execute(
+                    sa.update(Run)
+                    .where(col(Run.id) == run_id, col(Run.status) == "pending")
+                    .values(
+                        status="interrupted",
+                        finished_at=utcnow(),
+                        error_class="interrupted",
+                        error_message="the bot stopped before this run finished",
+                    )
+                )
+                if result.rowcount:  # type: ignore[attr-defined]
+                    claimed.append(run_id)
             session.execute(sa.delete(Worker).where(col(Worker.seen_at) < cutoff))
             session.commit()
-            return list(orphans)
+            if not claimed:
+                return []
+            rows = session.exec(select(Run).where(col(Run.id).in_(claimed)).order_by(col(Run.id)))
+            return list(rows.all())
+
+
+def _asset_row(run_id: int, stored: StoredAsset, role: str, position: int) -> RunAsset:
+    return RunAsset(
+        run_id=run_id,
+        role=role,
+        position=position,
+        path=stored.path,
+        mime=stored.mime,
+        bytes=stored.bytes,
+        sha256=stored.sha256,
+        width=stored.width,
+        height=stored.height,
+    )

@@ -45,56 +45,52 @@ def _pg_bin() -> Path | None:
     return Path(initdb).parent if initdb else None
 
 
+class PostgresCluster:
+    """A throwaway PostgreSQL cluster (initdb + pg_ctl in a temp dir) on a free loopback port;
+    as root its commands run as the postgres user (initdb refuses root). Tests that need the
+    database to go away and come back stop and start it."""
+
+    def __init__(self, bin_dir: Path) -> None:
+        self.bin_dir = bin_dir
+        self.as_user: list[str] = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        self.data = Path(tempfile.mkdtemp(prefix="imageroute-pg-"))
+        if self.as_user:
+            shutil.chown(self.data, user="postgres")
+        self.port = _free_port()
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+        self._pg("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+
+    def _pg(self, tool: str, *args: str, check: bool = True) -> None:
+        subprocess.run(
+            [*self.as_user, str(self.bin_dir / tool), *args], check=check, capture_output=True
+        )
+
+    def start(self) -> None:
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.data} -c fsync=off"
+        log = str(self.data / "server.log")
+        self._pg("pg_ctl", "-D", str(self.data), "-l", log, "-w", "-o", options, "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._pg("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop", check=False)
+
+    def remove(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.data, ignore_errors=True)
+
+
+def pg_bin() -> Path | None:
+    """Where PostgreSQL's server binaries are, or None."""
+    return _pg_bin()
+
+
 @contextlib.contextmanager
 def _throwaway_cluster(bin_dir: Path) -> Iterator[str]:
-    """initdb + pg_ctl in a temp dir; as root, run them as the postgres user (initdb refuses root)."""
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        as_user = ["runuser", "-u", "postgres", "--"]
-    data = Path(tempfile.mkdtemp(prefix="imageroute-pg-"))
-    if as_user:
-        shutil.chown(data, user="postgres")
-    port = _free_port()
-    run = {"check": True, "capture_output": True}
-    subprocess.run(
-        [
-            *as_user,
-            str(bin_dir / "initdb"),
-            "-D",
-            str(data),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "-E",
-            "UTF8",
-        ],
-        **run,
-    )  # type: ignore[call-overload]
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {data} -c fsync=off"
-    subprocess.run(
-        [
-            *as_user,
-            str(bin_dir / "pg_ctl"),
-            "-D",
-            str(data),
-            "-l",
-            str(data / "server.log"),
-            "-w",
-            "-o",
-            options,
-            "start",
-        ],
-        **run,
-    )  # type: ignore[call-overload]
+    cluster = PostgresCluster(bin_dir)
+    cluster.start()
     try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        yield cluster.url
     finally:
-        subprocess.run(
-            [*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
-            capture_output=True,
-            check=False,
-        )
-        shutil.rmtree(data, ignore_errors=True)
+        cluster.remove()
 
 
 @pytest.fixture(scope="session")

@@ -97,7 +97,8 @@ async def _run(
     bench_id: str,
     max_cost: float | None,
 ) -> BenchProgress:
-    await runtime.start_worker()  # a live heartbeat: no other process interrupts our runs
+    # A live heartbeat: no other process takes our runs for orphans.
+    await runtime.start_worker(sweep=False)
     with typer.progressbar(length=len(items), label="running", file=sys.stderr) as bar:
         last = [0]
 

@@ -113,6 +113,8 @@ async def _gen(
     from bot.core.spend import OverCap
 
     try:
+        # A live heartbeat: no other process takes this run for an orphan while it runs.
+        await runtime.start_worker(sweep=False)
         try:
             hold = await runtime.spend.reserve(route_ids, None, checked.request)
         except OverCap as exc:
@@ -163,6 +165,8 @@ def _print(outcome: RunOutcome, report: CheckReport) -> None:
             f"run #{run.id} {run.route_id}: failed ({run.error_class}): {run.error_message}",
             err=True,
         )
+        if outcome.kept:
+            typer.echo(f"  {outcome.kept}", err=True)
         return
     paths = ", ".join(a.path for a in outcome.stored)
     typer.echo(
@@ -170,10 +174,12 @@ def _print(outcome: RunOutcome, report: CheckReport) -> None:
         f"{run.model_reported or run.model_requested} · {run.size} · "
         f"{money(run.cost_usd, run.cost_basis)} · {seconds(run.latency_s)} · "
         f"response id {run.response_id} · billed to {run.billing_owner or 'unknown'}\n"
-        f"  saved: {paths}"
+        f"  saved: {paths or 'not yet'}"
     )
     if report.rows:
         typer.echo(f"  checks: {report.text()}")
         for line in report.lines():
             for reason in line.reasons if line.status == "failed" else ():
                 typer.echo(f"    {line.name}: {reason}")
+    if outcome.kept:
+        typer.echo(f"  {outcome.kept} (`imageroute db reconcile` stores it now)", err=True)

@@ -27,6 +27,8 @@ def probe(
 
         async def once() -> list[Any]:
             try:
+                # A generate probe holds spend while it runs: this process must look alive.
+                await runtime.start_worker(sweep=False)
                 return await monitor.probe(ids)
             finally:
                 await runtime.aclose()

@@ -65,3 +65,22 @@ def db_upgrade() -> None:
         engine = make_engine(s.database_url)
         upgrade(engine)
         typer.echo(f"database at revision {current_revision(engine)}")
+
+
+@db_app.command("reconcile")
+def db_reconcile() -> None:
+    """Store results kept in the local spool (IMAGEROUTE_SPOOL) while the asset store or the
+    database was down; the bot also does this at start-up and every few seconds."""
+    with user_errors():
+        from bot.cli.common import open_runtime
+
+        runtime = open_runtime()
+        try:
+            result = runtime.spool.reconcile(runtime.assets, runtime.runlog)
+        finally:
+            runtime.engine.dispose()
+        typer.echo(f"{result.done} result(s) stored, {result.waiting} still waiting")
+        for reason in result.reasons:
+            typer.echo(f"  waiting: {reason}", err=True)
+        if result.waiting:
+            raise typer.Exit(1)

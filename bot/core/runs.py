@@ -9,6 +9,7 @@ image bytes stay in hand for posting even if storing them fails. Requests arrive
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -34,6 +35,7 @@ from routes.tasks import SubmittedTask
 from storage.assets import AssetStore, AssetStoreError, StoredAsset
 from storage.health import PASSIVE_ERROR_CLASSES, HealthLog
 from storage.runlog import RunLog, as_utc
+from storage.spool import Spool
 from storage.tables import HealthCheck, Run, utcnow
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,8 @@ class RunOrigin:
     slack_channel: str | None = None
     slack_user: str | None = None
     slack_thread_ts: str | None = None
+    # The parent message the request opened (None: posted into an existing thread).
+    slack_parent_ts: str | None = None
     slack_response_url: str | None = None
     group_id: str | None = None
     bench_id: str | None = None
@@ -87,6 +91,8 @@ class RunOutcome:
     error: RouteError | None = None
     images: list[GeneratedImage] = field(default_factory=list)
     stored: list[StoredAsset] = field(default_factory=list)
+    # When part of the result waits in the spool for a store: one sentence saying so.
+    kept: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -106,6 +112,7 @@ class RunService:
         *,
         health: HealthLog | None = None,
         observers: Observers | None = None,
+        spool: Spool | None = None,
     ) -> None:
         self.health = health
         self.observers = observers or Observers()
@@ -114,41 +121,63 @@ class RunService:
         self.executors = executors
         self.redact = redactor
         self.worker_id = worker_id
+        self.spool = spool
+        # Billed tasks of runs in flight, as accepted: the run's final write (or its spool
+        # entry) carries them too, so a task the run log missed then is never forgotten.
+        self._tasks: dict[int, dict[str, Any]] = {}
 
     def route(self, route_id: str) -> Route:
         return self.executors[route_id].route
 
     # -- running -------------------------------------------------------------------------
-    async def run(self, route_id: str, request: ImageRequest, origin: RunOrigin) -> RunOutcome:
-        """Run one request on one route. Never raises for provider errors: the outcome says."""
+    async def run(
+        self,
+        route_id: str,
+        request: ImageRequest,
+        origin: RunOrigin,
+        on_row: Callable[[Run], None] | None = None,
+    ) -> RunOutcome:
+        """Run one request on one route. Never raises for provider or storage errors: the
+        outcome says (a run the log cannot record is not sent to the provider at all).
+        `on_row` hears of the pending row as soon as it is written (a caller interrupted later
+        can then name the run)."""
         route = self.route(route_id)
-        writing = asyncio.ensure_future(
-            asyncio.to_thread(self.runlog.start, self._pending_row(route, request, origin))
-        )
+        pending = self._pending_row(route, request, origin)
+        writing = asyncio.ensure_future(asyncio.to_thread(self.runlog.start, pending))
         try:
             row = await asyncio.shield(writing)
         except asyncio.CancelledError:
             # Cancelled while the row was being written: it is written all the same, so wait
             # for it and close it; a row left pending would take this request key later.
-            await self._interrupted((await writing).id)
+            with contextlib.suppress(SQLAlchemyError):
+                await self._interrupted((await writing).id)
             raise
+        except SQLAlchemyError as exc:
+            log.error("run log unreachable, %s not called: %s", route_id, self.redact(str(exc)))
+            return RunOutcome(run=_unlogged(pending))
         assert row.id is not None
         run_id = row.id
         self.observers.emit(RunStarted(run_id, route_id))
+        if on_row is not None:
+            on_row(row)
         try:
-            inputs = await written(self._store_inputs, run_id, request)
-            if inputs:
-                await written(self.runlog.update, run_id, input_assets=inputs)
+            await self._store_inputs(run_id, request)
             try:
                 result = await self.executors[route_id].generate(
                     request, on_task=lambda task: self._record_task(run_id, task)
                 )
             except RouteError as exc:
-                return await self._failed(run_id, exc)
-            return await self._succeeded(run_id, route, result)
+                return await self._failed(row, exc)
+            return await self._succeeded(row, route, result)
         except asyncio.CancelledError:
             await self._interrupted(run_id)
             raise
+        except Exception:
+            # A bug of ours: the row is closed (never left pending) and the error goes up.
+            await self._interrupted(run_id, why="an error on our side stopped this run")
+            raise
+        finally:
+            self._tasks.pop(run_id, None)
 
     async def collect(self, run: Run, task: SubmittedTask) -> RunOutcome | None:
         """Finish an interrupted run by collecting the task its provider accepted (and billed)
@@ -166,11 +195,11 @@ class RunService:
             try:
                 result = await executor.resume(request, task)
             except RouteError as exc:
-                return await self._failed(run_id, exc)
+                return await self._failed(claimed, exc)
             result = dataclasses.replace(
                 result, metadata={**result.metadata, "collected_after_restart": True}
             )
-            return await self._succeeded(run_id, executor.route, result)
+            return await self._succeeded(claimed, executor.route, result)
         except asyncio.CancelledError:
             await self._interrupted(run_id)
             raise
@@ -187,32 +216,48 @@ class RunService:
     async def _record_task(self, run_id: int, task: SubmittedTask) -> None:
         """A billed task, kept on the run the moment the provider accepts it."""
         expires = task.expires_at
-        await written(
-            self.runlog.record_task,
-            run_id,
-            task.task_id,
-            polling_url=task.polling_url,
-            submitted_at=datetime.fromtimestamp(task.submitted_at, UTC),
-            expires_at=datetime.fromtimestamp(expires, UTC) if expires is not None else None,
-        )
+        fields: dict[str, Any] = {
+            "task_id": task.task_id,
+            "task_polling_url": task.polling_url,
+            "task_submitted_at": datetime.fromtimestamp(task.submitted_at, UTC),
+            "task_expires_at": datetime.fromtimestamp(expires, UTC) if expires else None,
+        }
+        self._tasks[run_id] = fields
+        try:
+            await written(
+                self.runlog.record_task,
+                run_id,
+                task.task_id,
+                polling_url=task.polling_url,
+                submitted_at=fields["task_submitted_at"],
+                expires_at=fields["task_expires_at"],
+            )
+        except SQLAlchemyError as exc:
+            # The call goes on (failing here would lose a paid task): the run's final write,
+            # or its spool entry, carries the task.
+            log.warning("run %s: task %s not logged yet: %s", run_id, task.task_id, exc)
 
-    async def _interrupted(self, run_id: int | None) -> None:
+    async def _interrupted(
+        self, run_id: int | None, why: str = "the run was cancelled before it finished"
+    ) -> None:
         """Close a cancelled run as interrupted, unless its outcome was written first (the
         writes in flight were waited for, so nothing lands after this)."""
         if run_id is None:
             return
-        closed = await written(self._close_if_pending, run_id)
+        try:
+            closed = await written(self._close_if_pending, run_id, why)
+        except SQLAlchemyError as exc:
+            # Left pending: once this process has stopped, a live one interrupts it and tells.
+            log.warning("run %s: could not mark it interrupted: %s", run_id, exc)
+            return
         if closed is not None:
             self.finished(closed)
 
-    def _close_if_pending(self, run_id: int) -> Run | None:
+    def _close_if_pending(self, run_id: int, why: str) -> Run | None:
         row = self.runlog.get(run_id)
         if row is not None and row.status == "pending":
             return self.runlog.finish(
-                run_id,
-                "interrupted",
-                error_class="interrupted",
-                error_message="the run was cancelled before it finished",
+                run_id, "interrupted", error_class="interrupted", error_message=why
             )
         return None
 
@@ -294,6 +339,7 @@ class RunService:
             slack_channel=origin.slack_channel,
             slack_user=origin.slack_user,
             slack_thread_ts=origin.slack_thread_ts,
+            slack_parent_ts=origin.slack_parent_ts,
             slack_response_url=origin.slack_response_url,
             group_id=origin.group_id,
             bench_id=origin.bench_id,
@@ -321,7 +367,18 @@ class RunService:
         self.finished(refused)
         return refused
 
-    def _store_inputs(self, run_id: int, request: ImageRequest) -> list[str]:
+    async def _store_inputs(self, run_id: int, request: ImageRequest) -> None:
+        """The request's input images and mask, for the run log and re-runs. Not a result: if
+        the stores cannot take them, the run goes on without (re-running it then needs the
+        file again)."""
+        try:
+            paths = await written(self._put_inputs, run_id, request)
+            if paths:
+                await written(self.runlog.update, run_id, input_assets=paths)
+        except (AssetStoreError, OSError, SQLAlchemyError) as exc:
+            log.warning("run %s: input images not stored: %s", run_id, self.redact(str(exc)))
+
+    def _put_inputs(self, run_id: int, request: ImageRequest) -> list[str]:
         paths: list[str] = []
         items = [("input", i, img) for i, img in enumerate(request.input_images)]
         if request.mask is not None:
@@ -334,26 +391,21 @@ class RunService:
             paths.append(stored.path)
         return paths
 
-    async def _failed(self, run_id: int, exc: RouteError) -> RunOutcome:
-        await written(self.runlog.add_attempts, run_id, _attempt_rows(exc.attempts))
-        row = await written(
-            self.runlog.finish,
-            run_id,
-            "failed",
-            error_class=exc.error_class,
-            error_message=self.redact(exc.sentence()),
-            error_request_id=exc.request_id,
-            attempts=len(exc.attempts),
-        )
-        if row.task_id is not None and row.cost_basis is None:
+    async def _failed(self, row: Run, exc: RouteError) -> RunOutcome:
+        fields: dict[str, Any] = {
+            "error_class": exc.error_class,
+            "error_message": self.redact(exc.sentence()),
+            "error_request_id": exc.request_id,
+            "attempts": len(exc.attempts),
+        }
+        assert row.id is not None
+        task_id = row.task_id or self._tasks.get(row.id, {}).get("task_id")
+        if task_id is not None and row.cost_basis is None:
             # The provider accepted (and billed) the task: its cost is unknown, not $0.
-            row = await written(
-                self.runlog.update,
-                run_id,
-                cost_basis="unknown",
-                cost_detail=f"task {row.task_id} was accepted (billed) and made no image",
-            )
-        if self.health is not None:
+            fields["cost_basis"] = "unknown"
+            fields["cost_detail"] = f"task {task_id} was accepted (billed) and made no image"
+        final, kept = await self._complete(row, "failed", fields, exc.attempts, [], [])
+        if self.health is not None and exc.error_class in PASSIVE_ERROR_CLASSES:
             # A real run's failure feeds the route's health like a probe (passive check).
             check = HealthCheck(
                 route_id=row.route_id,
@@ -363,14 +415,16 @@ class RunService:
                 error_message=self.redact(exc.message),
                 request_id=exc.request_id,
             )
-            if exc.error_class in PASSIVE_ERROR_CLASSES:
+            try:
                 await asyncio.to_thread(self.health.record, check)
-        self.finished(row)
-        return RunOutcome(run=row, error=exc)
+            except SQLAlchemyError as db:
+                log.warning("passive health check of %s not recorded: %s", row.route_id, db)
+        self.finished(final)
+        return RunOutcome(run=final, error=exc, kept=kept)
 
-    async def _succeeded(self, run_id: int, route: Route, result: ImageResult) -> RunOutcome:
+    async def _succeeded(self, row: Run, route: Route, result: ImageResult) -> RunOutcome:
+        assert row.id is not None
         images = list(result.images)
-        await written(self.runlog.add_attempts, run_id, _attempt_rows(result.attempts))
         fields: dict[str, Any] = {
             "model_reported": result.model,
             "underlying_model": result.underlying_model
@@ -389,35 +443,113 @@ class RunService:
         for key in _SELF_HOSTED_FIELDS:
             if result.metadata.get(key) is not None:
                 fields[key] = str(result.metadata[key])
-        try:
-            stored = await written(self._store_outputs, run_id, images)
-        except (AssetStoreError, OSError, SQLAlchemyError) as exc:
-            # The images were made (and paid for): keep them in hand for posting, and say
-            # plainly in the log that they could not be stored.
-            log.error("run %s: storing images failed: %s", run_id, self.redact(str(exc)))
-            row = await written(
-                self.runlog.finish,
-                run_id,
-                "failed",
-                error_class="storage",
-                error_message=self.redact(f"the images could not be stored: {exc}"),
-                **fields,
-            )
-            self.finished(row)
-            return RunOutcome(run=row, result=result, images=images)
-        row = await written(self.runlog.finish, run_id, "succeeded", **fields)
-        self.finished(row)
-        return RunOutcome(run=row, result=result, images=images, stored=stored)
+        # The images were made (and paid for): whatever the stores say, they stay in hand for
+        # posting, and whatever a store cannot take now waits in the spool.
+        stored, unstored = await written(self._put_outputs, row.id, images)
+        final, kept = await self._complete(
+            row, "succeeded", fields, result.attempts, stored, unstored
+        )
+        self.finished(final)
+        return RunOutcome(
+            run=final,
+            result=result,
+            images=images,
+            stored=[asset for _, asset in stored],
+            kept=kept,
+        )
 
-    def _store_outputs(self, run_id: int, images: list[GeneratedImage]) -> list[StoredAsset]:
+    def _put_outputs(
+        self, run_id: int, images: list[GeneratedImage]
+    ) -> tuple[list[tuple[int, StoredAsset]], list[tuple[int, str, str, bytes]]]:
+        """Each image into the asset store: (stored, left over) with their positions. After
+        the first failure the rest are left over at once: a dead store is not asked again."""
         day = utcnow().strftime("%Y/%m/%d")
-        stored: list[StoredAsset] = []
+        stored: list[tuple[int, StoredAsset]] = []
+        unstored: list[tuple[int, str, str, bytes]] = []
         for position, image in enumerate(images):
             key = f"runs/{day}/{run_id}-{position}.{extension_for(image.mime)}"
-            asset = self.assets.put(key, image.data, image.mime)
-            self.runlog.add_asset(run_id, asset, "output", position)
-            stored.append(asset)
-        return stored
+            if not unstored:
+                try:
+                    stored.append((position, self.assets.put(key, image.data, image.mime)))
+                    continue
+                except (AssetStoreError, OSError) as exc:
+                    log.error(
+                        "run %s: asset store refused an image: %s", run_id, self.redact(str(exc))
+                    )
+            unstored.append((position, image.mime, key, image.data))
+        return stored, unstored
+
+    async def _complete(
+        self,
+        row: Run,
+        status: str,
+        fields: dict[str, Any],
+        attempts: Sequence[Any],
+        stored: list[tuple[int, StoredAsset]],
+        unstored: list[tuple[int, str, str, bytes]],
+    ) -> tuple[Run, str | None]:
+        """The run's end written in one transaction, or spooled with whatever a store could
+        not take. Returns the final run (as logged, or as it will be) and, when something
+        waits in the spool, one sentence saying so."""
+        assert row.id is not None
+        finish = {"status": status, **fields, **self._tasks.get(row.id, {})}
+        rows = _attempt_rows(attempts)
+        try:
+            final = await written(self.runlog.complete, row.id, finish, rows, stored)
+        except SQLAlchemyError as exc:
+            log.error(
+                "run %s: run log unreachable, result spooled: %s", row.id, self.redact(str(exc))
+            )
+            final = None
+        if final is not None and not unstored:
+            return final, None
+        logged = final is not None
+        finish = {**finish, "finished_at": utcnow()}
+        waiting: list[tuple[int, str, str, bytes | StoredAsset]] = list(unstored)
+        if not logged:
+            waiting += [(position, asset.mime, asset.path, asset) for position, asset in stored]
+        kept = _kept_sentence(images=bool(unstored), logged=logged)
+        if self.spool is None:
+            log.error("run %s: no spool configured; %s", row.id, kept)
+        else:
+            try:
+                entry = await written(
+                    self.spool.keep,
+                    row.id,
+                    waiting,
+                    finish=None if logged else finish,
+                    attempts=[] if logged else rows,
+                )
+                log.warning(
+                    "run %s: kept in the spool at %s until the store is back", row.id, entry
+                )
+            except OSError:
+                log.exception("run %s: the spool could not take the result either", row.id)
+        return final or row.model_copy(update=finish), kept
+
+
+def _unlogged(pending: Run) -> Run:
+    """The run as it would have been logged, failed: nothing was sent to the provider."""
+    return pending.model_copy(
+        update={
+            "status": "failed",
+            "finished_at": utcnow(),
+            "error_class": "storage",
+            "error_message": (
+                "the run log (database) could not be reached, so nothing was sent to the "
+                "provider and nothing was charged: try again in a minute"
+            ),
+        }
+    )
+
+
+def _kept_sentence(*, images: bool, logged: bool) -> str:
+    what = "the image" if images else "the result"
+    where = "asset store" if logged else "run log"
+    return (
+        f"The {where} could not take {what} just now: it is kept on the bot's disk and will be "
+        "stored automatically when the store is back."
+    )
 
 
 async def written(call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -13,18 +13,23 @@ still cannot be kept refuses the call rather than taking it as $0.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from routes.base import Route
 from routes.config import LimitSettings
 from routes.model import Estimate, ImageRequest
+from storage.db import DatabaseUnavailable
 from storage.health import HealthLog
 from storage.reservations import Hold, Reservations
 from storage.runlog import DuplicateRequest, RunLog, Spend
+
+log = logging.getLogger(__name__)
 
 # Reservations compare sums of floats: a cap reached exactly must not refuse the last call.
 _EPSILON = 1e-9
@@ -250,7 +255,10 @@ class SpendPolicy:
                 ids = self.reservations.add(conn, self.holder, holds)
             return Reservation(dict(zip(route_ids, ids, strict=True)))
 
-        return await asyncio.to_thread(admit)
+        try:
+            return await asyncio.to_thread(admit)
+        except SQLAlchemyError as exc:
+            raise DatabaseUnavailable(f"spend admission: {type(exc).__name__}") from exc
 
     async def release(self, reservation: Reservation, route_id: str | None = None) -> None:
         """Release one route's reservation (its run has ended and logged its cost), or all that
@@ -262,7 +270,11 @@ class SpendPolicy:
             one = reservation.ids.pop(route_id, None)
             ids = [one] if one is not None else []
         if ids:
-            await asyncio.shield(asyncio.to_thread(self.reservations.release, ids))
+            try:
+                await asyncio.shield(asyncio.to_thread(self.reservations.release, ids))
+            except SQLAlchemyError as exc:
+                # Held until this worker is retired or swept: on the safe side of the cap.
+                log.warning("spend reservations %s not released: %s", ids, type(exc).__name__)
 
     async def allowance(
         self, route_ids: Sequence[str], user: str | None, max_cost: float | None

@@ -3,6 +3,10 @@
 Answers are private first: each carries a key its Share in channel and More buttons hand back,
 so the same answer can be shown again, now for everyone (saying who asked) or in full. A key is
 the question itself when it fits in a button's value, else a short id remembered for a day.
+
+Answers built from runs (`stats`, `runs`) show only runs the viewer may see
+(bot.core.visibility): privately, their own runs and the conversation's; shared in a channel,
+that channel's runs only, since everyone there reads it.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from advisor import Advice
 from bot.core.lifecycle import route_model_statuses
+from bot.core.visibility import Viewer
 from bot.core.workspace import advise_workspace
 from bot.health.monitor import HealthMonitor
 from bot.slack import blocks
@@ -95,15 +100,17 @@ class Answers:
         self,
         asked: str,
         client: AsyncWebClient,
+        viewer: Viewer,
         *,
         shared_by: str | None = None,
     ) -> Answer:
-        """The answer to `/imageroute <asked>`: private with a Share button, or, when
-        `shared_by` is given, for the channel with a line saying who asked."""
+        """The answer to `/imageroute <asked>` for `viewer`: private with a Share button, or,
+        when `shared_by` is given, for the channel with a line saying who asked (then `viewer`
+        is the channel itself)."""
         word = asked.lower().split(" ", 1)[0]
         key = self.keys.key(asked)
         if word in SUBCOMMANDS and word != "bench":
-            answer = await self._lookup(word, client)
+            answer = await self._lookup(word, client, viewer)
             if shared_by is None:
                 return Answer(answer.summary, blocks.with_share(answer.blocks, key))
             return Answer(
@@ -136,7 +143,7 @@ class Answers:
             return blocks.advice_heading(advice)
         return f"First route to benchmark: {advice.route or 'none fits as asked'}"
 
-    async def _lookup(self, word: str, client: AsyncWebClient) -> Answer:
+    async def _lookup(self, word: str, client: AsyncWebClient, viewer: Viewer) -> Answer:
         if word == "routes":
             rows = [
                 (
@@ -150,17 +157,21 @@ class Answers:
                 for rid, r in self.routes.items()
             ]
             return Answer("Configured routes", blocks.routes_blocks(rows))
+        visible = viewer.runs_clause()
+        runlog, checklog = self.runlog, self.checklog
         if word == "stats":
-            all_time = await asyncio.to_thread(self.runlog.route_stats)
-            week = await asyncio.to_thread(self.runlog.route_stats, utcnow() - timedelta(days=7))
-            verdicts = await asyncio.to_thread(self.runlog.verdict_counts)
+            all_time = await asyncio.to_thread(lambda: runlog.route_stats(visible=visible))
+            week = await asyncio.to_thread(
+                runlog.route_stats, utcnow() - timedelta(days=7), visible=visible
+            )
+            verdicts = await asyncio.to_thread(lambda: runlog.verdict_counts(visible=visible))
             answer = blocks.stats_blocks(all_time, week, list(self.routes), verdicts)
-            if self.checklog is not None:
-                figures = await asyncio.to_thread(self.checklog.figures)
+            if checklog is not None:
+                figures = await asyncio.to_thread(lambda: checklog.figures(visible=visible))
                 answer += blocks.checks_stats_blocks(figures)
             return Answer("Route stats", answer)
         if word == "runs":
-            recent = await asyncio.to_thread(self.runlog.recent, 15)
+            recent = await asyncio.to_thread(lambda: runlog.recent(15, visible=visible))
             return Answer(
                 "Recent runs", blocks.runs_blocks(recent, await permalinks(client, recent))
             )

@@ -8,6 +8,8 @@ module receives exactly the parts of the product it uses (see bot.wiring.runtime
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -19,7 +21,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.recovery import orphans_to_settle, settle_orphan, stored_task
-from bot.slack import listeners
+from bot.slack import listeners, messages
 from bot.slack.access import Access
 from bot.slack.bench_thread import BenchThread
 from bot.slack.generate import GenerateFlow
@@ -32,6 +34,7 @@ from bot.slack.messages import (
     run_failure,
 )
 from bot.slack.poster import SlackPoster
+from bot.slack.scoreboard import Scoreboard
 from bot.slack.tasks import BackgroundTasks
 from storage.tables import Run
 
@@ -86,6 +89,9 @@ class SlackBot:
         self.poster = poster
         self.monitor = product.monitor
         self.tasks = BackgroundTasks()
+        self.runlog = product.runs.runlog
+        # Set when the process is stopping: new work is answered "restarting", not started.
+        self.draining = False
         self.app = ListenedApp(
             client=client,
             signing_secret=signing_secret or "",
@@ -94,6 +100,7 @@ class SlackBot:
             raise_error_for_unhandled_request=False,
         )
         self.app.middleware(skip_event_retries)
+        self.app.middleware(self._refuse_while_draining)
         access = Access(product.validator.routes, product.spend, client)
         flow = GenerateFlow(product.runs, poster, access, product.checks)
         self.runs = product.runs
@@ -141,6 +148,8 @@ class SlackBot:
         told at once that they were interrupted."""
         settling = await asyncio.to_thread(orphans_to_settle, self.runs.runlog, orphans)
         lost = [run for run in settling if stored_task(run) is None]
+        for run in lost:
+            self.runs.finished(run)  # reported once, by the process that claimed it
         await self.notify_interrupted(lost)
         for run in settling:
             if stored_task(run) is not None:
@@ -158,22 +167,105 @@ class SlackBot:
         if final.slack_channel and final.slack_thread_ts:
             await self.poster.post(final.slack_channel, text, thread_ts=final.slack_thread_ts)
             await self.flow.post_outcome(
-                final.slack_channel, final.slack_thread_ts, outcome, list(self.runs.executors)
+                final.slack_channel,
+                final.slack_thread_ts,
+                outcome,
+                list(self.runs.executors),
+                response_url=final.slack_response_url,
             )
+            if final.slack_parent_ts:
+                await self._resolve_parent(final.slack_channel, final.slack_parent_ts, final)
         elif final.slack_response_url:
             detail = run_context(final) if outcome.ok else run_failure(final)
             await self.poster.respond(final.slack_response_url, f"{text}\n{detail}")
 
     async def notify_interrupted(self, runs: list[Run]) -> None:
-        """Tell each interrupted run's thread (or its requester) that it did not finish."""
+        """Tell each interrupted run's thread (or its requester) that it did not finish, and
+        resolve the parent message its request opened."""
         for run in runs:
             text = INTERRUPTED.format(run_id=run.id, route_id=run.route_id)
             if run.task_id:
                 text += INTERRUPTED_TASK.format(task_id=run.task_id)
             if run.slack_channel and run.slack_thread_ts:
-                await self.poster.post(run.slack_channel, text, thread_ts=run.slack_thread_ts)
+                await self.poster.post(
+                    run.slack_channel,
+                    text,
+                    thread_ts=run.slack_thread_ts,
+                    fallback=run.slack_response_url,
+                )
             elif run.slack_response_url:
                 await self.poster.respond(run.slack_response_url, text)
+        parents = {(r.slack_channel, r.slack_parent_ts): r for r in runs if r.slack_parent_ts}
+        for (channel, ts), run in parents.items():
+            assert channel is not None and ts is not None
+            await self._resolve_parent(channel, ts, run)
+
+    async def _resolve_parent(self, channel: str, ts: str, run: Run) -> None:
+        """The scoreboard of a request its process could not finish, rewritten with how far
+        it got: interrupted, or done once a billed task was collected after the restart."""
+        group = [run]
+        if run.group_id:
+            group = await asyncio.to_thread(self.runlog.recent, 100, group_id=run.group_id)
+            group.sort(key=lambda r: r.id or 0)
+        if any(r.status == "pending" for r in group):
+            return  # still being collected: its own end resolves the scoreboard
+        route_ids = list(dict.fromkeys(r.route_id for r in group))
+        ok = sum(1 for r in group if r.status == "succeeded")
+        if any(r.status == "interrupted" for r in group):
+            footer = messages.interrupted_status(ok, len(route_ids))
+        else:
+            footer = f"{messages.done_line(group)} · collected after a restart"
+        board = Scoreboard(
+            self.poster,
+            self.flow.pacer,
+            channel,
+            messages.headline(run.slack_user, route_ids),
+            run.prompt,
+            route_ids,
+        )
+        board.ts = ts
+        await board.finish(group, footer=footer)
+
+    async def _refuse_while_draining(
+        self, body: dict[str, Any], next: Callable[[], Awaitable[Any]]
+    ) -> Any:
+        """While the process stops, new work gets one sentence instead of a start: commands
+        in their ack, buttons through their response_url, modals as a form error. Events
+        (App Home) still read."""
+        if not self.draining:
+            return await next()
+        kind = body.get("type")
+        if body.get("command"):
+            answer = {"response_type": "ephemeral", "text": messages.RESTARTING}
+            return _json_response(answer)
+        if kind == "view_submission":
+            first = next_input_block((body.get("view") or {}).get("blocks") or [])
+            if first is not None:
+                return _json_response(
+                    {"response_action": "errors", "errors": {first: messages.RESTARTING}}
+                )
+            return BoltResponse(status=200, body="")
+        if kind in ("block_actions", "message_action", "shortcut"):
+            url = body.get("response_url")
+            if url:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.poster.respond(url, messages.RESTARTING), 2.0)
+            return BoltResponse(status=200, body="")
+        return await next()
+
+
+def next_input_block(view_blocks: list[dict[str, Any]]) -> str | None:
+    """The block id of a modal's first input, where a form error can be shown."""
+    for block in view_blocks:
+        if block.get("type") == "input" and block.get("block_id"):
+            return str(block["block_id"])
+    return None
+
+
+def _json_response(body: dict[str, Any]) -> BoltResponse:
+    return BoltResponse(
+        status=200, body=json.dumps(body), headers={"content-type": "application/json"}
+    )
 
 
 def _cached_authorize(auth: AuthorizeResult) -> Callable[..., Awaitable[AuthorizeResult]]:

@@ -9,6 +9,12 @@ arrives, so a slow or failing route never holds the others; a comparison ends wi
 and a montage on the scoreboard itself. The acceptance checks run after each image is posted,
 off the event loop; their line is added to the result's message in place once they are in, and
 to the scoreboard's route line with the montage.
+
+Every way a request can end resolves its scoreboard and tells the requester: results, a
+refusal, the run log being unreachable (one sentence, nothing run), the bot stopping (the routes
+cut short say interrupted) or a failure of our own (logged whole, the scoreboard says so).
+Where the bot may no longer post in the channel, results reach the requester through the
+command's response_url.
 """
 
 from __future__ import annotations
@@ -17,8 +23,8 @@ import asyncio
 import io
 import logging
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field, replace
 
 from PIL import Image
 
@@ -31,11 +37,13 @@ from bot.core.spend import Reservation
 from bot.slack import blocks, messages
 from bot.slack.access import Access, Refused
 from bot.slack.blocks import ShownImage
+from bot.slack.messages import INTERRUPTED
 from bot.slack.poster import BLOCK_IMAGE_TYPES, INVITE_HINT, NotInChannel, SlackImage, SlackPoster
 from bot.slack.scoreboard import EditPacer, Scoreboard
 from routes.capabilities import find_unsupported
 from routes.media import extension_for
 from routes.model import ImageRequest
+from storage.db import DatabaseUnavailable
 from storage.runlog import DuplicateRequest
 from storage.tables import Run
 
@@ -72,6 +80,14 @@ class Posted:
     note: str | None = None
 
 
+@dataclass
+class _Progress:
+    """One request's runs so far: written to the run log, and finished (posted)."""
+
+    started: list[Run] = field(default_factory=list)
+    finished: list[RunOutcome] = field(default_factory=list)
+
+
 class GenerateFlow:
     def __init__(
         self,
@@ -97,19 +113,25 @@ class GenerateFlow:
             )
         except Refused as exc:
             # Nothing is sent to a provider; only the requester sees why.
-            if not await self.poster.ephemeral(
-                ask.channel, ask.user, str(exc), thread_ts=ask.thread_ts
-            ):
-                await self.poster.respond(ask.response_url, str(exc))
+            await self._tell_requester(ask, str(exc))
             return FlowResult(None, [])
         except DuplicateRequest:
             # Slack delivered this request again: the first delivery has its own scoreboard.
             log.info("ignoring a repeated request (%s)", ask.request_key)
             return FlowResult(None, [])
+        except DatabaseUnavailable:
+            await self._tell_requester(ask, messages.RUN_LOG_DOWN)
+            return FlowResult(None, [])
         try:
             return await self._admitted(ask, checked, hold)
         finally:
             await self.access.spend.release(hold)
+
+    async def _tell_requester(self, ask: SlackAsk, sentence: str) -> None:
+        if not await self.poster.ephemeral(
+            ask.channel, ask.user, sentence, thread_ts=ask.thread_ts
+        ):
+            await self.poster.respond(ask.response_url, sentence)
 
     async def _admitted(
         self, ask: SlackAsk, checked: CheckedRequest, hold: Reservation
@@ -134,10 +156,25 @@ class GenerateFlow:
             slack_channel=ask.channel,
             slack_user=ask.user,
             slack_thread_ts=thread,
+            # The scoreboard, so that whoever settles these runs later can resolve it.
+            slack_parent_ts=board.ts,
             slack_response_url=ask.response_url,
             group_id=uuid.uuid4().hex[:16] if len(route_ids) > 1 else None,
         )
-        outcomes, tiles, checking = await self._run_all(ask, checked, origin, thread, board, hold)
+        progress = _Progress()
+        try:
+            outcomes, tiles, checking = await self._run_all(
+                ask, checked, origin, thread, board, hold, progress
+            )
+        except asyncio.CancelledError:
+            # The process is stopping and its grace period is over: the runs still in flight
+            # are interrupted (RunService marked them); say so before going.
+            await _bounded(self._resolve(ask, thread, board, progress, None))
+            raise
+        except Exception:  # a bug of ours must still resolve the scoreboard (logged whole)
+            log.exception("the /imagegen flow for %s failed", ask.request_key)
+            await _bounded(self._resolve(ask, thread, board, progress, messages.FLOW_FAILED))
+            return FlowResult(board.ts, progress.finished)
         await board.finish([o.run for o in outcomes])  # the verdict, at once
         if len(outcomes) > 1:
             ready = [await tiles[o.run.route_id] for o in outcomes if o.run.route_id in tiles]
@@ -149,6 +186,29 @@ class GenerateFlow:
             for job in checking.values():
                 await job
         return FlowResult(board.ts, outcomes)
+
+    async def _resolve(
+        self,
+        ask: SlackAsk,
+        thread_ts: str,
+        board: Scoreboard,
+        progress: _Progress,
+        failure: str | None,
+    ) -> None:
+        """The scoreboard's last word when the request could not finish normally, and the
+        thread (or the requester) told: each run cut short by name, or the failure."""
+        ok = sum(1 for o in progress.finished if o.ok)
+        status = failure or messages.interrupted_status(ok, len(board.route_ids))
+        await board.cut_short([o.run for o in progress.finished], status)
+        done = {o.run.id for o in progress.finished}
+        cut_short = [run for run in progress.started if run.id not in done]
+        notes = [INTERRUPTED.format(run_id=r.id, route_id=r.route_id) for r in cut_short]
+        if failure is not None or not notes:
+            notes = [status]
+        for note in notes:
+            await self.poster.post(
+                ask.channel, note, thread_ts=thread_ts, fallback=ask.response_url
+            )
 
     async def _open(self, ask: SlackAsk, board: Scoreboard) -> bool:
         """Post the scoreboard; False (the user told why) when Slack would not take it."""
@@ -173,11 +233,13 @@ class GenerateFlow:
         thread_ts: str,
         board: Scoreboard,
         hold: Reservation,
+        progress: _Progress,
     ) -> tuple[
         list[RunOutcome], dict[str, asyncio.Future[Tile]], dict[str, asyncio.Future[CheckReport]]
     ]:
-        """Every route at once; each result is posted as it arrives, then checked. A route
-        whose request key was already run (a repeated delivery) is left out."""
+        """Every route at once; each result is posted as it arrives, then checked (`progress`
+        knows which runs started and which finished). A route whose request key was already
+        run (a repeated delivery) is left out."""
         route_ids = checked.route_ids
         tiles: dict[str, asyncio.Future[Tile]] = {}
         checking: dict[str, asyncio.Future[CheckReport]] = {}
@@ -186,7 +248,10 @@ class GenerateFlow:
             key = f"{ask.request_key}:{route_id}" if ask.request_key else None
             try:
                 outcome = await self.runs.run(
-                    route_id, checked.request, replace(origin, request_key=key)
+                    route_id,
+                    checked.request,
+                    replace(origin, request_key=key),
+                    on_row=progress.started.append,
                 )
             except DuplicateRequest as dup:
                 log.info("ignoring a repeated request (run #%s already exists)", dup.run_id)
@@ -194,11 +259,17 @@ class GenerateFlow:
             finally:
                 # The run log has the real cost now (or nothing was spent): the hold goes.
                 await self.access.spend.release(hold, route_id)
+            progress.finished.append(outcome)
             if len(route_ids) > 1:
                 # Decode and scale this route's montage tile while slower routes still run.
                 tiles[route_id] = asyncio.ensure_future(asyncio.to_thread(fit_tile, _tile(outcome)))
             posted = await self.post_outcome(
-                ask.channel, thread_ts, outcome, self.route_ids, checked.request
+                ask.channel,
+                thread_ts,
+                outcome,
+                self.route_ids,
+                checked.request,
+                response_url=ask.response_url,
             )
             board.finished(outcome.run)
             if self.checks is not None and outcome.ok:
@@ -246,18 +317,38 @@ class GenerateFlow:
         outcome: RunOutcome,
         route_ids: Sequence[str],
         request: ImageRequest | None = None,
+        *,
+        response_url: str | None = None,
     ) -> Posted:
-        """One message for one route's result: its images, context line and actions."""
+        """One message for one route's result: its images, context line and actions. Where the
+        bot may no longer post in the channel, the requester gets the result's text through
+        `response_url` instead."""
         run = outcome.run
+        if run.id is None:
+            # Never logged (the run log was down): nothing for buttons to act on.
+            text = messages.run_failure(run)
+            ts = await self.poster.post(channel, text, thread_ts=thread_ts, fallback=response_url)
+            return Posted(ts, [])
         if not outcome.images:
             failure = blocks.failure_blocks(run, route_ids, self._supporting(run, request))
+            if outcome.kept:
+                failure = blocks.checked(
+                    [*failure, blocks.context(f":floppy_disk: {outcome.kept}")]
+                )
             ts = await self.poster.post(
-                channel, messages.result_text(run), blocks=failure, thread_ts=thread_ts
+                channel,
+                messages.result_text(run),
+                blocks=failure,
+                thread_ts=thread_ts,
+                fallback=response_url,
+                fallback_text=f"{messages.run_failure(run)}\n{messages.failure_specs(run)}",
             )
             return Posted(ts, [])
         note = None
         if run.status != "succeeded":  # images made but not stored: say so, still show them
             note = f":warning: {escape(run.error_message or 'not stored')}"
+        if outcome.kept:  # waiting in the spool for a store: stored automatically later
+            note = (note + "\n" if note else "") + f":floppy_disk: {outcome.kept}"
         images = await asyncio.to_thread(_displayable, outcome)
         file_ids = await self.poster.share_images(images)
         shown = [ShownImage(fid, img.alt) for fid, img in zip(file_ids, images, strict=False)]
@@ -271,6 +362,10 @@ class GenerateFlow:
             messages.result_text(run),
             blocks=blocks.result_blocks(run, shown, route_ids, note=note),
             thread_ts=thread_ts,
+            # With images shown, a refused post is retried as a classic upload (which has
+            # its own way to the requester); without, the requester hears it from here.
+            fallback=None if shown else response_url,
+            fallback_text=f"{messages.run_context(run)}\n{messages.run_specs(run)}\n{note or ''}",
         )
         if ts is None and shown:
             # Slack would not show the files in an image block: share them into the thread
@@ -279,7 +374,8 @@ class GenerateFlow:
                 channel,
                 thread_ts,
                 [(img.filename, img.data, img.title) for img in images],
-                f"{messages.run_context(run)}\n{note or ''}".strip(),
+                f"{messages.run_context(run)}\n{messages.run_specs(run)}\n{note or ''}".strip(),
+                fallback=response_url,
             )
             ts = await self.poster.post(
                 channel,
@@ -353,3 +449,11 @@ def _displayable(outcome: RunOutcome) -> list[SlackImage]:
             )
         )
     return out
+
+
+async def _bounded(coro: Awaitable[object], seconds: float = 10.0) -> None:
+    """Last words that must go out even from a cancelled task, but not hold it forever."""
+    try:
+        await asyncio.wait_for(asyncio.shield(asyncio.ensure_future(coro)), seconds)
+    except (TimeoutError, asyncio.CancelledError):
+        log.warning("could not finish telling Slack how the request ended")

@@ -69,6 +69,16 @@ COLLECTED = (
     "`{task_id}` was collected after the restart (not submitted, nor paid for, again)."
 )
 SUBCOMMANDS = ("routes", "stats", "runs", "health", "bench")
+# While a process stops (a deploy), new work is answered with this and not started.
+RESTARTING = "imageroute is restarting: try again in a moment."
+RUN_LOG_DOWN = (
+    "I can't reach the run log (database) right now, so nothing was run and nothing was "
+    "charged: try again in a minute."
+)
+FLOW_FAILED = (
+    ":warning: Something went wrong on my side and this request stopped (it is in the bot's "
+    "log). Results already posted stay; run the rest again with /imagegen."
+)
 
 
 def trim(text: str, limit: int = SECTION_LIMIT) -> str:
@@ -391,3 +401,16 @@ def incident_status(incident: Incident, now: datetime) -> str:
     if incident.acknowledged_by:
         status += f" · acknowledged by <@{incident.acknowledged_by}> (reminders stopped)"
     return status
+
+
+def interrupted_status(finished: int, total: int) -> str:
+    """The parent's status line when the bot stopped before every route finished."""
+    if total == 1:
+        return (
+            ":warning: Interrupted: the bot restarted before this run finished. Run it again "
+            "with /imagegen."
+        )
+    return (
+        f":warning: Interrupted: the bot restarted before every route finished ({finished} of "
+        f"{total} returned an image; results in the thread)."
+    )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from cachetools import TTLCache
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -38,6 +39,13 @@ INVITE_HINT = (
     "I can't post in this channel: invite me with `/invite @imageroute` "
     "(or use a channel I'm in) and try again."
 )
+REMOVED_HINT = (
+    "(I can no longer post in that channel, so this comes to you directly: invite me back "
+    "with `/invite @imageroute` to see results there.)"
+)
+# Slack takes up to five posts per response_url, within 30 minutes (third-party sources).
+RESPONSE_URL_USES = 5
+RESPONSE_URL_SECONDS = 30 * 60
 # files.completeUploadExternal answers before Slack has processed the file, and an image block
 # naming a file Slack has not processed is refused (invalid_blocks: "invalid slack file").
 # files.info is asked after each of these waits (seconds) until the file has its image type.
@@ -111,6 +119,7 @@ class SlackPoster:
     def __init__(self, client: AsyncWebClient, redactor: Redactor) -> None:
         self.client = client
         self.redact = redactor
+        self._uses: TTLCache[str, int] = TTLCache(4096, RESPONSE_URL_SECONDS)
 
     async def post(
         self,
@@ -119,14 +128,21 @@ class SlackPoster:
         *,
         blocks: Blocks | None = None,
         thread_ts: str | None = None,
+        fallback: str | None = None,
+        fallback_text: str | None = None,
     ) -> str | None:
-        """chat.postMessage; returns the message ts, or None if Slack refused."""
+        """chat.postMessage; returns the message ts, or None if Slack refused. A new message
+        in a channel closed to the bot raises NotInChannel; a thread reply there goes to
+        `fallback` (the requester's response_url) instead, saying why: `fallback_text` when
+        the blocks carry more than `text` does."""
         try:
             response = await self._post_message(channel, text, blocks, thread_ts)
         except SlackApiError as exc:
             log.warning("chat.postMessage to %s failed: %s", channel, _error(exc))
             if thread_ts is None and _error(exc) in NOT_A_MEMBER:
                 raise NotInChannel(_error(exc)) from None
+            if _error(exc) in NOT_A_MEMBER:
+                await self.respond(fallback, f"{(fallback_text or text).strip()}\n{REMOVED_HINT}")
             return None
         except DELIVERY_ERRORS as exc:
             log.warning("chat.postMessage to %s failed: %s", channel, type(exc).__name__)
@@ -213,8 +229,11 @@ class SlackPoster:
         thread_ts: str | None,
         files: list[tuple[str, bytes, str]],
         comment: str,
+        *,
+        fallback: str | None = None,
     ) -> bool:
-        """Upload (filename, bytes, title) files into a thread with one comment."""
+        """Upload (filename, bytes, title) files into a thread with one comment. Where the
+        channel is closed to the bot, the comment goes to `fallback` (a response_url)."""
         try:
             await self.client.files_upload_v2(
                 channel=channel,
@@ -227,6 +246,8 @@ class SlackPoster:
             )
         except DELIVERY_ERRORS as exc:  # the upload URL step is plain HTTP
             log.warning("file upload to %s failed: %s", channel, self.redact(_describe(exc)))
+            if isinstance(exc, SlackApiError) and _error(exc) in NOT_A_MEMBER:
+                await self.respond(fallback, f"{comment}\n{REMOVED_HINT}")
             return False
         return True
 
@@ -256,9 +277,15 @@ class SlackPoster:
         return True
 
     async def respond(self, response_url: str | None, text: str, *, public: bool = False) -> bool:
-        """Answer through a slash command's response_url (works where the bot is no member)."""
+        """Answer through a slash command's response_url (works where the bot is no member).
+        Slack takes a few posts per URL: past that the answer is only logged."""
         if not response_url:
             return False
+        used = self._uses.get(response_url, 0)
+        if used >= RESPONSE_URL_USES:
+            log.warning("response_url used %d times already; not sent: %s", used, text[:80])
+            return False
+        self._uses[response_url] = used + 1
         try:
             response = await AsyncWebhookClient(response_url, timeout=10).send(
                 text=self.redact(text),

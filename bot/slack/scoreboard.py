@@ -77,6 +77,12 @@ class RouteStatus:
         return cls("failed", f"failed: {label}")
 
 
+# A route with no run when its scoreboard closes: a repeated delivery runs it elsewhere, or the
+# request was cut short.
+SKIPPED = RouteStatus("skipped", "(already running for this request)")
+CUT_SHORT = RouteStatus("failed", "failed: interrupted")
+
+
 class Scoreboard:
     """One run's parent message (a thread reply when the run starts inside a thread)."""
 
@@ -108,6 +114,7 @@ class Scoreboard:
         self._lock = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
         self._runs: list[Run] = []
+        self._footer: str | None = None
 
     @property
     def text(self) -> str:
@@ -169,15 +176,23 @@ class Scoreboard:
                 self._sent_at = time.monotonic()
                 await self.poster.update(self.channel, self.ts, self.text, blocks=self.render())
 
-    async def finish(self, runs: Sequence[Run]) -> None:
-        """The last status edit: every route's outcome and the verdict line, at once."""
+    async def finish(
+        self,
+        runs: Sequence[Run],
+        *,
+        footer: str | None = None,
+        unfinished: RouteStatus = SKIPPED,
+    ) -> None:
+        """The last status edit: every route's outcome and the verdict line, at once. Routes
+        with no run show `unfinished`; `footer` replaces the done line."""
         self._closed = True
         self._runs = list(runs)
+        self._footer = footer
         for run in runs:
             self.statuses[run.route_id] = RouteStatus.of(run)
         for rid, status in self.statuses.items():
             if status.state in ("waiting", "queued", "running"):
-                self.statuses[rid] = RouteStatus("skipped", "(already running for this request)")
+                self.statuses[rid] = unfinished
         await self._final(None)
         if self._flusher is not None:
             self._flusher.cancel()
@@ -196,12 +211,16 @@ class Scoreboard:
                 self.statuses[rid] = RouteStatus(status.state, detail)
         await self._final(montage)
 
+    async def cut_short(self, runs: Sequence[Run], footer: str) -> None:
+        """The last edit of a request that could not finish (the bot stopping, a failure on
+        our side): finished routes keep their outcome, the others say they were interrupted."""
+        await self.finish(runs, footer=footer, unfinished=CUT_SHORT)
+
     async def _final(self, montage: ShownImage | None) -> None:
         runs = self._runs
         verdict = messages.verdict_lines(runs) if len(self.route_ids) > 1 else []
-        final = self.render(
-            verdict=verdict, montage=montage, footer=messages.done_line(runs) if runs else ""
-        )
+        footer = self._footer or (messages.done_line(runs) if runs else "")
+        final = self.render(verdict=verdict, montage=montage, footer=footer)
         async with self._lock:
             if self.ts is not None:
                 await self.pacer.take()

@@ -8,18 +8,14 @@ same way; the parts themselves only receive what they use, never the Runtime.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 import socket
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from bot.benchmark.runner import BenchRunner
 from bot.checks import AcceptanceChecks
@@ -28,6 +24,7 @@ from bot.core.redaction import Redactor, install
 from bot.core.requests import RequestValidator
 from bot.core.runs import RunService
 from bot.core.spend import SpendPolicy
+from bot.core.workers import Liveness, Orphans
 from bot.health.events import AlertSink
 from bot.health.monitor import HealthMonitor
 from bot.wiring.settings import Settings
@@ -41,13 +38,9 @@ from storage.checks import CheckLog
 from storage.db import make_engine, upgrade
 from storage.health import HealthLog
 from storage.runlog import RunLog
-from storage.tables import Run, utcnow
+from storage.spool import Spool
 
 log = logging.getLogger(__name__)
-
-HEARTBEAT_SECONDS = 30.0
-# A worker that has not heart-beaten for this long is considered dead (several missed beats).
-STALE_AFTER = timedelta(seconds=HEARTBEAT_SECONDS * 4)
 
 
 @dataclass
@@ -69,7 +62,8 @@ class Runtime:
     role: str
     # What runs and probes report as they happen (metrics subscribe in serve and the prober).
     observers: Observers
-    _heartbeat: asyncio.Task[None] | None = field(default=None, repr=False)
+    spool: Spool
+    liveness: Liveness
 
     @classmethod
     def open(
@@ -100,12 +94,29 @@ class Runtime:
         worker_id = f"{role}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         health = HealthLog(engine)
         observers = Observers()
+        spool = Spool(settings.imageroute_spool)
         runs = RunService(
-            runlog, assets, executors, redactor, worker_id, health=health, observers=observers
+            runlog,
+            assets,
+            executors,
+            redactor,
+            worker_id,
+            health=health,
+            observers=observers,
+            spool=spool,
         )
         validator = RequestValidator(routes, config.limits.max_routes_per_comparison)
         spend = SpendPolicy(runlog, routes, config.limits, holder=worker_id, health=health)
         checks = AcceptanceChecks(CheckLog(engine), runlog, assets, config.checks)
+        liveness = Liveness(
+            runlog,
+            spend.reservations,
+            worker_id,
+            role,
+            beat=settings.imageroute_heartbeat_seconds,
+            spool=spool,
+            assets=assets,
+        )
         return cls(
             settings=settings,
             config=config,
@@ -123,6 +134,8 @@ class Runtime:
             worker_id=worker_id,
             role=role,
             observers=observers,
+            spool=spool,
+            liveness=liveness,
         )
 
     def monitor(self, alerts: AlertSink | None) -> HealthMonitor:
@@ -149,41 +162,17 @@ class Runtime:
         return list(self.routes)
 
     # -- worker lifecycle ----------------------------------------------------------------
-    async def start_worker(self) -> list[Run]:
-        """Register this process and mark runs left pending by dead processes as interrupted.
-
-        Returns those runs so the caller can tell their Slack threads."""
-        await asyncio.to_thread(self.runlog.heartbeat, self.worker_id, self.role)
-        orphans = await asyncio.to_thread(
-            self.runlog.interrupt_orphans, self.worker_id, STALE_AFTER
-        )
-        # A stopped process never released its spend reservations: they would hold caps.
-        await asyncio.to_thread(self.spend.reservations.release_dead, utcnow() - STALE_AFTER)
-        if orphans:
-            log.warning(
-                "%d run(s) left pending by a stopped process are now interrupted", len(orphans)
-            )
-        for run in orphans:
-            if run.task_id is None:  # a billed task is reported when it is collected
-                self.runs.finished(run)
-        self._heartbeat = asyncio.create_task(self._beat(), name="heartbeat")
-        return orphans
-
-    async def _beat(self) -> None:
-        while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
-            try:
-                await asyncio.to_thread(self.runlog.heartbeat, self.worker_id, self.role)
-            except SQLAlchemyError as exc:  # a database blip must not kill the bot
-                log.warning("heartbeat failed: %s", self.redactor(str(exc)))
+    async def start_worker(self, *, sweep: bool = True, on_orphans: Orphans | None = None) -> None:
+        """Register this process and keep its heartbeat. With `sweep` (the long-running roles)
+        it also settles runs of processes that died (`on_orphans` hears about them) and writes
+        what waits in the spool into the stores, now and then every few beats."""
+        await self.liveness.start(sweep=sweep, on_orphans=on_orphans)
+        if sweep:
+            await self.liveness.settle_spool()
 
     async def aclose(self) -> None:
         self.checks.close()
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._heartbeat
-            await asyncio.to_thread(self.runlog.retire_worker, self.worker_id)
+        await self.liveness.stop()
         for route in self.routes.values():
             try:
                 await route.aclose()

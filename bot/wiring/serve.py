@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -31,7 +32,6 @@ from storage.db import ping
 
 log = logging.getLogger(__name__)
 
-DRAIN_SECONDS = 60.0
 # A request id from the reverse proxy is kept when it looks like one (nginx's $request_id).
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -68,14 +68,19 @@ def build_http_app(bot: SlackBot, runtime: Runtime, metrics: Metrics | None = No
         return Response(measured.render(), media_type=CONTENT_TYPE)
 
     async def healthz(_request: Request) -> Response:
-        db = await asyncio.to_thread(ping, runtime.engine)
-        ok = db == "ok"
+        db, store = await asyncio.gather(
+            asyncio.to_thread(ping, runtime.engine), asyncio.to_thread(runtime.assets.ping)
+        )
+        ok = db == "ok" and store == "ok" and not bot.draining
         body: dict[str, Any] = {
-            "status": "ok" if ok else "degraded",
+            "status": "draining" if bot.draining else ("ok" if ok else "degraded"),
             "database": db,
+            "asset_store": store,
+            "spooled": await asyncio.to_thread(len, runtime.spool),
             "routes": len(runtime.routes),
             "background_tasks": len(bot.tasks),
             "worker": runtime.worker_id,
+            "sweeps": runtime.liveness.sweeps,
         }
         return JSONResponse(body, status_code=200 if ok else 503)
 
@@ -122,8 +127,10 @@ async def start_bot(settings: Settings, runtime: Runtime) -> SlackBot:
         product, client, poster, signing_secret=secret, api_url=settings.slack_api_url
     )
     bot.app.middleware(bind_slack_fields)  # team and channel on every log line of a request
-    orphans = await runtime.start_worker()
-    await bot.recover(orphans)  # billed tasks collected in the background, the rest told
+    # From now on this process settles runs of processes that die, within a minute: billed
+    # tasks the provider still keeps are collected, the others told (and runs handed over by
+    # a replica that stopped are collected too).
+    await runtime.start_worker(sweep=True, on_orphans=bot.recover)
     return bot
 
 
@@ -140,6 +147,63 @@ async def connect_socket_mode(bot: SlackBot, settings: Settings) -> Any:
     return handler
 
 
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling. uvicorn stops serving on SIGTERM and, once
+    stopped, raises the signal again, which ends the process before any run in flight could
+    finish; here the process decides when the server stops (after the drain)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class Stopping:
+    """SIGTERM or SIGINT asks to stop (drain, then exit); a second one cuts the drain short."""
+
+    def __init__(self) -> None:
+        self.requested = asyncio.Event()
+        self.forced = asyncio.Event()
+
+    def signal(self, signum: int) -> None:
+        if self.requested.is_set():
+            log.warning(
+                "second %s: interrupting the runs still in flight", signal.strsignal(signum)
+            )
+            self.forced.set()
+            return
+        log.info("%s: stopping after the runs in flight", signal.strsignal(signum))
+        self.requested.set()
+
+    def install(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.signal, sig)
+
+
+async def drain(
+    bot: SlackBot, runtime: Runtime, prober: Prober | None, stopping: Stopping, grace: float
+) -> None:
+    """Stop taking new work, then let the runs in flight finish within `grace` seconds; those
+    still running after it (or after a second signal) are interrupted, and their threads and
+    parent messages say so before the process exits. The heartbeat goes on meanwhile (these
+    runs are not orphans); sweeping for other processes' runs is left to the live ones."""
+    bot.draining = True
+    runtime.liveness.sweeping = False
+    if prober is not None:
+        await prober.stop()
+    log.info("draining: %d task(s) in flight, up to %gs", len(bot.tasks), grace)
+    draining = asyncio.ensure_future(bot.tasks.drain(grace))
+    forced = asyncio.ensure_future(stopping.forced.wait())
+    await asyncio.wait({draining, forced}, return_when=asyncio.FIRST_COMPLETED)
+    forced.cancel()
+    if not draining.done():
+        draining.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await draining
+        await bot.tasks.drain(0)
+    log.info("drained")
+
+
 async def serve(
     settings: Settings,
     *,
@@ -153,20 +217,21 @@ async def serve(
         settings.require("slack_signing_secret", why="for `serve --http`")
     else:
         settings.require("slack_app_token", why="for Socket Mode (or use `serve --http`)")
+    stopping = Stopping()
+    stopping.install()  # before anything slow: a deploy's SIGTERM at start-up still drains
     runtime = await asyncio.to_thread(Runtime.open, settings, role="bot")
     metrics = process_metrics(runtime)
-    bot = await start_bot(settings, runtime)
-    prober = (
-        Prober(bot.monitor, Leadership(runtime.engine), on_leadership=metrics.leading)
-        if probes
-        else None
-    )
-    if prober is not None:
-        prober.start()
+    prober: Prober | None = None
     try:
+        bot = await start_bot(settings, runtime)
+        prober = (
+            Prober(bot.monitor, Leadership(runtime.engine), on_leadership=metrics.leading)
+            if probes
+            else None
+        )
+        if prober is not None:
+            prober.start()
         if http:
-            import uvicorn
-
             config = uvicorn.Config(
                 build_http_app(bot, runtime, metrics),
                 host=host,
@@ -175,26 +240,30 @@ async def serve(
                 access_log=False,
                 log_config=None,  # the root handlers: one format, secrets masked
             )
+            server = _Server(config)
+            serving = asyncio.ensure_future(server.serve())
             log.info(
                 "serving Slack over HTTP on %s:%d (POST /slack/events, GET /healthz, /metrics)",
                 host,
                 port,
             )
-            await uvicorn.Server(config).serve()
+            requested = asyncio.ensure_future(stopping.requested.wait())
+            await asyncio.wait({serving, requested}, return_when=asyncio.FIRST_COMPLETED)
+            requested.cancel()
+            # The server keeps answering while runs drain: new commands hear "restarting".
+            await drain(bot, runtime, prober, stopping, settings.imageroute_drain_seconds)
+            server.should_exit = True
+            await serving
         else:
             handler = await connect_socket_mode(bot, settings)
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            await stop.wait()
+            await stopping.requested.wait()
+            await drain(bot, runtime, prober, stopping, settings.imageroute_drain_seconds)
             await handler.close_async()
     finally:
         if prober is not None:
             await prober.stop()
-        log.info("finishing %d run(s) in flight before exit", len(bot.tasks))
-        await bot.tasks.drain(DRAIN_SECONDS)
         await runtime.aclose()
+        log.info("stopped")
 
 
 def prober_status_app(runtime: Runtime, prober: Prober, metrics: Metrics) -> Starlette:
@@ -276,7 +345,8 @@ async def run_prober(
         poster = SlackPoster(client, runtime.redactor)
     else:
         log.warning("SLACK_BOT_TOKEN is not set: health alerts are only logged")
-    await runtime.start_worker()
+    # A prober runs no generations: it only keeps its heartbeat (the bot replicas sweep).
+    await runtime.start_worker(sweep=False)
     prober = Prober(
         runtime.monitor(alerts_for(poster, settings.alert_channel)),
         Leadership(runtime.engine),

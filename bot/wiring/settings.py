@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     alert_channel: str | None = Field(None)
     log_format: str = "text"
     prober_port: int = Field(3001, ge=0, le=65535)
+    # Where results the asset store or the database could not take wait (on this machine).
+    imageroute_spool: Path = Path("./data/spool")
+    # How long a stopping process lets runs in flight finish before it interrupts them.
+    imageroute_drain_seconds: float = Field(25.0, ge=0, le=3600)
+    # How often a process says it is alive; four missed beats and its runs are taken over.
+    imageroute_heartbeat_seconds: float = Field(5.0, gt=0, le=300)
 
     @field_validator("slack_bot_token")
     @classmethod

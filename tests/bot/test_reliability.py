@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -9,14 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.wiring.runtime import HEARTBEAT_SECONDS, STALE_AFTER
-from storage.db import make_engine, upgrade
+from storage.db import make_engine
 from storage.runlog import RunLog
 from storage.tables import Run
 from tests.bot.conftest import CHANNEL
 from tests.conftest import RuntimeOpener
 from tests.fakes.openai import OpenAIFake
-from tests.fakes.server import Reply
+from tests.fakes.server import FakeServer, Reply
 
 
 async def test_repeated_delivery_of_one_command_runs_once(start_harness):
@@ -37,12 +37,13 @@ async def test_repeated_delivery_of_one_command_runs_once(start_harness):
     assert "Done" in final and "waiting" not in final
 
 
-async def test_interrupted_slack_run_is_reported_in_its_thread(start_harness, tmp_path):
-    db_url = f"sqlite:///{tmp_path}/crash.db"
-    engine = make_engine(db_url)
-    upgrade(engine)
-    log = RunLog(engine)
-    # A run a previous bot process wrote as pending, then died before finishing.
+async def test_a_dead_processs_run_is_settled_while_the_bot_runs(start_harness):
+    # A short heartbeat: a worker is dead after 0.4 s without one; sweeps every 0.3 s.
+    h = await start_harness(imageroute_heartbeat_seconds=0.1)
+    parent = await h.bot.poster.post(CHANNEL, "parent of a run another process was running")
+    assert parent is not None
+    log = h.runtime.runlog
+    # A run a replica wrote as pending, then died (kill -9) before finishing.
     log.heartbeat("bot-dead-1", "bot")
     orphan = log.start(
         Run(
@@ -52,22 +53,28 @@ async def test_interrupted_slack_run_is_reported_in_its_thread(start_harness, tm
             prompt="lost?",
             source="slack",
             slack_channel=CHANNEL,
-            slack_thread_ts="1699999999.000100",
+            slack_user="U0USER0001",
+            slack_thread_ts=parent,
+            slack_parent_ts=parent,
             worker_id="bot-dead-1",
         )
     )
-    with engine.begin() as conn:  # the dead worker's heartbeat is old
-        conn.exec_driver_sql("UPDATE workers SET seen_at = '2000-01-01 00:00:00'")
-    engine.dispose()
-
-    h = await start_harness(database_url=db_url)
-    row = h.runtime.runlog.get(orphan.id)
-    assert row.status == "interrupted"
-    notes = h.slack.thread(CHANNEL, "1699999999.000100")
+    with h.runtime.engine.begin() as conn:  # the dead worker's heartbeat is old
+        conn.exec_driver_sql(
+            "UPDATE workers SET seen_at = '2000-01-01 00:00:00' WHERE id = 'bot-dead-1'"
+        )
+    notes = await h.slack.received(lambda: h.slack.thread(CHANNEL, parent))
+    assert log.get(orphan.id).status == "interrupted"
     assert len(notes) == 1 and "interrupted" in notes[0].text and f"#{orphan.id}" in notes[0].text
+    [message] = [m for m in h.slack.top_level(CHANNEL) if m.ts == parent]
+    await h.slack.received(lambda: message.updates)
+    assert "Interrupted" in json.dumps(message.blocks)
+    # Told once: later sweeps find nothing more to say.
+    assert await h.runtime.liveness.sweep() == []
+    assert len(h.slack.thread(CHANNEL, parent)) == 1
 
 
-async def test_killed_cli_run_becomes_interrupted_at_next_start(
+async def test_killed_cli_run_is_interrupted_by_a_live_process(
     tmp_path: Path, open_runtime: RuntimeOpener
 ) -> None:
     provider = OpenAIFake(api_key="sk-hang").start()
@@ -84,6 +91,7 @@ async def test_killed_cli_run_becomes_interrupted_at_next_start(
         "IMAGEROUTE_CONFIG": str(tmp_path / "imageroute.toml"),
         "DATABASE_URL": database_url,
         "ASSET_STORE": f"file://{tmp_path}/assets",
+        "IMAGEROUTE_HEARTBEAT_SECONDS": "0.1",  # every process on a database beats alike
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot", "gen", "--route", "hang", "slow one"],
@@ -101,19 +109,17 @@ async def test_killed_cli_run_becomes_interrupted_at_next_start(
         provider.stop()
     engine = make_engine(database_url)
     assert RunLog(engine).recent(1)[0].status == "pending"
-    # The next process (here: a bot start on the same database) recovers it.
-    runtime = open_runtime(config, role="bot")
-    # The killed process never retired: it counts as dead once its heartbeat is stale.
-    with runtime.engine.begin() as conn:
-        conn.exec_driver_sql("UPDATE workers SET seen_at = '2000-01-01 00:00:00'")
-    orphans = await runtime.start_worker()
-    assert STALE_AFTER.total_seconds() > HEARTBEAT_SECONDS
+    # A live process on the same database notices within a few beats, not at its next start.
+    runtime = open_runtime(config, role="bot", imageroute_heartbeat_seconds=0.1)
+    found: asyncio.Queue[list[Run]] = asyncio.Queue()
+    await runtime.start_worker(sweep=True, on_orphans=found.put)
+    orphans = await asyncio.wait_for(found.get(), 10)
     assert [o.prompt for o in orphans] == ["slow one"]
     assert RunLog(engine).recent(1)[0].status == "interrupted"
     engine.dispose()
 
 
-async def test_storage_failure_still_posts_the_image(start_harness, tmp_path):
+async def test_storage_failure_still_posts_the_image_and_keeps_it(start_harness, tmp_path):
     h = await start_harness()
     # Make the asset folder unwritable by replacing it with a file.
     root = Path(str(h.runtime.settings.asset_store).removeprefix("file://"))
@@ -128,6 +134,49 @@ async def test_storage_failure_still_posts_the_image(start_harness, tmp_path):
     [result] = h.slack.replies(CHANNEL, parent.ts)
     [image] = h.slack.images(result)
     assert image.data.startswith(b"\x89PNG")
-    assert "could not be stored" in result.all_text()
+    assert "kept on the bot's disk" in result.all_text()
     run = h.runtime.runlog.recent(1)[0]
-    assert run.status == "failed" and run.error_class == "storage" and run.response_id
+    # Paid and delivered: a success, whose image waits in the spool for the asset store.
+    assert run.status == "succeeded" and run.images == 1 and run.response_id
+    assert h.runtime.runlog.assets(run.id, "output") == []
+    [entry] = h.runtime.spool.entries()
+    assert (entry / "0.png").read_bytes() == image.data
+    # The store comes back: the next reconcile stores it and logs its asset.
+    root.unlink()
+    result = h.runtime.spool.reconcile(h.runtime.assets, h.runtime.runlog)
+    assert (result.done, result.waiting) == (1, 0)
+    [asset] = h.runtime.runlog.assets(run.id, "output")
+    assert Path(asset.path).read_bytes() == image.data
+    assert h.runtime.spool.entries() == []
+
+
+async def test_a_run_cancelled_mid_call_is_interrupted_not_left_pending(
+    open_runtime: RuntimeOpener,
+) -> None:
+    provider = FakeServer("openai").start()
+    provider.on("POST", "/v1/images/generations", Reply(500, "late", delay=60))
+    config = (
+        f'[routes.hang]\nkind = "openai"\napi_key = "sk-hang"\n'
+        f'base_url = "{provider.url}/v1"\nretries = 2\n'
+    )
+    runtime = open_runtime(config)
+    from bot.core.runs import RunOrigin
+    from routes.model import ImageRequest
+
+    running = asyncio.create_task(
+        runtime.runs.run("hang", ImageRequest(prompt="stopped by a deploy"), RunOrigin())
+    )
+    try:
+        await provider.received(lambda: provider.calls("/v1/images/generations"))
+        running.cancel()  # what a drain past its grace period does
+        try:
+            await running
+        except asyncio.CancelledError:
+            pass
+        else:
+            raise AssertionError("the cancellation was swallowed")
+    finally:
+        provider.stop()
+    run = runtime.runlog.recent(1)[0]
+    assert run.status == "interrupted" and run.error_class == "interrupted"
+    assert len(provider.calls("/v1/images/generations")) == 1  # cancelled, not retried

@@ -14,9 +14,12 @@ from typing import Any
 import jsonschema
 import pytest
 
-from bot.wiring.serve import DRAIN_SECONDS
+from bot.wiring.settings import Settings
 from routes.config import load_config
 from tests.deploy.conftest import DEPLOY, load_yaml
+
+# How long a stopping bot lets runs in flight finish (IMAGEROUTE_DRAIN_SECONDS, its default).
+DRAIN_SECONDS = Settings.model_fields["imageroute_drain_seconds"].default
 
 COMPOSE_SCHEMA = "compose-spec.json"  # check_jsonschema/builtin_schemas/vendor/
 

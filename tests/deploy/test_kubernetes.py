@@ -11,8 +11,11 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from bot.wiring.serve import DRAIN_SECONDS
+from bot.wiring.settings import Settings
 from tests.deploy.conftest import DEPLOY, load_all
+
+# How long a stopping bot lets runs in flight finish (IMAGEROUTE_DRAIN_SECONDS, its default).
+DRAIN_SECONDS = Settings.model_fields["imageroute_drain_seconds"].default
 
 FILES = ("configmap.yaml", "secret.example.yaml", "migrate-job.yaml", "bot.yaml", "prober.yaml")
 VERSIONS = ("1.29.0", kubernetes_validate.latest_version())

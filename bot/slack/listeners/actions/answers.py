@@ -8,6 +8,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext, AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.core.visibility import Viewer
 from bot.slack import blocks
 from bot.slack.answers import Answers
 from bot.slack.poster import NotInChannel, SlackPoster
@@ -46,7 +47,9 @@ def register(
         if asked is None:
             await poster.answer(respond, EXPIRED)
             return
-        answer = await answers.answer(asked, client, shared_by=context.user_id)
+        # Shared for everyone in the channel: only that channel's runs, whoever shares it.
+        here = Viewer(user=None, channel=context.channel_id)
+        answer = await answers.answer(asked, client, here, shared_by=context.user_id)
         try:
             posted = await poster.post(
                 str(context.channel_id), answer.summary, blocks=answer.blocks

@@ -16,6 +16,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from bot.core.replay import request_from_run
 from bot.core.requests import RequestValidator
 from bot.core.runs import RunService
+from bot.core.visibility import may_act_on
 from bot.slack import messages
 from bot.slack.access import Access
 from bot.slack.generate import GenerateFlow, SlackAsk
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 
 CLICK_WINDOW_SECONDS = 10.0
 GONE = "That run is no longer in the log."
+NOT_HERE = "That button belongs to a run of another conversation: use it where the run is."
 
 
 def register(
@@ -92,6 +94,11 @@ class RunButtons:
         source = await asyncio.to_thread(runlog.get, int(run_id)) if run_id.isdigit() else None
         if source is None:
             await self.poster.ephemeral(channel, user, GONE, thread_ts=thread)
+            return
+        if not may_act_on(source, channel, message.get("thread_ts")):
+            # A value naming a run of another conversation: its prompt stays where it was.
+            log.warning("refused a button naming run %s from %s", source.id, channel)
+            await self.poster.ephemeral(channel, user, NOT_HERE, thread_ts=thread)
             return
         if action_id == "details":
             await self.poster.ephemeral(

@@ -14,8 +14,10 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
 from bot.checks import CheckReport
+from bot.core.visibility import may_act_on
 from bot.slack import blocks, messages
 from bot.slack.blocks import ShownImage
+from bot.slack.listeners.actions.run_buttons import NOT_HERE
 from bot.slack.poster import SlackPoster
 from bot.slack.tasks import BackgroundTasks
 from storage.checks import CheckLog
@@ -49,6 +51,9 @@ def register(
             await poster.ephemeral(
                 channel, user, "That run is no longer in the log.", thread_ts=message.get("ts")
             )
+            return
+        if not may_act_on(run, channel, message.get("thread_ts")):
+            await poster.ephemeral(channel, user, NOT_HERE, thread_ts=message.get("ts"))
             return
         survives = action.get("action_id") == "verdict_pass"
         await asyncio.to_thread(runlog.set_verdict, run.id, survives, user)

@@ -13,6 +13,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from advisor import advise
 from bot.core.markup import escape
+from bot.core.visibility import Viewer
 from bot.slack import blocks
 from bot.slack.answers import Answers
 from bot.slack.bench_thread import BenchThread
@@ -64,7 +65,9 @@ def register(
         if text.lower().split(" ", 1)[0] == "bench":
             await bench.start(command, context, text)  # posts its own parent and thread
             return
-        answer = await answers.answer(text, client)
+        # Runs and stats show what this person may see from here (bot.core.visibility).
+        viewer = Viewer(user=context.user_id, channel=context.channel_id)
+        answer = await answers.answer(text, client, viewer)
         if not await poster.answer(respond, answer.summary, blocks=answer.blocks):
             await poster.ephemeral(
                 context.channel_id, context.user_id, answer.summary, blocks=answer.blocks

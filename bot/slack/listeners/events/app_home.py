@@ -13,6 +13,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.lifecycle import route_model_statuses
+from bot.core.visibility import Viewer
 from bot.health.monitor import HealthMonitor
 from bot.slack import blocks
 from routes.base import Route
@@ -30,12 +31,12 @@ def register(
             return
         viewer = str(event["user"])
         since = utcnow() - timedelta(days=7)
-        # Only the viewer's own runs: App Home is private, but runs from other channels are not
-        # the viewer's to see.
-        recent = await asyncio.to_thread(runlog.recent, RECENT_RUNS, slack_user=viewer)
-        week = await asyncio.to_thread(runlog.route_stats, since)
-        owners = await asyncio.to_thread(runlog.spend_by_billing_owner, since)
-        verdicts = await asyncio.to_thread(runlog.verdict_counts)
+        # App Home is one person's: their own runs only (no channel to look from).
+        visible = Viewer(user=viewer).runs_clause()
+        recent = await asyncio.to_thread(runlog.recent, RECENT_RUNS, visible=visible)
+        week = await asyncio.to_thread(runlog.route_stats, since, visible=visible)
+        owners = await asyncio.to_thread(runlog.spend_by_billing_owner, since, visible=visible)
+        verdicts = await asyncio.to_thread(lambda: runlog.verdict_counts(visible=visible))
         health = await monitor.states()
         rows = [
             blocks.HomeRoute(
