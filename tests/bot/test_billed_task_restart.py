@@ -149,7 +149,10 @@ async def test_a_task_accepted_before_a_kill_is_collected_after_restart_and_paid
         conn.exec_driver_sql("UPDATE workers SET seen_at = '2000-01-01 00:00:00'")
     engine.dispose()
 
-    h = await start_harness(config, database_url=database_url)
+    # The next process settles it within a few heartbeats (0.1 s here) of starting, then
+    # collects the task in the background.
+    h = await start_harness(config, database_url=database_url, imageroute_heartbeat_seconds=0.1)
+    await slack_fake.received(lambda: slack_fake.thread(CHANNEL, parent_ts), timeout=60)
     await h.settle(timeout=60)
     final = h.runtime.runlog.get(run.id)
     assert final is not None and final.status == "succeeded", final
@@ -198,7 +201,10 @@ async def test_a_task_whose_result_expired_is_named_in_its_thread(
         conn.exec_driver_sql("UPDATE workers SET seen_at = '2000-01-01 00:00:00'")
     engine.dispose()
 
-    h = await start_harness(flux_config(bfl), database_url=database_url)
+    h = await start_harness(
+        flux_config(bfl), database_url=database_url, imageroute_heartbeat_seconds=0.1
+    )
+    await h.slack.received(lambda: h.slack.thread(CHANNEL, "1699999999.000200"))
     await h.settle()
     row = h.runtime.runlog.get(orphan.id)
     assert row is not None and row.status == "interrupted"

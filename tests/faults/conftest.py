@@ -10,14 +10,16 @@ from typing import Any
 import pytest
 
 from tests.fakes.slack import SlackFake
-from tests.faults.server import ServerProcess, bot_env
+from tests.faults.server import BOT_TOKEN, ServerProcess, bot_env
 
 Launch = Callable[..., ServerProcess]
 
 
 @pytest.fixture
 def slack() -> Iterator[SlackFake]:
-    fake = SlackFake().start()
+    fake = SlackFake()
+    fake.token = BOT_TOKEN  # the bot processes' token: auth.test refuses any other
+    fake.start()
     yield fake
     fake.stop()
 
