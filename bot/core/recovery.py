@@ -6,14 +6,15 @@ collecting that task while the provider still keeps the result: polled through
 run. A task whose result has expired (BFL keeps it about ten minutes) cannot be collected: the
 run stays interrupted and names the task, so it can be looked up at the provider.
 
-`settle_orphan` is the one entry point: the bot calls it at start-up for every run a stopped
-process left, and any later sweep for such runs can call it the same way.
+`settle_orphan` is the one entry point: the bot's liveness sweep (bot.core.workers, every few
+heartbeats while the bot runs, the first one right after start-up) calls it for every run a
+stopped process left.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from datetime import datetime
 
 from bot.core.runs import RunOutcome, RunService
@@ -34,14 +35,21 @@ def stored_task(run: Run) -> SubmittedTask | None:
 
 
 def orphans_to_settle(
-    runlog: RunLog, orphans: Sequence[Run], now: datetime | None = None
+    runlog: RunLog,
+    orphans: Sequence[Run],
+    route_ids: Container[str],
+    now: datetime | None = None,
 ) -> list[Run]:
     """The orphans just found, plus interrupted runs left earlier whose task can still be
-    collected (a process that stopped while collecting, or one that found them and cannot
-    reach Slack)."""
+    collected here (a process that stopped while collecting, or a replica that handed them
+    over as it stopped).
+
+    An earlier run on a route this process does not have is left alone: its thread was told
+    when it was found, and the sweep comes back every few beats, which must not tell it again.
+    """
     found = {run.id: run for run in orphans}
     for run in runlog.collectable_tasks(now):
-        if run.status == "interrupted":
+        if run.status == "interrupted" and run.route_id in route_ids:
             found.setdefault(run.id, run)
     return [found[key] for key in sorted(found, key=lambda k: k or 0)]
 

@@ -11,7 +11,9 @@ within a minute by whichever process is alive, not at the next start-up.
 
 A database outage makes every heartbeat stale at once. A process therefore sweeps only after
 its own heartbeats have succeeded for a whole stale period: by then every live replica has
-beaten again, and none is taken for dead.
+beaten again, and none is taken for dead. A busy process must not look dead either: the
+heartbeat and the sweep run on a thread of their own, never queued behind the run work that
+fills the shared thread pool (admissions waiting on the spend lock, run-log writes).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import ParamSpec, TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -34,6 +38,8 @@ from storage.tables import Run, utcnow
 log = logging.getLogger(__name__)
 
 Orphans = Callable[[list[Run]], Awaitable[None]]
+P = ParamSpec("P")
+T = TypeVar("T")
 # A heartbeat this many beats old means the worker is dead; sweeps run this often (in beats).
 STALE_BEATS = 4
 SWEEP_BEATS = 3
@@ -66,6 +72,15 @@ class Liveness:
         self.sweeps = 0
         self._healthy_since: float | None = None
         self._task: asyncio.Task[None] | None = None
+        self._thread: ThreadPoolExecutor | None = None
+
+    async def _on_own_thread(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`call` on this watch's own thread (see the module docstring: never queued behind
+        run work, so a busy process still beats on time)."""
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"liveness-{self.role}")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, lambda: call(*args, **kwargs))
 
     @property
     def stale_after(self) -> timedelta:
@@ -79,7 +94,7 @@ class Liveness:
     async def start(self, *, sweep: bool, on_orphans: Orphans | None = None) -> None:
         """Register this process (the database must answer now) and keep it registered; with
         `sweep`, also watch the others and settle the spool."""
-        await asyncio.to_thread(self.runlog.heartbeat, self.worker_id, self.role)
+        await self._on_own_thread(self.runlog.heartbeat, self.worker_id, self.role)
         self._healthy_since = time.monotonic()
         self.on_orphans = on_orphans
         self._task = asyncio.create_task(self._loop(sweep), name=f"liveness-{self.role}")
@@ -98,7 +113,7 @@ class Liveness:
 
     async def _beat(self) -> None:
         try:
-            await asyncio.to_thread(self.runlog.heartbeat, self.worker_id, self.role)
+            await self._on_own_thread(self.runlog.heartbeat, self.worker_id, self.role)
         except SQLAlchemyError as exc:
             if self._healthy_since is not None:
                 log.warning("heartbeat failed (database unreachable?): %s", type(exc).__name__)
@@ -118,10 +133,10 @@ class Liveness:
         if healthy is None or time.monotonic() - healthy < self.stale_after.total_seconds():
             return []  # not sure yet who is alive (see the module docstring)
         try:
-            claimed = await asyncio.to_thread(
+            claimed = await self._on_own_thread(
                 self.runlog.interrupt_orphans, self.worker_id, self.stale_after
             )
-            released = await asyncio.to_thread(
+            released = await self._on_own_thread(
                 self.reservations.release_dead, utcnow() - self.stale_after
             )
         except SQLAlchemyError as exc:
@@ -152,6 +167,10 @@ class Liveness:
                 await self._task
             self._task = None
         try:
-            await asyncio.to_thread(self.runlog.retire_worker, self.worker_id)
+            await self._on_own_thread(self.runlog.retire_worker, self.worker_id)
         except SQLAlchemyError as exc:
             log.warning("could not retire worker %s: %s", self.worker_id, type(exc).__name__)
+        finally:
+            if self._thread is not None:
+                self._thread.shutdown(wait=False)
+                self._thread = None

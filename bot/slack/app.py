@@ -146,7 +146,9 @@ class SlackBot:
         """Runs a stopped process left: each billed task the provider still keeps is collected
         in the background and its result posted in its thread like any run; the others are
         told at once that they were interrupted."""
-        settling = await asyncio.to_thread(orphans_to_settle, self.runs.runlog, orphans)
+        settling = await asyncio.to_thread(
+            orphans_to_settle, self.runs.runlog, orphans, self.runs.executors
+        )
         lost = [run for run in settling if stored_task(run) is None]
         for run in lost:
             self.runs.finished(run)  # reported once, by the process that claimed it

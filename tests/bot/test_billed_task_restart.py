@@ -7,6 +7,7 @@ SIGKILL; the fakes (Slack, BFL) record what each process sent."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -163,13 +164,20 @@ async def test_a_task_accepted_before_a_kill_is_collected_after_restart_and_paid
     # Exactly one billed submit over both processes; the second one only polled task-1.
     assert len(bfl.submits("flux-pro-1.1")) == 1
     assert {p.query["id"][0] for p in bfl.server.calls("/us1/v1/get_result")} == {"task-1"}
-    thread = slack_fake.thread(CHANNEL, parent_ts)
-    texts = [str(getattr(m, "text", "") or getattr(m, "comment", "")) for m in thread]
+    texts = [
+        str(getattr(m, "text", "") or getattr(m, "comment", ""))
+        for m in slack_fake.thread(CHANNEL, parent_ts)
+    ]
     assert any("collected after the restart" in t and "task-1" in t for t in texts)
     [result] = [m for m in slack_fake.replies(CHANNEL, parent_ts) if m.image_blocks()]
     [image] = slack_fake.images(result)
     assert image.data[:3] == b"\xff\xd8\xff"  # the FLUX JPEG, shown as it came
     assert not [t for t in texts if "was interrupted" in t]
+    # The scoreboard its request opened says how it ended, not "waiting" for ever.
+    [parent] = [m for m in slack_fake.top_level(CHANNEL) if m.ts == parent_ts]
+    status = json.dumps(parent.blocks)
+    assert "waiting" not in status and "Done" in status, status
+    assert "collected after a restart" in status, status
 
 
 async def test_a_task_whose_result_expired_is_named_in_its_thread(
@@ -212,3 +220,50 @@ async def test_a_task_whose_result_expired_is_named_in_its_thread(
     [note] = h.slack.thread(CHANNEL, "1699999999.000200")
     assert "interrupted" in note.text and "`task-old-7`" in note.text
     assert bfl.server.calls() == []  # an expired task is not polled, and nothing is resubmitted
+
+
+async def test_a_task_on_a_route_this_process_lacks_is_told_once(
+    bfl: BflFake, start_harness, tmp_path: Path
+) -> None:
+    database_url = f"sqlite:///{tmp_path}/elsewhere.db"
+    engine = make_engine(database_url)
+    upgrade(engine)
+    log = RunLog(engine)
+    log.heartbeat("bot-dead-3", "bot")
+    submitted = utcnow()
+    orphan = log.start(
+        Run(
+            route_id="flux-eu",  # configured on the replica that died, not on this one
+            route_kind="bfl",
+            model_requested="flux-pro-1.1",
+            prompt="far away",
+            source="slack",
+            slack_channel=CHANNEL,
+            slack_thread_ts="1699999999.000300",
+            worker_id="bot-dead-3",
+            task_id="task-eu-9",
+            task_polling_url=f"{bfl.url}/eu1/v1/get_result?id=task-eu-9",
+            task_submitted_at=submitted,
+            task_expires_at=submitted + timedelta(minutes=10),
+        )
+    )
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE workers SET seen_at = '2000-01-01 00:00:00'")
+    engine.dispose()
+
+    h = await start_harness(
+        flux_config(bfl), database_url=database_url, imageroute_heartbeat_seconds=0.1
+    )
+    await h.slack.received(lambda: h.slack.thread(CHANNEL, "1699999999.000300"))
+    await h.settle()
+    row = h.runtime.runlog.get(orphan.id)
+    assert row is not None and row.status == "interrupted"
+    assert "flux-eu is no longer configured here" in (row.error_message or "")
+    # The task can still be collected (by a process with that route), so it stays on the
+    # list the sweep reads: later sweeps here must not tell the thread again.
+    for _ in range(3):
+        await h.runtime.liveness.sweep()
+    await h.settle()
+    [note] = h.slack.thread(CHANNEL, "1699999999.000300")
+    assert "interrupted" in note.text and "`task-eu-9`" in note.text
+    assert bfl.server.calls() == []  # never polled from a process without the route

@@ -359,6 +359,11 @@ pricing = { usd_per_image = 0.04 }
 """
 
 
+# No crash in these cases: the product's own heartbeat, not the suite's 0.25 s one, so a
+# process starved of CPU on a loaded test machine is never taken for dead by its peer.
+DEFAULT_BEAT = {"IMAGEROUTE_HEARTBEAT_SECONDS": "5"}
+
+
 async def _pressure(servers: list[ServerProcess], slack: SlackFake, count: int) -> None:
     async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=64)) as client:
         sends = [
@@ -384,7 +389,7 @@ async def test_cap_pressure_on_one_process_with_sqlite(
     launch: Launch, slack: SlackFake, tmp_path: Path
 ) -> None:
     db = _sqlite(tmp_path)
-    server = launch(CAPPED, db)
+    server = launch(CAPPED, db, **DEFAULT_BEAT)
     await _pressure([server], slack, 30)
     runs = assert_nothing_lost(db, slack, [server.folder / "spool"])
     assert len(runs) == 5 and {r.status for r in runs} == {"succeeded"}
@@ -395,7 +400,10 @@ async def test_cap_pressure_on_one_process_with_sqlite(
 async def test_cap_pressure_on_two_processes_sharing_postgresql(
     launch: Launch, slack: SlackFake, postgres_url: str
 ) -> None:
-    servers = [launch(CAPPED, postgres_url, name="one"), launch(CAPPED, postgres_url, name="two")]
+    servers = [
+        launch(CAPPED, postgres_url, name="one", **DEFAULT_BEAT),
+        launch(CAPPED, postgres_url, name="two", **DEFAULT_BEAT),
+    ]
     await _pressure(servers, slack, 30)
     runs = assert_nothing_lost(postgres_url, slack, [s.folder / "spool" for s in servers])
     assert len(runs) == 5 and {r.status for r in runs} == {"succeeded"}
