@@ -169,14 +169,15 @@ async def test_a_task_accepted_before_a_kill_is_collected_after_restart_and_paid
         for m in slack_fake.thread(CHANNEL, parent_ts)
     ]
     assert any("collected after the restart" in t and "task-1" in t for t in texts)
-    [result] = [m for m in slack_fake.replies(CHANNEL, parent_ts) if m.image_blocks()]
-    [image] = slack_fake.images(result)
+    [image] = slack_fake.images(
+        next(m for m in slack_fake.replies(CHANNEL, parent_ts) if m.image_blocks())
+    )
     assert image.data[:3] == b"\xff\xd8\xff"  # the FLUX JPEG, shown as it came
     assert not [t for t in texts if "was interrupted" in t]
     # The scoreboard its request opened says how it ended, not "waiting" for ever.
     [parent] = [m for m in slack_fake.top_level(CHANNEL) if m.ts == parent_ts]
-    status = json.dumps(parent.blocks)
-    assert "waiting" not in status and "Done" in status, status
+    status = json.dumps(parent.blocks, ensure_ascii=False)
+    assert "waiting" not in status and "Done · each result" in status, status
     assert "collected after a restart" in status, status
 
 

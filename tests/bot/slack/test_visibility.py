@@ -5,6 +5,7 @@ another conversation's run is refused. Asserted on what the fake Slack received.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from tests.bot.conftest import CHANNEL, USER, BotHarness, button
 
@@ -24,12 +25,20 @@ async def _runs(h: BotHarness) -> None:
 
 
 async def _lookup(h: BotHarness, text: str, *, channel: str, user: str) -> str:
-    before = len(h.slack.ephemerals())
+    """The private answer (through the command's response_url: only `user` sees it)."""
+    return json.dumps(await _private_answer(h, text, channel=channel, user=user))
+
+
+async def _private_answer(
+    h: BotHarness, text: str, *, channel: str, user: str
+) -> list[dict[str, Any]]:
+    before = len(h.slack.responses)
     await h.command("/imageroute", text, channel=channel, user=user)
     await h.settle()
-    [answer] = h.slack.ephemerals()[before:]
-    assert answer.user == user and answer.channel == channel
-    return json.dumps(answer.blocks)
+    [answer] = h.slack.responses[before:]
+    assert answer["response_type"] == "ephemeral"
+    blocks: list[dict[str, Any]] = answer["blocks"]
+    return blocks
 
 
 async def test_runs_and_stats_show_only_what_the_viewer_may_see(start_harness):
@@ -50,6 +59,16 @@ async def test_runs_and_stats_show_only_what_the_viewer_may_see(start_harness):
     assert "demo" in stats
     row = next(line for line in stats.split("\\n") if line.startswith("demo"))
     assert row.split()[1] == "1"  # one run counted, not two
+
+    # Shared in the channel, the insider's answer shows the channel's runs only: their own
+    # private run stays out of what everyone there reads.
+    answer = await _private_answer(h, "runs", channel=CHANNEL, user=INSIDER)
+    await h.interact(h.click_private(button(answer, "share_answer"), user=INSIDER))
+    await h.settle()
+    shared = h.slack.top_level(CHANNEL)[-1]
+    shown = json.dumps(shared.blocks)
+    assert shared.text == "Recent runs" and f"<@{INSIDER}>" in shown
+    assert f"#{public_run.id} " in shown and f"#{private_run.id} " not in shown, shown
 
     # App Home: the outsider's own runs only.
     await h.event({"type": "app_home_opened", "user": USER, "tab": "home", "channel": "D0HOME"})
