@@ -81,6 +81,14 @@ def _signed_command(text: str, slack: SlackFake) -> tuple[str, dict[str, str]]:
     return body, headers
 
 
+def _scoreboard(slack: SlackFake, ts: str) -> str:
+    """What the scoreboard message at `ts` shows now (it must say it was collected)."""
+    [parent] = [m for m in slack.top_level(CHANNEL) if m.ts == ts]
+    shown = json.dumps(parent.blocks, ensure_ascii=False)
+    assert "collected after a restart" in shown, shown
+    return shown
+
+
 def _wait_for(check: Callable[[], T], timeout: float, what: str) -> T:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -175,10 +183,8 @@ async def test_a_task_accepted_before_a_kill_is_collected_after_restart_and_paid
     assert image.data[:3] == b"\xff\xd8\xff"  # the FLUX JPEG, shown as it came
     assert not [t for t in texts if "was interrupted" in t]
     # The scoreboard its request opened says how it ended, not "waiting" for ever.
-    [parent] = [m for m in slack_fake.top_level(CHANNEL) if m.ts == parent_ts]
-    status = json.dumps(parent.blocks, ensure_ascii=False)
+    status = _scoreboard(slack_fake, parent_ts)
     assert "waiting" not in status and "Done · each result" in status, status
-    assert "collected after a restart" in status, status
 
 
 async def test_a_task_whose_result_expired_is_named_in_its_thread(
