@@ -4,8 +4,10 @@ server), with the fake Slack and fake OpenAI servers on loopback.
 
 Migrations run once first, as the deployment's migrate step does. Signed requests go to the
 replicas in turn and each runs its share, images in S3. A comparison started on one replica is
-re-run from its button on the other. Killing (SIGKILL) the active prober hands probing to the
-other within one probe interval, and the alert and its recovery are each posted once.
+re-run from its button on the other. Killing (SIGKILL) the replica that holds a run in flight
+gets that run marked interrupted and its thread told, once, by the surviving replica. Killing
+the active prober hands probing to the other within one probe interval, and the alert and its
+recovery are each posted once.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ ALERTS = "C0ALERTS01"
 BUCKET = "imageroute-service-test"
 PROBE_INTERVAL = 2.0  # seconds: short, so a handoff is quick to see
 PROBE_PATH = "/v1/models/gpt-image-2"  # the openai route's free auth probe
+# Heartbeats every second: a dead replica is stale after 4 s and swept within 3 s more.
+HEARTBEAT = 1.0
 
 
 @pytest.fixture
@@ -44,7 +48,16 @@ def openai_fake() -> Iterator[OpenAIFake]:
     fake.stop()
 
 
-def routes_file(openai: OpenAIFake) -> str:
+@pytest.fixture
+def held_fake() -> Iterator[OpenAIFake]:
+    """A provider that accepts a generation and does not answer while the test runs."""
+    fake = OpenAIFake(api_key=KEY).start()
+    fake.server.on("POST", "/v1/images/generations", Reply(200, {}, delay=600))
+    yield fake
+    fake.stop()
+
+
+def routes_file(openai: OpenAIFake, held: OpenAIFake) -> str:
     return f"""
 [probes]
 interval_seconds = {PROBE_INTERVAL}
@@ -66,6 +79,16 @@ base_url = "{openai.server.url}/v1"
 billing_owner = "Acme OpenAI org"
 probe = "auth"
 retries = 0
+
+[routes.held]
+kind = "openai"
+model = "gpt-image-2"
+api_key = "{KEY}"
+base_url = "{held.server.url}/v1"
+billing_owner = "Acme OpenAI org"
+probe = "off"
+retries = 0
+timeout_seconds = 600
 """
 
 
@@ -76,10 +99,11 @@ def service(
     s3_server: str,
     slack_fake: SlackFake,
     openai_fake: OpenAIFake,
+    held_fake: OpenAIFake,
 ) -> Iterator[Processes]:
     boto3.client("s3", endpoint_url=s3_server).create_bucket(Bucket=BUCKET)
     routes = tmp_path / "imageroute.toml"
-    routes.write_text(routes_file(openai_fake))
+    routes.write_text(routes_file(openai_fake, held_fake))
     env = {
         "IMAGEROUTE_CONFIG": str(routes),
         "DATABASE_URL": postgres_url,
@@ -89,6 +113,7 @@ def service(
         "SLACK_API_URL": slack_fake.api_url,
         "ALERT_CHANNEL": ALERTS,
         "LOG_FORMAT": "json",
+        "IMAGEROUTE_HEARTBEAT_SECONDS": str(HEARTBEAT),
     }
     yield from processes(tmp_path, env)
 
@@ -207,6 +232,61 @@ def rerun_elsewhere(
     return again
 
 
+def killed_in_flight(
+    holder: Process, survivor: Process, slack: SlackFake, held: OpenAIFake, runlog: RunLog
+) -> float:
+    """A run on the held route, started on `holder`, in flight at the provider when `holder`
+    is killed: the survivor marks it interrupted and tells its thread once. Returns the seconds
+    from the kill to the interruption."""
+    answer = command(
+        holder,
+        'route=held prompt="a slow sunrise"',
+        response_url=slack.response_url("held"),
+        trigger="t.held",
+    )
+    assert answer.status_code == 200
+    held.server.wait_until(lambda: held.server.calls("/v1/images/generations"), COLD)
+
+    def pending() -> Run | None:
+        rows = [r for r in runlog.recent(20) if r.route_id == "held"]
+        return rows[0] if rows and rows[0].status == "pending" else None
+
+    run = wait_for(pending, COLD, "the held run to be pending")
+    assert pid_of(run) == holder.popen.pid and run.slack_thread_ts is not None
+    sweeps_before = survivor.get("/healthz").json()["sweeps"]
+    holder.kill()
+    killed_at = time.time()
+
+    def interrupted() -> Run | None:
+        row = runlog.get(run.id) if run.id is not None else None
+        return row if row is not None and row.status == "interrupted" else None
+
+    wait_for(interrupted, COLD, "the survivor to interrupt the run")
+    settled = time.time() - killed_at
+
+    def told() -> list[Message]:
+        return [
+            m
+            for m in slack.thread(CHANNEL, run.slack_thread_ts or "")
+            if isinstance(m, Message) and f"Run #{run.id} on `held` was interrupted" in m.text
+        ]
+
+    slack.server.wait_until(told, COLD)
+    # Two more sweeps by the survivor: the thread is not told again.
+    wait_for(
+        lambda: survivor.get("/healthz").json()["sweeps"] >= sweeps_before + 3,
+        COLD,
+        "two more sweeps",
+    )
+    assert len(told()) == 1
+    interrupted_key = (
+        "imageroute_runs_total",
+        (("error_class", "interrupted"), ("route", "held"), ("status", "interrupted")),
+    )
+    assert survivor.metrics()[interrupted_key] == 1
+    return settled
+
+
 def probes_after(openai: OpenAIFake, since: float) -> list[Any]:
     return [c for c in openai.server.calls(PROBE_PATH) if c.received_at > since]
 
@@ -215,6 +295,7 @@ def test_two_replicas_and_two_probers_share_one_database_and_store(
     service: Processes,
     slack_fake: SlackFake,
     openai_fake: OpenAIFake,
+    held_fake: OpenAIFake,
     postgres_url: str,
     s3_server: str,
 ) -> None:
@@ -238,6 +319,11 @@ def test_two_replicas_and_two_probers_share_one_database_and_store(
     assert pid_of(first) == a.popen.pid
     rerun_elsewhere(first, b, slack_fake, runlog, s3_server)
     assert runs_total(b, "openai") == 2
+
+    # A dies holding a run in flight: B, which survives, settles it. A heartbeat is stale
+    # after four beats and B sweeps every three: within about seven beats of the kill.
+    settled = killed_in_flight(a, b, slack_fake, held_fake, runlog)
+    assert settled <= HEARTBEAT * (4 + 3) + 3, f"interrupted {settled:.1f} s after the kill"
 
     # One alert for the failing route, from whichever prober leads.
     def alerts() -> list[Message]:
