@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
-from bot.core.observers import Observers, ProbeChecked, RouteStates
+from bot.core.observers import IncidentAcknowledged, Observers, ProbeChecked, RouteStates
 from bot.core.spend import OverCap, SpendPolicy
 from bot.health.events import AlertLine, AlertSink, KindChanged
 from bot.health.fallback import fallback_route
@@ -266,8 +266,15 @@ class HealthMonitor:
         incident = await asyncio.to_thread(self.health.incident, incident_id)
         if incident is None:
             return None
+        first = incident.acknowledged_at is None
+        now = self.clock()
         async with self._lock:
-            return await self.notices.acknowledge(incident, user, self.clock())
+            acknowledged = await self.notices.acknowledge(incident, user, now)
+        if first and acknowledged.alerted_at is not None:
+            # How long on-call took to respond: counted once, by the first acknowledgement.
+            waited = (as_utc(now) - as_utc(acknowledged.alerted_at)).total_seconds()
+            self.observers.emit(IncidentAcknowledged(acknowledged.route_id, max(waited, 0.0)))
+        return acknowledged
 
     # -- reading ---------------------------------------------------------------------------
     async def states(self) -> dict[str, State]:

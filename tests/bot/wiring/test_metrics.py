@@ -9,6 +9,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -22,13 +23,15 @@ from bot.wiring.metrics import Metrics, process_metrics
 from bot.wiring.prober import Leadership, Prober
 from bot.wiring.runtime import Runtime
 from bot.wiring.serve import build_http_app, start_bot
-from tests.bot.conftest import BotHarness
+from storage.tables import utcnow
+from tests.bot.conftest import USER, BotHarness, button
 from tests.conftest import SettingsFactory
 from tests.fakes.openai import OpenAIFake
 from tests.fakes.slack import SlackFake
 
 UNPRICED_MODEL = "image-model-not-on-file"
 KEY = "sk-metrics-key-000111"
+ALERTS = "C0ALERTS01"
 
 
 @pytest.fixture
@@ -81,16 +84,25 @@ class Served:
     metrics: Metrics
     prober: Prober
 
-    async def scrape(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    async def scrape(self) -> Samples:
         """Every sample on GET /metrics: (name, sorted labels) -> value."""
         response = await self.harness.client.get("/metrics")
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/plain")
-        samples = {}
-        for family in text_string_to_metric_families(response.text):
-            for sample in family.samples:
-                samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-        return samples
+        return parse(response.text)
+
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def parse(text: str | bytes) -> Samples:
+    """Prometheus' text format, read by prometheus_client's own parser."""
+    samples: Samples = {}
+    raw = text.decode() if isinstance(text, bytes) else text
+    for family in text_string_to_metric_families(raw):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
 
 
 @pytest.fixture
@@ -241,3 +253,40 @@ async def test_a_run_in_flight_is_counted_until_it_ends(serve_with_metrics) -> N
         value(after, "imageroute_runs_total", route="slow", status="succeeded", error_class="none")
         == 1
     )
+
+
+class Clock:
+    """The health monitor's clock, moved by the test (alerts and acks are timed by it)."""
+
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+async def test_the_first_acknowledgement_of_an_alert_is_timed_once(
+    openai_fake, start_harness
+) -> None:
+    h: BotHarness = await start_harness(config(openai_fake), alert_channel=ALERTS)
+    metrics = process_metrics(h.runtime)
+    clock = Clock()
+    h.bot.monitor.clock = clock
+    await h.bot.monitor.round()  # the revoked key fails its probe: one alert
+    [alert] = h.slack.top_level(ALERTS)
+    assert "`broken`" in alert.all_text()
+    ack = button(alert, "alert_ack")
+
+    clock.now += timedelta(seconds=90)
+    await h.interact(h.click(alert, ack))
+    await h.settle()
+    [incident] = h.runtime.health.open_incidents()
+    assert incident.acknowledged_by == USER
+    # A second click on a copy of the alert that still shows the button: not timed again.
+    clock.now += timedelta(seconds=600)
+    await h.interact(h.click(alert, ack, user="U0OTHER01"))
+    await h.settle()
+
+    samples = parse(metrics.render())
+    assert value(samples, "imageroute_incident_ack_seconds_count") == 1
+    assert value(samples, "imageroute_incident_ack_seconds_sum") == pytest.approx(90)
