@@ -6,33 +6,71 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, SQLModel, col, select
 
-from storage.runlog import Visible
-from storage.tables import Run, RunCheck
+from storage.runlog import RECENT_RUNS, Visible
+from storage.tables import CheckTotal, Run, RunCheck
 
 CHECK_NAMES = ("text", "edit", "transparency", "delivery", "repeat")
 CHECK_STATUSES = ("passed", "failed", "not_run")
 AD_HOC = ""  # the family of a run outside any benchmark
 
 
+class CheckRow(Protocol):
+    """What is read of a stored check row: a RunCheck, or its plain values (CheckValues)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def position(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def score(self) -> float | None: ...
+    @property
+    def threshold(self) -> float | None: ...
+    @property
+    def summary(self) -> str: ...
+    @property
+    def reason(self) -> str | None: ...
+
+
+Row = TypeVar("Row", bound=CheckRow)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckValues:
+    """A stored check row as plain values: what readers of many runs' checks (exports) load,
+    a small fraction of the cost of ORM objects."""
+
+    name: str
+    position: int
+    status: str
+    score: float | None
+    threshold: float | None
+    summary: str
+    reason: str | None
+
+
 @dataclass(frozen=True)
-class RunCheckSummary:
+class RunCheckSummary(Generic[Row]):
     """One check over one run's images: the worst status among those that ran ("not_run" when
     none did), their mean score, and the rows behind it."""
 
     name: str
     status: str
     score: float | None
-    rows: tuple[RunCheck, ...]
+    rows: tuple[Row, ...]
 
 
-def summarise(rows: Iterable[RunCheck]) -> list[RunCheckSummary]:
+def summarise(rows: Iterable[Row]) -> list[RunCheckSummary[Row]]:
     """A run's check rows, one summary per check, in CHECK_NAMES order."""
-    by_name: dict[str, list[RunCheck]] = {}
+    by_name: dict[str, list[Row]] = {}
     for row in rows:
         by_name.setdefault(row.name, []).append(row)
     out = []
@@ -49,10 +87,15 @@ def summarise(rows: Iterable[RunCheck]) -> list[RunCheckSummary]:
     return out
 
 
-def verdict(rows: Iterable[RunCheck]) -> bool | None:
+def verdict(rows: Iterable[CheckRow]) -> bool | None:
     """The checks' answer for a run: True when every check that ran passed, False when one
     failed, None when none ran."""
-    statuses = {s.status for s in summarise(rows)} - {"not_run"}
+    return summaries_verdict(summarise(rows))
+
+
+def summaries_verdict(summaries: Iterable[RunCheckSummary[Any]]) -> bool | None:
+    """verdict() of a run whose checks are summarised already."""
+    statuses = {s.status for s in summaries} - {"not_run"}
     if not statuses:
         return None
     return "failed" not in statuses
@@ -112,6 +155,23 @@ class CheckLog:
                     found.setdefault(row.run_id, []).append(row)
         return found
 
+    def values_for_runs(self, run_ids: Iterable[int]) -> dict[int, list[CheckValues]]:
+        """for_runs() as plain values, for readers of many runs' checks (exports)."""
+        ids = sorted(set(run_ids))
+        table = SQLModel.metadata.tables["run_checks"]
+        columns = [table.c.run_id, *(table.c[f] for f in CheckValues.__dataclass_fields__)]
+        found: dict[int, list[CheckValues]] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):  # bounded IN lists on both databases
+                query = (
+                    sa.select(*columns)
+                    .where(table.c.run_id.in_(ids[start : start + 500]))
+                    .order_by(table.c.run_id, table.c.id)
+                )
+                for run_id, *values in conn.execute(query):
+                    found.setdefault(run_id, []).append(CheckValues(*values))
+        return found
+
     def figures(
         self,
         *,
@@ -120,7 +180,11 @@ class CheckLog:
         visible: Visible = None,
     ) -> list[CheckFigures]:
         """Per route, family and check: how many passed, failed or did not run, and the mean
-        score, counted in the database (one row per image checked)."""
+        score, counted in the database (one row per image checked). All time, the counts come
+        from `check_totals` (kept by the database as checks are written), so the read does not
+        grow with the history; a window or a benchmark counts its own runs' checks."""
+        if since is None and bench_id is None and visible is None:
+            return self._totals()
         family = sa.func.coalesce(col(Run.bench_family), AD_HOC)
 
         def count(status: str) -> sa.ColumnElement[int]:
@@ -161,18 +225,51 @@ class CheckLog:
             for route_id, fam, name, passed, failed, not_run, mean in rows
         ]
 
+    def _totals(self) -> list[CheckFigures]:
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(CheckTotal).order_by(
+                    col(CheckTotal.route_id), col(CheckTotal.family), col(CheckTotal.name)
+                )
+            ).all()
+        return [
+            CheckFigures(
+                route_id=t.route_id,
+                family=t.family,
+                name=t.name,
+                passed=t.passed,
+                failed=t.failed,
+                not_run=t.not_run,
+                mean_score=t.score_sum / t.scored if t.scored else None,
+            )
+            for t in rows
+            if t.passed or t.failed or t.not_run  # every check of the group was replaced
+        ]
+
     def previous_output(self, run: Run, lookback: int = 20) -> Run | None:
         """The latest earlier succeeded run of the same request on the same route (prompt,
-        options and input images alike): what a repeat is compared with."""
+        options and input images alike) among the route's latest RECENT_RUNS runs: what a
+        repeat is compared with."""
         if run.id is None:
             return None
-        query = (
+        # Looked for among the route's latest RECENT_RUNS runs before this one (found through
+        # the route-and-time index, then filtered): the prompt is not indexed, and a search of
+        # the whole history would cost every checked image a read that grows with the history.
+        recent = (
             select(Run)
             .where(col(Run.route_id) == run.route_id)
-            .where(col(Run.prompt) == run.prompt)
-            .where(col(Run.status) == "succeeded")
+            .where(col(Run.created_at) <= run.created_at)
             .where(col(Run.id) < run.id)
-            .order_by(col(Run.id).desc())
+            .order_by(col(Run.created_at).desc())
+            .limit(RECENT_RUNS)
+            .subquery("recent")
+        )
+        earlier_run = aliased(Run, recent)
+        query = (
+            select(earlier_run)
+            .where(col(earlier_run.prompt) == run.prompt)
+            .where(col(earlier_run.status) == "succeeded")
+            .order_by(col(earlier_run.id).desc())
             .limit(lookback)
         )
         with Session(self.engine, expire_on_commit=False) as session:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 
 class DatabaseError(Exception):
@@ -89,6 +91,8 @@ def _engine(parsed: sa.URL) -> Engine:
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     location = resources.files("storage").joinpath("migrations")
     cfg.set_main_option("script_location", str(location))
@@ -100,12 +104,18 @@ MIGRATION_LOCK_KEY = 0x696D_6167_6D69_6772
 
 
 def upgrade(engine: Engine, revision: str = "heads") -> None:
-    """Apply migrations up to `revision` (idempotent; safe to run at every start).
+    """Apply migrations up to `revision` (idempotent; safe to run at every start). A database
+    already at the newest revision is recognised with one query, without loading Alembic or
+    taking the lock (most starts are restarts: this keeps them fast).
 
     Several replicas starting together on PostgreSQL migrate one at a time: each takes a
     transaction-scoped advisory lock first, so the second finds the schema current and does
     nothing, instead of racing the first through CREATE TABLE. (SQLite serialises writers
     on its own.)"""
+    if revision == "heads" and _at_heads(engine):
+        return
+    from alembic import command
+
     cfg = alembic_config()
     try:
         with engine.begin() as connection:
@@ -117,6 +127,86 @@ def upgrade(engine: Engine, revision: str = "heads") -> None:
             command.upgrade(cfg, revision)
     except sa.exc.OperationalError as exc:
         raise DatabaseError(f"cannot reach the database: {_short(exc)}") from None
+
+
+# SQLite's statistics are gathered again once the big tables have grown (or shrunk) this much.
+STATISTICS_DRIFT = 0.2
+_ANALYZED_TABLES = ("runs", "health_checks", "run_assets")
+
+
+def refresh_planner_statistics(engine: Engine) -> bool:
+    """Keep SQLite's planner statistics current; True when they were gathered again.
+
+    SQLite gathers none by itself: without them it may read a day's spend through the wrong
+    index. A full ANALYZE reads every index (about 2 s at a million runs, holding the write
+    lock), so it runs when there are no statistics yet or a big table's size has drifted by
+    STATISTICS_DRIFT since; checking costs a count per table. (A sampled ANALYZE is cheaper but
+    reads only the first entries of each index, which misjudges low-cardinality columns.)
+    PostgreSQL's autovacuum keeps its own statistics: nothing to do there."""
+    if engine.dialect.name != "sqlite":
+        return False
+    with engine.connect() as connection:
+        if not _statistics_stale(connection):
+            return False
+        connection.exec_driver_sql("PRAGMA analysis_limit=0")
+        connection.exec_driver_sql("ANALYZE")
+        connection.commit()
+    return True
+
+
+def _statistics_stale(connection: sa.Connection) -> bool:
+    has_stats = connection.exec_driver_sql(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_stat1'"
+    ).first()
+    if not has_stats:
+        return True
+    recorded: dict[str, int] = {}
+    for table, stat in connection.exec_driver_sql("SELECT tbl, stat FROM sqlite_stat1"):
+        rows = int(str(stat).split(" ", 1)[0] or 0)
+        recorded[table] = max(recorded.get(table, 0), rows)
+    for table in _ANALYZED_TABLES:
+        rows = int(connection.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one())  # noqa: S608
+        known = recorded.get(table)
+        if known is None:
+            if rows:
+                return True
+            continue
+        if abs(rows - known) > STATISTICS_DRIFT * max(known, 1000):
+            return True
+    return False
+
+
+_REVISION = re.compile(r"^revision\s*=\s*['\"]([^'\"]+)['\"]", re.M)
+_DOWN_REVISION = re.compile(r"^down_revision\s*=\s*(.+)$", re.M)
+
+
+def script_heads() -> set[str]:
+    """The newest revisions of the migration scripts, read from their files (the same
+    `revision` / `down_revision` lines Alembic reads, without importing Alembic)."""
+    revisions: set[str] = set()
+    replaced: set[str] = set()
+    versions = resources.files("storage").joinpath("migrations", "versions")
+    for script in versions.iterdir():
+        if not script.name.endswith(".py"):
+            continue
+        text = script.read_text(encoding="utf-8")
+        found = _REVISION.search(text)
+        if found is None:
+            continue
+        revisions.add(found.group(1))
+        down = _DOWN_REVISION.search(text)
+        if down is not None:
+            replaced.update(re.findall(r"['\"]([^'\"]+)['\"]", down.group(1)))
+    return revisions - replaced
+
+
+def _at_heads(engine: Engine) -> bool:
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(sa.text("SELECT version_num FROM alembic_version")).all()
+    except sa.exc.SQLAlchemyError:  # no alembic_version yet, or unreachable: migrate (or say why)
+        return False
+    return {row[0] for row in rows} == script_heads()
 
 
 def current_revision(engine: Engine) -> str | None:

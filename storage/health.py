@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -49,37 +50,61 @@ class HealthLog:
             return as_utc(value) if value is not None else None
 
     def window(self, route_id: str, since: datetime) -> tuple[float | None, list[float]]:
-        """Uptime (share of successful probes) and probe latencies since `since`."""
+        """Uptime (share of successful probes) and the successful probes' latencies since
+        `since` (for percentiles: keep the window short, a day say)."""
         with Session(self.engine) as session:
-            query = select(HealthCheck.ok, HealthCheck.latency_s).where(
-                HealthCheck.route_id == route_id,
-                HealthCheck.source == "probe",
-                HealthCheck.checked_at >= since,
+            query = select(HealthCheck.latency_s).where(
+                *self._probes(route_id, since),
+                col(HealthCheck.ok).is_(True),
+                col(HealthCheck.latency_s).is_not(None),
             )
-            rows = session.exec(query).all()
-        if not rows:
-            return None, []
-        ok = sum(1 for good, _ in rows if good)
-        latencies = [lat for good, lat in rows if good and lat is not None]
-        return ok / len(rows), latencies
+            latencies = [float(lat) for lat in session.exec(query).all() if lat is not None]
+        return self.uptime(route_id, since), latencies
 
-    def probe_spend_counted(self, since: datetime, *, route_id: str | None = None) -> Spend:
+    def uptime(self, route_id: str, since: datetime) -> float | None:
+        """The share of successful probes since `since`, counted in the database."""
+        with Session(self.engine) as session:
+            query = select(
+                sa.func.count(), sa.func.sum(sa.case((col(HealthCheck.ok).is_(True), 1), else_=0))
+            ).where(*self._probes(route_id, since))
+            total, good = session.exec(query).one()
+        return int(good or 0) / total if total else None
+
+    @staticmethod
+    def _probes(route_id: str, since: datetime) -> tuple[Any, ...]:
+        return (
+            HealthCheck.route_id == route_id,
+            HealthCheck.source == "probe",
+            col(HealthCheck.checked_at) >= since,
+        )
+
+    def probe_spend_counted(
+        self,
+        since: datetime,
+        *,
+        route_id: str | None = None,
+        conn: sa.Connection | None = None,
+    ) -> Spend:
         """Known spend of generate probes since `since` (of one route, or all), and how many
-        made an image whose cost is unknown (never added as $0)."""
+        made an image whose cost is unknown (never added as $0). On `conn` when given (a spend
+        check reads several figures on one connection)."""
         unpriced = sa.and_(
             col(HealthCheck.probe_kind) == "generate",
             col(HealthCheck.ok).is_(True),
             col(HealthCheck.cost_usd).is_(None),
         )
-        with Session(self.engine) as session:
-            query = select(
-                sa.func.coalesce(sa.func.sum(HealthCheck.cost_usd), 0.0),
-                sa.func.count(col(HealthCheck.cost_usd)),
-                sa.func.coalesce(sa.func.sum(sa.case((unpriced, 1), else_=0)), 0),
-            ).where(HealthCheck.checked_at >= since, HealthCheck.source == "probe")
-            if route_id is not None:
-                query = query.where(HealthCheck.route_id == route_id)
-            known, priced, missing = session.exec(query).one()
+        query = select(
+            sa.func.coalesce(sa.func.sum(HealthCheck.cost_usd), 0.0),
+            sa.func.count(col(HealthCheck.cost_usd)),
+            sa.func.coalesce(sa.func.sum(sa.case((unpriced, 1), else_=0)), 0),
+        ).where(HealthCheck.checked_at >= since, HealthCheck.source == "probe")
+        if route_id is not None:
+            query = query.where(HealthCheck.route_id == route_id)
+        if conn is not None:
+            known, priced, missing = conn.execute(query).one()
+        else:
+            with Session(self.engine) as session:
+                known, priced, missing = session.exec(query).one()
         return Spend(
             known_usd=round(float(known or 0.0), 6),
             priced_runs=int(priced or 0),

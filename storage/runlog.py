@@ -6,19 +6,21 @@ Synchronous on purpose (SQLAlchemy sessions); the bot calls it from worker threa
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from cachetools import TTLCache
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from storage.assets import StoredAsset
-from storage.tables import Run, RunAsset, RunAttempt, Verdict, Worker, utcnow
+from storage.tables import RouteDay, Run, RunAsset, RunAttempt, Verdict, Worker, utcnow
 
 # A condition on the runs table narrowing a read to what one viewer may see (the rule is
 # bot.core.visibility's; storage only applies it).
@@ -71,6 +73,12 @@ _UNPRICED = sa.and_(
     col(Run.cost_usd).is_(None), sa.or_(col(Run.images) > 0, col(Run.task_id).is_not(None))
 )
 _UNPRICED_IMAGES = sa.case((col(Run.images) > 0, Run.images), else_=Run.n)
+FINISHED = ("succeeded", "failed")
+# Latency percentiles and the median cost are taken over each route's latest runs: a bounded
+# window that says how the route behaves now, however long the history is.
+RECENT_RUNS = 1000
+# Another process's runs reach this process's cached all-time figures within this many seconds.
+RECENT_TTL_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,19 @@ class RouteStats:
     median_cost_usd: float | None
     spend_usd: float  # the known total; runs without a price are in unpriced_runs
     unpriced_runs: int = 0
+    # How many finished runs the percentiles and the median cost were taken over: the route's
+    # latest RECENT_RUNS runs in the window, not its whole history.
+    recent_runs: int = 0
+
+
+@dataclass(frozen=True)
+class RecentFigures:
+    """Latency percentiles and median cost over a route's latest runs."""
+
+    runs: int
+    p50_latency_s: float | None
+    p95_latency_s: float | None
+    median_cost_usd: float | None
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -98,9 +119,29 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[rank - 1]
 
 
+def _recent(rows: Iterable[tuple[str, float | None, float | None]]) -> RecentFigures:
+    """Percentiles and median cost from a route's latest runs' (status, latency, cost)."""
+    finished = [(status, lat, cost) for status, lat, cost in rows if status in FINISHED]
+    ok = [(lat, cost) for status, lat, cost in finished if status == "succeeded"]
+    latencies = [lat for lat, _ in ok if lat is not None]
+    costs = [cost for _, cost in ok if cost is not None]
+    return RecentFigures(
+        runs=len(finished),
+        p50_latency_s=percentile(latencies, 50),
+        p95_latency_s=percentile(latencies, 95),
+        median_cost_usd=statistics.median(costs) if costs else None,
+    )
+
+
+_NO_FIGURES = RecentFigures(runs=0, p50_latency_s=None, p95_latency_s=None, median_cost_usd=None)
+
+
 class RunLog:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # All-time recent figures per route: worker threads read and write it concurrently.
+        self._recent: TTLCache[str, RecentFigures] = TTLCache(maxsize=1024, ttl=RECENT_TTL_S)
+        self._recent_lock = threading.Lock()
 
     # -- writing ------------------------------------------------------------------------------
     def start(self, run: Run) -> Run:
@@ -132,7 +173,8 @@ class RunLog:
             session.add(run)
             session.commit()
             session.refresh(run)
-            return run
+        self._forget_recent(run.route_id)
+        return run
 
     def finish(self, run_id: int, status: str, **fields: Any) -> Run:
         return self.update(run_id, status=status, finished_at=utcnow(), **fields)
@@ -200,9 +242,10 @@ class RunLog:
                 .where(col(Run.status).in_(("pending", "interrupted")))
                 .where(col(Run.task_id).is_not(None))
                 .where(sa.or_(col(Run.task_expires_at).is_(None), col(Run.task_expires_at) > now))
-                .order_by(col(Run.id))
             )
-            return list(session.exec(query).all())
+            # Sorted here, not in SQL: ordered by id, SQLite would walk the whole log in id
+            # order rather than seek the few unfinished runs through the status index.
+            return sorted(session.exec(query).all(), key=lambda run: run.id or 0)
 
     def reclaim(self, run_id: int, worker_id: str) -> Run | None:
         """Take over an interrupted run to finish it (collecting its billed task): the run is
@@ -283,59 +326,257 @@ class RunLog:
                 query = query.where(Run.group_id == group_id)
             if bench_id:
                 query = query.where(Run.bench_id == bench_id)
-            query = query.order_by(col(Run.id).desc()).limit(limit)
+            # Newest first by time (ids follow it): each filter's index (user, route, status
+            # with time) then reads just `limit` entries, not every run of the user or route.
+            query = query.order_by(col(Run.created_at).desc(), col(Run.id).desc()).limit(limit)
             return list(session.exec(query).all())
 
-    def iter_all(self, *, bench_id: str | None = None, batch: int = 500) -> Iterable[Run]:
+    def iter_all(self, *, bench_id: str | None = None, batch: int = 1000) -> Iterable[Run]:
         """Every run, oldest first, in batches (exports of large logs stay small in memory)."""
+        for rows in self.batches(bench_id=bench_id, size=batch):
+            yield from rows
+
+    def batches(self, *, bench_id: str | None = None, size: int = 1000) -> Iterator[list[Run]]:
+        """Every run, oldest first, `size` at a time: one keyset query per batch, each in its
+        own short transaction, so a long export never holds a read snapshot open."""
         last = 0
         while True:
             with Session(self.engine, expire_on_commit=False) as session:
                 query = select(Run).where(col(Run.id) > last)
                 if bench_id:
                     query = query.where(Run.bench_id == bench_id)
-                rows = list(session.exec(query.order_by(col(Run.id)).limit(batch)).all())
+                rows = list(session.exec(query.order_by(col(Run.id)).limit(size)).all())
             if not rows:
                 return
-            yield from rows
+            yield rows
             last = rows[-1].id or last
 
+    def row_batches(
+        self, *, bench_id: str | None = None, size: int = 2000, json_text: bool = False
+    ) -> Iterator[Sequence[sa.RowMapping]]:
+        """Every run as plain column values, oldest first, `size` at a time: for readers of
+        every column of many runs (exports), without building ORM objects. One keyset query
+        per batch, each in its own short transaction. With `json_text`, JSON columns come as
+        their stored JSON text (a CSV writes that text as it is: no decoding, no encoding)."""
+        table = SQLModel.metadata.tables["runs"]
+        columns = [
+            sa.cast(c, sa.Text).label(c.name) if json_text and isinstance(c.type, sa.JSON) else c
+            for c in table.c
+        ]
+        last = 0
+        while True:
+            query = sa.select(*columns).where(table.c.id > last)
+            if bench_id:
+                query = query.where(table.c.bench_id == bench_id)
+            with self.engine.connect() as conn:
+                rows = conn.execute(query.order_by(table.c.id).limit(size)).mappings().all()
+            if not rows:
+                return
+            yield rows
+            last = rows[-1]["id"]
+
+    def output_files(self, run_ids: Sequence[int]) -> dict[int, list[tuple[str, str]]]:
+        """(path, sha256) of each run's output assets in position order, by run id: one query
+        for the whole batch."""
+        if not run_ids:
+            return {}
+        table = SQLModel.metadata.tables["run_assets"]
+        query = (
+            sa.select(table.c.run_id, table.c.path, table.c.sha256)
+            .where(table.c.run_id.in_(run_ids), table.c.role == "output")
+            .order_by(table.c.run_id, table.c.position)
+        )
+        found: dict[int, list[tuple[str, str]]] = {}
+        with self.engine.connect() as conn:
+            for run_id, path, sha256 in conn.execute(query):
+                found.setdefault(run_id, []).append((path, sha256))
+        return found
+
     def route_stats(
-        self, since: datetime | None = None, *, visible: Visible = None
+        self,
+        since: datetime | None = None,
+        *,
+        visible: Visible = None,
+        percentiles: bool = True,
     ) -> dict[str, RouteStats]:
-        """Runs, success rate, latency percentiles and cost per route (finished runs only)."""
-        with Session(self.engine) as session:
-            query = select(  # type: ignore[call-overload]
-                Run.route_id, Run.status, Run.latency_s, Run.cost_usd, Run.images, Run.task_id
-            ).where(col(Run.status).in_(("succeeded", "failed")))
-            if visible is not None:
-                query = query.where(visible)
-            if since is not None:
-                query = query.where(Run.created_at >= since)
-            rows = session.exec(query).all()
-        grouped: dict[str, list[tuple[str, float | None, float | None, bool]]] = {}
-        for route_id, status, latency, cost, images, task_id in rows:
-            billed = images > 0 or task_id is not None  # made images, or a billed task
-            grouped.setdefault(route_id, []).append((status, latency, cost, billed))
+        """Per route over finished runs (succeeded or failed): runs, success rate and spend
+        all time (from `route_days`, kept by the database) or since `since` (whole days from
+        `route_days`, the first day's remainder from the runs); p50/p95 latency and the median
+        cost over the route's latest RECENT_RUNS runs in the same window (left out with
+        `percentiles=False` when only counts and spend are shown). No read grows with the
+        length of the history.
+
+        `visible` (bot.core.visibility) narrows every figure to the runs one viewer may see:
+        those are counted from the runs themselves, found through the user and channel
+        indexes, so the read grows with what the viewer may see, not with the whole log."""
+        if visible is not None:
+            return self._visible_stats(since, visible, percentiles)
+        totals = self._day_totals() if since is None else self._window_totals(since)
         stats: dict[str, RouteStats] = {}
-        for route_id, items in grouped.items():
-            ok = [i for i in items if i[0] == "succeeded"]
-            latencies = [i[1] for i in ok if i[1] is not None]
-            costs = [i[2] for i in ok if i[2] is not None]
-            unpriced = sum(1 for i in items if i[2] is None and i[3])
+        for route_id, (runs, ok, failed, spend, unpriced) in totals.items():
+            recent = self._recent_figures(route_id, since) if percentiles else _NO_FIGURES
             stats[route_id] = RouteStats(
                 route_id=route_id,
-                runs=len(items),
-                succeeded=len(ok),
-                failed=len(items) - len(ok),
-                success_rate=len(ok) / len(items) if items else None,
-                p50_latency_s=percentile(latencies, 50),
-                p95_latency_s=percentile(latencies, 95),
-                median_cost_usd=statistics.median(costs) if costs else None,
-                spend_usd=round(sum(costs), 6),
+                runs=runs,
+                succeeded=ok,
+                failed=failed,
+                success_rate=ok / runs if runs else None,
+                p50_latency_s=recent.p50_latency_s,
+                p95_latency_s=recent.p95_latency_s,
+                median_cost_usd=recent.median_cost_usd,
+                spend_usd=round(spend, 6),
                 unpriced_runs=unpriced,
+                recent_runs=recent.runs,
             )
         return stats
+
+    def _day_totals(
+        self, from_day: date | None = None
+    ) -> dict[str, tuple[int, int, int, float, int]]:
+        with Session(self.engine) as session:
+            query = (
+                select(  # type: ignore[call-overload]
+                    RouteDay.route_id,
+                    sa.func.sum(RouteDay.runs),
+                    sa.func.sum(RouteDay.succeeded),
+                    sa.func.sum(RouteDay.failed),
+                    sa.func.sum(RouteDay.spend_usd),
+                    sa.func.sum(RouteDay.unpriced_runs),
+                )
+                .group_by(RouteDay.route_id)
+                .having(sa.func.sum(RouteDay.runs) > 0)
+            )
+            if from_day is not None:
+                query = query.where(col(RouteDay.day) >= from_day)
+            rows = session.exec(query).all()
+        return {
+            rid: (int(runs), int(ok), int(failed), float(spend or 0.0), int(unpriced))
+            for rid, runs, ok, failed, spend, unpriced in rows
+        }
+
+    def _window_totals(self, since: datetime) -> dict[str, tuple[int, int, int, float, int]]:
+        """Whole days after `since` from route_days; the runs of its own day after it from the
+        run log (at most a day of runs, whatever the window)."""
+        next_day = as_utc(since).date() + timedelta(days=1)
+        boundary = datetime.combine(next_day, time.min, tzinfo=UTC)
+        totals = self._day_totals(from_day=next_day)
+        succeeded = col(Run.status) == "succeeded"
+        with Session(self.engine) as session:
+            query = (
+                select(  # type: ignore[call-overload]
+                    Run.route_id,
+                    sa.func.count(),
+                    sa.func.sum(sa.case((succeeded, 1), else_=0)),
+                    sa.func.sum(
+                        sa.case((succeeded, sa.func.coalesce(Run.cost_usd, 0.0)), else_=0.0)
+                    ),
+                    sa.func.sum(sa.case((_UNPRICED, 1), else_=0)),
+                )
+                .where(
+                    col(Run.status).in_(FINISHED),
+                    col(Run.created_at) >= since,
+                    col(Run.created_at) < boundary,
+                )
+                .group_by(Run.route_id)
+            )
+            rows = session.exec(query).all()
+        for rid, runs, ok, spend, unpriced in rows:
+            before = totals.get(rid, (0, 0, 0, 0.0, 0))
+            totals[rid] = (
+                before[0] + int(runs),
+                before[1] + int(ok),
+                before[2] + int(runs) - int(ok),
+                before[3] + float(spend or 0.0),
+                before[4] + int(unpriced),
+            )
+        return totals
+
+    def _recent_figures(self, route_id: str, since: datetime | None) -> RecentFigures:
+        """Latency percentiles and median cost over the route's latest RECENT_RUNS runs (since
+        `since`); all-time figures are cached per route until a run of it changes here, or
+        RECENT_TTL_S passes (another process's runs)."""
+        if since is None:
+            with self._recent_lock:
+                cached = self._recent.get(route_id)
+            if cached is not None:
+                return cached
+        with Session(self.engine) as session:
+            query = select(Run.status, Run.latency_s, Run.cost_usd).where(Run.route_id == route_id)
+            if since is not None:
+                query = query.where(col(Run.created_at) >= since)
+            query = query.order_by(col(Run.created_at).desc()).limit(RECENT_RUNS)
+            rows = session.exec(query).all()
+        figures = _recent(rows)
+        if since is None:
+            with self._recent_lock:
+                self._recent[route_id] = figures
+        return figures
+
+    def _visible_stats(
+        self, since: datetime | None, visible: ColumnElement[bool], percentiles: bool
+    ) -> dict[str, RouteStats]:
+        """route_stats() over the runs `visible` selects, counted in the database; the latest
+        RECENT_RUNS of each route ranked there too, so at most that many rows per route reach
+        Python."""
+        succeeded = col(Run.status) == "succeeded"
+        where = [col(Run.status).in_(FINISHED), visible]
+        if since is not None:
+            where.append(col(Run.created_at) >= since)
+        totals = (
+            select(  # type: ignore[call-overload]
+                Run.route_id,
+                sa.func.count(),
+                sa.func.sum(sa.case((succeeded, 1), else_=0)),
+                sa.func.sum(sa.case((succeeded, sa.func.coalesce(Run.cost_usd, 0.0)), else_=0.0)),
+                sa.func.sum(sa.case((_UNPRICED, 1), else_=0)),
+            )
+            .where(*where)
+            .group_by(Run.route_id)
+        )
+        latest: dict[str, list[tuple[str, float | None, float | None]]] = {}
+        with Session(self.engine) as session:
+            counted = session.exec(totals).all()
+            if percentiles:
+                rank = sa.func.row_number().over(
+                    partition_by=col(Run.route_id), order_by=col(Run.created_at).desc()
+                )
+                ranked = (
+                    sa.select(
+                        col(Run.route_id),
+                        col(Run.status),
+                        col(Run.latency_s),
+                        col(Run.cost_usd),
+                        rank.label("rank"),
+                    )
+                    .where(*where)
+                    .subquery()
+                )
+                query = sa.select(
+                    ranked.c.route_id, ranked.c.status, ranked.c.latency_s, ranked.c.cost_usd
+                ).where(ranked.c.rank <= RECENT_RUNS)
+                for route_id, status, latency, cost in session.execute(query):
+                    latest.setdefault(route_id, []).append((status, latency, cost))
+        stats: dict[str, RouteStats] = {}
+        for route_id, runs, ok, spend, unpriced in counted:
+            recent = _recent(latest.get(route_id, [])) if percentiles else _NO_FIGURES
+            stats[route_id] = RouteStats(
+                route_id=route_id,
+                runs=int(runs),
+                succeeded=int(ok),
+                failed=int(runs) - int(ok),
+                success_rate=int(ok) / int(runs) if runs else None,
+                p50_latency_s=recent.p50_latency_s,
+                p95_latency_s=recent.p95_latency_s,
+                median_cost_usd=recent.median_cost_usd,
+                spend_usd=round(float(spend or 0.0), 6),
+                unpriced_runs=int(unpriced),
+                recent_runs=recent.runs,
+            )
+        return stats
+
+    def _forget_recent(self, route_id: str) -> None:
+        with self._recent_lock:
+            self._recent.pop(route_id, None)
 
     def spend_by_route(
         self,
@@ -343,10 +584,14 @@ class RunLog:
         *,
         route_id: str | None = None,
         slack_user: str | None = None,
+        conn: sa.Connection | None = None,
     ) -> dict[str, Spend]:
         """Known spend and unpriced runs since `since`, per route (optionally one route's or
-        one Slack user's runs only)."""
-        return self._spend_grouped(Run.route_id, since, route_id=route_id, slack_user=slack_user)
+        one Slack user's runs only). On `conn` when given (a spend check reads several figures
+        on one connection)."""
+        return self._spend_grouped(
+            Run.route_id, since, route_id=route_id, slack_user=slack_user, conn=conn
+        )
 
     def spend(
         self,
@@ -377,29 +622,31 @@ class RunLog:
         route_id: str | None = None,
         slack_user: str | None = None,
         visible: Visible = None,
+        conn: sa.Connection | None = None,
     ) -> dict[Any, Spend]:
         unpriced = sa.case((_UNPRICED, 1), else_=0)
-        with Session(self.engine) as session:
-            query = (
-                select(  # type: ignore[call-overload]
-                    key,
-                    sa.func.coalesce(sa.func.sum(Run.cost_usd), 0.0),
-                    sa.func.count(col(Run.cost_usd)),
-                    sa.func.coalesce(sa.func.sum(unpriced), 0),
-                    sa.func.coalesce(
-                        sa.func.sum(sa.case((_UNPRICED, _UNPRICED_IMAGES), else_=0)), 0
-                    ),
-                )
-                .where(Run.created_at >= since)
-                .group_by(key)
+        query = (
+            select(  # type: ignore[call-overload]
+                key,
+                sa.func.coalesce(sa.func.sum(Run.cost_usd), 0.0),
+                sa.func.count(col(Run.cost_usd)),
+                sa.func.coalesce(sa.func.sum(unpriced), 0),
+                sa.func.coalesce(sa.func.sum(sa.case((_UNPRICED, _UNPRICED_IMAGES), else_=0)), 0),
             )
-            if route_id:
-                query = query.where(Run.route_id == route_id)
-            if slack_user:
-                query = query.where(Run.slack_user == slack_user)
-            if visible is not None:
-                query = query.where(visible)
-            rows = session.exec(query).all()
+            .where(Run.created_at >= since)
+            .group_by(key)
+        )
+        if route_id:
+            query = query.where(Run.route_id == route_id)
+        if slack_user:
+            query = query.where(Run.slack_user == slack_user)
+        if visible is not None:
+            query = query.where(visible)
+        if conn is not None:
+            rows = conn.execute(query).all()
+        else:
+            with Session(self.engine) as session:
+                rows = session.exec(query).all()
         return {
             group: Spend(
                 known_usd=round(float(known or 0.0), 6),
@@ -418,7 +665,10 @@ class RunLog:
                 select(Verdict).where(Verdict.run_id == run_id, Verdict.judged_by == judged_by)
             ).first()
             if verdict is None:
-                verdict = Verdict(run_id=run_id, survives=survives, judged_by=judged_by)
+                route_id = session.exec(select(Run.route_id).where(Run.id == run_id)).first()
+                verdict = Verdict(
+                    run_id=run_id, route_id=route_id, survives=survives, judged_by=judged_by
+                )
             else:
                 verdict.survives = survives
                 verdict.judged_at = utcnow()
@@ -442,11 +692,15 @@ class RunLog:
         since: datetime | None = None,
         visible: Visible = None,
     ) -> dict[str, tuple[int, int]]:
-        """Per route: (survives, does not) over the runs selected."""
+        """Per route: (survives, does not) over the runs selected, counted in the database
+        (verdicts carry their run's route: only a benchmark's or a viewer's count joins the
+        runs)."""
         with Session(self.engine) as session:
-            query = select(Run.route_id, Verdict.survives).join(
-                Verdict, col(Verdict.run_id) == col(Run.id)
+            query = select(Verdict.route_id, Verdict.survives, sa.func.count()).group_by(
+                col(Verdict.route_id), col(Verdict.survives)
             )
+            if visible is not None or bench_id:
+                query = query.join(Run, col(Verdict.run_id) == col(Run.id))
             if visible is not None:
                 query = query.where(visible)
             if bench_id:
@@ -454,9 +708,11 @@ class RunLog:
             if since is not None:
                 query = query.where(Verdict.judged_at >= since)
             counts: dict[str, list[int]] = {}
-            for route_id, survives in session.exec(query).all():
+            for route_id, survives, n in session.exec(query).all():
+                if route_id is None:  # written before verdicts carried their route
+                    continue
                 pair = counts.setdefault(route_id, [0, 0])
-                pair[0 if survives else 1] += 1
+                pair[0 if survives else 1] += int(n)
         return {k: (v[0], v[1]) for k, v in counts.items()}
 
     # -- crash recovery -----------------------------------------------------------------------

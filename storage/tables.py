@@ -7,13 +7,16 @@ model; self-hosted: hardware, model version, deployment hash, serving config).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
 RUN_STATUSES = ("pending", "succeeded", "failed", "interrupted")
+# A route's runs by time, carrying what is read of its latest runs (latency percentiles, median
+# cost, the family its checks are counted under), so those reads never touch the table rows.
+ROUTE_TIME_COLUMNS = ("route_id", "created_at", "status", "latency_s", "cost_usd", "bench_family")
 
 
 def utcnow() -> datetime:
@@ -22,9 +25,18 @@ def utcnow() -> datetime:
 
 class Run(SQLModel, table=True):
     __tablename__ = "runs"
+    # Every time-windowed read names its key first and the time second, so its cost follows
+    # the window (today, this week), not the history.
+    __table_args__ = (
+        sa.Index("ix_runs_status_time", "status", "created_at"),
+        sa.Index("ix_runs_route_time", *ROUTE_TIME_COLUMNS),
+        sa.Index("ix_runs_user_time", "slack_user", "created_at"),
+        sa.Index("ix_runs_channel_time", "slack_channel", "created_at"),
+        sa.Index("ix_runs_owner_time", "billing_owner", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    status: str = Field(default="pending", index=True, max_length=16)
+    status: str = Field(default="pending", max_length=16)
     source: str = Field(default="cli", max_length=16)  # slack | cli | bench | probe
     created_at: datetime = Field(
         default_factory=utcnow, sa_type=sa.DateTime(timezone=True), index=True
@@ -32,7 +44,7 @@ class Run(SQLModel, table=True):
     finished_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
 
     # The route and who owns it.
-    route_id: str = Field(index=True, max_length=64)
+    route_id: str = Field(max_length=64)
     route_kind: str = Field(max_length=32)
     board: str | None = Field(default=None, max_length=16)
     route_owner: str | None = Field(default=None, max_length=200)
@@ -79,8 +91,8 @@ class Run(SQLModel, table=True):
 
     # Where it was asked from.
     slack_team: str | None = Field(default=None, max_length=32)
-    slack_channel: str | None = Field(default=None, max_length=32, index=True)
-    slack_user: str | None = Field(default=None, max_length=32, index=True)
+    slack_channel: str | None = Field(default=None, max_length=32)
+    slack_user: str | None = Field(default=None, max_length=32)
     slack_thread_ts: str | None = Field(default=None, max_length=32)
     # The parent message this run's request opened (its status line is resolved when the run
     # ends, even by another process); None for runs posted into an existing thread.
@@ -95,6 +107,44 @@ class Run(SQLModel, table=True):
     request_key: str | None = Field(default=None, max_length=200, unique=True)
     # Which process ran it, so a restart can tell its own crashed runs from a live replica's.
     worker_id: str | None = Field(default=None, max_length=100)
+
+
+class RouteDay(SQLModel, table=True):
+    """Finished runs (succeeded or failed) per route and UTC day of creation.
+
+    Kept by the database itself: triggers on `runs` (migration 0007) add and subtract each
+    run's share in the same transaction as the run's own insert, update or delete, whichever
+    code path or process writes it. All-time figures read these few thousand rows instead of
+    the whole run log."""
+
+    __tablename__ = "route_days"
+
+    route_id: str = Field(primary_key=True, max_length=64)
+    day: date = Field(primary_key=True)
+    runs: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    spend_usd: float = 0.0  # known cost of the succeeded runs
+    unpriced_runs: int = 0  # billed (images made or a task accepted) with no known cost
+
+
+class CheckTotal(SQLModel, table=True):
+    """Acceptance checks per route, benchmark family ('' outside any) and check, all time.
+
+    Kept by the database itself: triggers on `run_checks` (migration 0010) add and subtract
+    each check row's share in the same transaction as its write. Stats and the advisor read
+    these few rows instead of every check ever made."""
+
+    __tablename__ = "check_totals"
+
+    route_id: str = Field(primary_key=True, max_length=64)
+    family: str = Field(primary_key=True, max_length=32)
+    name: str = Field(primary_key=True, max_length=16)
+    passed: int = 0
+    failed: int = 0
+    not_run: int = 0
+    score_sum: float = 0.0  # over the checks that ran and gave a score
+    scored: int = 0
 
 
 class RunAsset(SQLModel, table=True):
@@ -168,6 +218,8 @@ class Verdict(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     run_id: int = Field(foreign_key="runs.id", index=True)
+    # The run's route, copied when the verdict is given: counts per route read this table only.
+    route_id: str | None = Field(default=None, max_length=64, index=True)
     survives: bool
     judged_by: str = Field(max_length=64)  # Slack user id, or "cli:<name>"
     judged_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
@@ -178,10 +230,13 @@ class HealthCheck(SQLModel, table=True):
     """One health observation of a route: a scheduled probe, or a real run (passive check)."""
 
     __tablename__ = "health_checks"
-    __table_args__ = (sa.Index("ix_health_checks_route_time", "route_id", "checked_at"),)
+    __table_args__ = (
+        sa.Index("ix_health_checks_route_time", "route_id", "checked_at"),
+        sa.Index("ix_health_checks_time", "checked_at"),  # probe spend over a window
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    route_id: str = Field(index=True, max_length=64)
+    route_id: str = Field(max_length=64)
     checked_at: datetime = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
     source: str = Field(default="probe", max_length=8)  # probe | run
     probe_kind: str | None = Field(default=None, max_length=16)  # auth | generate

@@ -65,7 +65,13 @@ def export(
         writer = write_csv if format == "csv" else write_jsonl
         tally = ExportTally()
         rows = tally.counted(
-            records(runtime.runlog, runtime.redactor, bench, runtime.checks.checklog)
+            records(
+                runtime.runlog,
+                runtime.redactor,
+                bench,
+                runtime.checks.checklog,
+                json_text=format == "csv",
+            )
         )
         if output is None:
             count = writer(rows, sys.stdout)

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Iterator, Sequence
+import operator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, TextIO
 
+import sqlalchemy as sa
+from sqlmodel import SQLModel
+
 from bot.core.redaction import Redactor
-from storage.checks import CHECK_NAMES, CheckLog, summarise, verdict
+from storage.checks import CHECK_NAMES, CheckLog, CheckRow, summaries_verdict, summarise
 from storage.runlog import RunLog
 from storage.tables import Run, RunCheck
 
@@ -33,39 +36,77 @@ EXTRA_FIELDS = ("output_assets", "output_sha256", *CHECK_FIELDS)
 EXPORT_FIELDS = RUN_FIELDS + EXTRA_FIELDS
 # Never exported: a response_url can post into the user's channel for 30 minutes.
 _HIDDEN = {"slack_response_url"}
+# Values the bot itself chose from a short list: nothing to redact in them.
+_OURS = {"status", "source", "route_kind", "board", "cost_basis", "error_class", "bench_family"}
+_COLUMNS = SQLModel.metadata.tables["runs"].columns
+_TEXT = tuple(
+    c.name for c in _COLUMNS if isinstance(c.type, sa.String) and c.name not in _HIDDEN | _OURS
+)
+_TIMES = tuple(c.name for c in _COLUMNS if isinstance(c.type, sa.DateTime))
+# Written as JSON text in a CSV cell: JSON columns and the lists added to each record.
+_JSON = {c.name for c in _COLUMNS if isinstance(c.type, sa.JSON)} | {
+    "output_assets",
+    "output_sha256",
+    "checks",
+}
+
+
+def export_record(
+    values: Mapping[Any, Any],
+    outputs: Iterable[tuple[str, str]],
+    redact: Redactor,
+    checks: Sequence[CheckRow] = (),
+) -> dict[str, Any]:
+    """One run's exported record from its column values, its outputs' (path, sha256) and its
+    check rows.
+
+    Every free-text column is redacted; the export runs this per run, so it works per column
+    kind rather than testing each value's type."""
+    record: dict[str, Any] = {name: values[name] for name in RUN_FIELDS}
+    for name in _HIDDEN:
+        record[name] = None
+    for name in _TEXT:
+        text = record[name]
+        if text:
+            record[name] = redact(text)
+    for name in _TIMES:
+        when = record[name]
+        if when is not None:
+            record[name] = when.isoformat()
+    paths, digests = [], []
+    for path, digest in outputs:
+        paths.append(path)
+        digests.append(digest)
+    record["output_assets"] = paths
+    record["output_sha256"] = digests
+    record.update(check_fields(checks, redact))
+    return record
 
 
 def run_record(
     run: Run, runlog: RunLog, redact: Redactor, checks: Sequence[RunCheck] = ()
 ) -> dict[str, Any]:
-    record: dict[str, Any] = {}
-    for name in RUN_FIELDS:
-        value = getattr(run, name)
-        if name in _HIDDEN:
-            value = None
-        if isinstance(value, datetime):
-            value = value.isoformat()
-        if isinstance(value, str):
-            value = redact(value)
-        record[name] = value
-    outputs = runlog.assets(run.id or 0, role="output")
-    record["output_assets"] = [a.path for a in outputs]
-    record["output_sha256"] = [a.sha256 for a in outputs]
-    record.update(check_fields(checks, redact))
-    return record
+    """One run's exported record (a few runs at a time: `runs --json`, `gen --json`)."""
+    outputs = [(a.path, a.sha256) for a in runlog.assets(run.id or 0, role="output")]
+    values = {name: getattr(run, name) for name in RUN_FIELDS}
+    return export_record(values, outputs, redact, checks)
 
 
-def check_fields(checks: Sequence[RunCheck], redact: Redactor) -> dict[str, Any]:
+def check_fields(checks: Sequence[CheckRow], redact: Redactor) -> dict[str, Any]:
     """The CHECK_FIELDS of one run from its check rows."""
-    fields: dict[str, Any] = {f: None for f in CHECK_FIELDS}
+    fields: dict[str, Any] = dict.fromkeys(CHECK_FIELDS)
+    if not checks:  # most runs: nothing to summarise
+        fields["checks"] = []
+        return fields
     failed = []
-    for summary in summarise(checks):
+    summaries = summarise(checks)
+    for summary in summaries:
         fields[f"check_{summary.name}"] = summary.status
         fields[f"check_{summary.name}_score"] = (
             None if summary.score is None else round(summary.score, 4)
         )
         failed += [redact(r.reason) for r in summary.rows if r.status == "failed" and r.reason]
-    outcome = verdict(checks)
+    outcome = summaries_verdict(summaries)
     fields["checks_verdict"] = None if outcome is None else ("passed" if outcome else "failed")
     fields["checks_failed"] = "; ".join(failed) or None
     fields["checks"] = [
@@ -88,23 +129,40 @@ def records(
     redact: Redactor,
     bench_id: str | None = None,
     checklog: CheckLog | None = None,
-    batch: int = 500,
+    *,
+    batch: int = 2000,
+    json_text: bool = False,
 ) -> Iterator[dict[str, Any]]:
-    """Every run's record, oldest first; the checks are read a batch of runs at a time."""
-    pending: list[Run] = []
+    """Every run's record, oldest first, streamed: a batch of runs, one query for all their
+    outputs and one for all their checks at a time, so memory stays flat and the cost per run
+    stays small at any size. With `json_text` (for write_csv), JSON columns stay the JSON
+    text the database holds (StoredJson) rather than being decoded only to be encoded again."""
+    for rows in runlog.row_batches(bench_id=bench_id, size=batch, json_text=json_text):
+        values: Sequence[Mapping[Any, Any]] = (
+            [_stored_json(row) for row in rows] if json_text else rows
+        )
+        ids = [row["id"] for row in rows]
+        outputs = runlog.output_files(ids)
+        checks = checklog.values_for_runs(ids) if checklog is not None else {}
+        for row in values:
+            run_id = row["id"]
+            yield export_record(row, outputs.get(run_id, ()), redact, checks.get(run_id, ()))
 
-    def flush() -> Iterator[dict[str, Any]]:
-        ids = [r.id for r in pending if r.id is not None]
-        checks = checklog.for_runs(ids) if checklog is not None else {}
-        for run in pending:
-            yield run_record(run, runlog, redact, checks.get(run.id or 0, []))
-        pending.clear()
 
-    for run in runlog.iter_all(bench_id=bench_id):
-        pending.append(run)
-        if len(pending) >= batch:
-            yield from flush()
-    yield from flush()
+class StoredJson(str):
+    """A JSON column's value as the JSON text the database holds."""
+
+
+_JSON_COLUMNS = tuple(c.name for c in _COLUMNS if isinstance(c.type, sa.JSON))
+
+
+def _stored_json(row: Mapping[Any, Any]) -> dict[Any, Any]:
+    values = dict(row)
+    for name in _JSON_COLUMNS:
+        text = values[name]
+        # A JSON null is stored as the text `null`: exported as no value, as when decoded.
+        values[name] = None if text is None or text == "null" else StoredJson(text)
+    return values
 
 
 def write_jsonl(rows: Iterable[dict[str, Any]], out: TextIO) -> int:
@@ -116,15 +174,19 @@ def write_jsonl(rows: Iterable[dict[str, Any]], out: TextIO) -> int:
 
 
 def write_csv(rows: Iterable[dict[str, Any]], out: TextIO) -> int:
-    writer = csv.DictWriter(out, fieldnames=list(EXPORT_FIELDS), extrasaction="ignore")
-    writer.writeheader()
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_FIELDS)
+    dumps = json.JSONEncoder(ensure_ascii=False).encode
+    structured = [i for i, name in enumerate(EXPORT_FIELDS) if name in _JSON]
+    cells = operator.itemgetter(*EXPORT_FIELDS)
     count = 0
     for row in rows:
-        flat = {
-            k: json.dumps(v, ensure_ascii=False) if isinstance(v, (dict, list)) else v
-            for k, v in row.items()
-        }
-        writer.writerow(flat)
+        values = list(cells(row))
+        for i in structured:  # lists and objects as JSON text in their cell
+            value = values[i]
+            if value is not None and not isinstance(value, StoredJson):
+                values[i] = dumps(value)
+        writer.writerow(values)
         count += 1
     return count
 

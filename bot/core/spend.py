@@ -165,9 +165,11 @@ class SpendPolicy:
         read first: a run ending between the two reads is then counted twice (briefly, on the
         safe side), never missed."""
         held = self.reservations.reserved(conn, since, route_id=route_id, slack_user=slack_user)
-        by_route = dict(self.runlog.spend_by_route(since, route_id=route_id, slack_user=slack_user))
+        by_route = dict(
+            self.runlog.spend_by_route(since, route_id=route_id, slack_user=slack_user, conn=conn)
+        )
         if route_id is not None and slack_user is None and self.health is not None:
-            probes = self.health.probe_spend_counted(since, route_id=route_id)
+            probes = self.health.probe_spend_counted(since, route_id=route_id, conn=conn)
             by_route[route_id] = by_route.get(route_id, Spend()) + probes
         return self._counted(by_route), sum(held.values())
 

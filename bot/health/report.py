@@ -64,7 +64,7 @@ async def health_report(
     for rid in executors:
         last = await asyncio.to_thread(health.recent, rid, 1)
         up24, lat24 = await asyncio.to_thread(health.window, rid, now - timedelta(hours=24))
-        up7, _ = await asyncio.to_thread(health.window, rid, now - timedelta(days=7))
+        up7 = await asyncio.to_thread(health.uptime, rid, now - timedelta(days=7))
         p50, p95 = latency_percentiles(lat24)
         out.append(
             RouteHealth(

@@ -162,7 +162,9 @@ class Answers:
         if word == "stats":
             all_time = await asyncio.to_thread(lambda: runlog.route_stats(visible=visible))
             week = await asyncio.to_thread(
-                runlog.route_stats, utcnow() - timedelta(days=7), visible=visible
+                lambda: runlog.route_stats(
+                    utcnow() - timedelta(days=7), visible=visible, percentiles=False
+                )
             )
             verdicts = await asyncio.to_thread(lambda: runlog.verdict_counts(visible=visible))
             answer = blocks.stats_blocks(all_time, week, list(self.routes), verdicts)

@@ -57,7 +57,7 @@ from bot.slack.messages import (
     trim,
 )
 from storage.checks import CHECK_NAMES, CheckFigures
-from storage.runlog import RouteStats, Spend
+from storage.runlog import RECENT_RUNS, RouteStats, Spend
 from storage.tables import Run
 
 COMPARE_MODAL = "compare_modal"
@@ -361,7 +361,12 @@ def stats_blocks(
             )
         )
     unpriced = sum(w.unpriced_runs for w in week.values())
-    blocks: list[Block] = [section(f"*Route stats* (finished runs)\n```{_table(rows)}```")]
+    blocks: list[Block] = [
+        section(
+            f"*Route stats* (finished runs; p50, p95 and median cost over each route's latest "
+            f"{RECENT_RUNS:,})\n```{_table(rows)}```"
+        )
+    ]
     if unpriced:
         blocks.append(
             context(

@@ -1,7 +1,7 @@
 """run_checks: automatic acceptance checks of each run's output (text, edit, transparency...)
 
 Revision ID: 0008_checks
-Revises: 0006_reliability
+Revises: 0007_scale
 Create Date: 2026-11-26 09:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_checks"
-down_revision = "0006_reliability"
+down_revision = "0007_scale"
 branch_labels = None
 depends_on = None
 
