@@ -234,6 +234,7 @@ async def time_surfaces(url: str, repeat: int, export: bool, only: set[str]) -> 
                 await time_caps(h, repeat)
         finally:
             await h.bot.tasks.drain(10)
+            await h.bot.aclose()
             await h.client.aclose()
             server.should_exit = True
             await task

@@ -157,6 +157,7 @@ async def main(acks: int, rounds: int) -> None:
 
         finally:
             await h.bot.tasks.drain(10)
+            await h.bot.aclose()
             await h.client.aclose()
             server.should_exit = True
             await task

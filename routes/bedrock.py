@@ -195,7 +195,7 @@ class BedrockRoute(BaseRoute):
         t0 = time.perf_counter()
         answer, request_id = await asyncio.to_thread(self._invoke, body)
         latency = time.perf_counter() - t0
-        images, filtered = parse_answer(answer, request_id)
+        images, filtered = await asyncio.to_thread(parse_answer, answer, request_id)
         return ImageResult(
             images=images,
             requested_model=self.model,

@@ -77,21 +77,25 @@ class RouteExecutor:
         self._sleep = sleep
         self._rng = rng or random.Random()
         self._warmed = False
+        self._warming = asyncio.Lock()
 
     @property
     def id(self) -> str:
         return self.route.id
 
-    async def _warm(self) -> None:
-        """First use: load the adapter's SDK and client outside the timeout (an import of a
+    async def warm(self) -> None:
+        """Load the adapter's SDK and build its client, once: at start-up (before the process
+        says it is ready), or at the latest outside the first call's timeout (an import of a
         provider SDK can take a second on a busy machine, which is not the provider's fault)."""
         if self._warmed:
             return
-        await asyncio.to_thread(self.route.warm)
-        self._warmed = True
+        async with self._warming:  # one build, however many callers arrive meanwhile
+            if not self._warmed:
+                await asyncio.to_thread(self.route.warm)
+                self._warmed = True
 
     async def _attempt(self, request: ImageRequest, tasks: TaskLedger) -> ImageResult:
-        await self._warm()
+        await self.warm()
         async with self._semaphore:
             try:
                 async with asyncio.timeout(self.timeout):
@@ -266,7 +270,7 @@ class RouteExecutor:
     async def probe(self, mode: ProbeKind) -> ProbeResult:
         """One probe under the route's timeout and concurrency limit (no retries: a probe
         that needs retries is reporting exactly what it exists to report)."""
-        await self._warm()
+        await self.warm()
         async with self._semaphore:
             started = time.time()
             try:

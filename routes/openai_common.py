@@ -6,6 +6,7 @@ the OpenAI family's quirks live here once.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 from collections.abc import Mapping
@@ -57,6 +58,10 @@ def make_client(
     # unset or empty organization (the example config's ${OPENAI_ORG_ID:-}) sends no header.
     client.organization = organization or None
     client.project = None
+    # The SDK imports its resource modules (all of them) on the first `client.images` or
+    # `client.responses`: a second of importing on the event loop at the first run. Built
+    # here, that happens where the client is built (in a thread, before the bot says ready).
+    _ = client.images, client.responses
     return client
 
 
@@ -151,7 +156,8 @@ async def collect_images(
         url = _field(item, "url")
         if b64:
             try:
-                data = base64.b64decode(b64, validate=True)
+                # Megabytes of base64: decoded off the event loop, which serves every request.
+                data = await asyncio.to_thread(base64.b64decode, b64, None, True)
             except (binascii.Error, ValueError):
                 raise ProviderDownError(
                     "the provider sent an image that is not valid base64", request_id=request_id

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -76,7 +77,8 @@ class OpenAICompatibleRoute(BaseRoute, Generic[CompatibleConfig]):
             raw = await call_images_api(
                 self.client, model=self.model, request=request, params=params
             )
-            body = raw.parse()
+            # A few MB of JSON with base64 images: parsed off the event loop.
+            body = await asyncio.to_thread(raw.parse)
         except openai.OpenAIError as exc:
             raise map_openai_error(exc, provider=self.provider_name) from None
         request_id = raw.headers.get("x-request-id")

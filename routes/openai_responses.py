@@ -9,6 +9,7 @@ own `pricing`, which then applies to both). A missing part leaves the cost unkno
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import dataclasses
@@ -91,13 +92,15 @@ class OpenAIResponsesRoute(OpenAIImagesRoute):
                 **turn,
             )
             latency = time.perf_counter() - t0
-            body = raw.parse()
+            # A few MB of JSON with base64 images: parsed off the event loop.
+            body = await asyncio.to_thread(raw.parse)
         except openai.OpenAIError as exc:
             raise map_openai_error(exc, provider=self.provider_name) from None
         request_id = raw.headers.get("x-request-id")
         dumped: dict[str, Any] = body.model_dump(exclude_none=True)
         calls = [o for o in dumped.get("output", []) if o.get("type") == "image_generation_call"]
-        images = tuple(_decode(call) for call in calls if call.get("result"))
+        results = [call for call in calls if call.get("result")]
+        images = await asyncio.to_thread(lambda: tuple(_decode(call) for call in results))
         require_images(images, request_id)
         first = calls[0]
         settings = {k: first[k] for k in TOOL_SETTINGS if first.get(k) is not None}

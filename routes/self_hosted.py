@@ -286,7 +286,8 @@ class SelfHostedRoute(BaseRoute):
                 body["mask"] = a1111_mask(request.mask)
                 body["inpainting_mask_invert"] = 0  # white = repaint, as converted
         answer = (await self._call("POST", path, json=body)).json()
-        images = tuple(_b64_image(b64) for b64 in answer.get("images") or [])
+        encoded = answer.get("images") or []
+        images = await asyncio.to_thread(lambda: tuple(_b64_image(b64) for b64 in encoded))
         require_images(images, None)
         info: dict[str, Any] = {}
         try:

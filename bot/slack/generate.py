@@ -23,12 +23,13 @@ import asyncio
 import io
 import logging
 import uuid
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from PIL import Image
 
 from bot.checks import AcceptanceChecks, CheckReport
+from bot.core.admission import RunSlots, Ticket
 from bot.core.comparisons import Tile, fit_tile, render_montage
 from bot.core.markup import escape
 from bot.core.requests import CheckedRequest
@@ -39,7 +40,7 @@ from bot.slack.access import Access, Refused
 from bot.slack.blocks import ShownImage
 from bot.slack.messages import INTERRUPTED
 from bot.slack.poster import BLOCK_IMAGE_TYPES, INVITE_HINT, NotInChannel, SlackImage, SlackPoster
-from bot.slack.scoreboard import EditPacer, Scoreboard
+from bot.slack.scoreboard import EditPacer, RouteStatus, Scoreboard
 from routes.capabilities import find_unsupported
 from routes.media import extension_for
 from routes.model import ImageRequest
@@ -48,6 +49,9 @@ from storage.runlog import DuplicateRequest
 from storage.tables import Run
 
 log = logging.getLogger(__name__)
+# A queued request's place ("n ahead") is looked at this often; the scoreboard edit it causes
+# is paced with every other scoreboard's (Slack's chat.update limit).
+QUEUE_UPDATES_EVERY = 5.0
 
 
 @dataclass(frozen=True)
@@ -96,16 +100,27 @@ class GenerateFlow:
         access: Access,
         checks: AcceptanceChecks | None = None,
         pacer: EditPacer | None = None,
+        *,
+        slots: RunSlots | None = None,
+        queue_updates_every: float = QUEUE_UPDATES_EVERY,
+        acks_first: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.runs = runs
         self.poster = poster
         self.access = access
         self.checks = checks
         self.pacer = pacer or EditPacer()
+        self.slots = slots or RunSlots()
+        self.queue_updates_every = queue_updates_every
+        # Waits while Slack requests are being acknowledged (bot.slack.tasks.Answering).
+        self.acks_first = acks_first or _at_once
 
     async def start(self, ask: SlackAsk, checked: CheckedRequest) -> FlowResult:
         """Admit the request (user groups, spend caps held for its calls), then post the
-        scoreboard, run every route and post each result as it finishes."""
+        scoreboard, run every route and post each result as it finishes.
+
+        Past this process's in-flight limit the request waits its turn: its routes show
+        "queued (n ahead)" on the scoreboard, updated in place until the runs start."""
         route_ids, request = checked.route_ids, checked.request
         try:
             hold = await self.access.admit(
@@ -122,9 +137,11 @@ class GenerateFlow:
         except DatabaseUnavailable:
             await self._tell_requester(ask, messages.RUN_LOG_DOWN)
             return FlowResult(None, [])
+        ticket = self.slots.ticket(len(route_ids))
         try:
-            return await self._admitted(ask, checked, hold)
+            return await self._admitted(ask, checked, hold, ticket)
         finally:
+            ticket.release()
             await self.access.spend.release(hold)
 
     async def _tell_requester(self, ask: SlackAsk, sentence: str) -> None:
@@ -134,7 +151,7 @@ class GenerateFlow:
             await self.poster.respond(ask.response_url, sentence)
 
     async def _admitted(
-        self, ask: SlackAsk, checked: CheckedRequest, hold: Reservation
+        self, ask: SlackAsk, checked: CheckedRequest, hold: Reservation, ticket: Ticket
     ) -> FlowResult:
         route_ids, request = checked.route_ids, checked.request
         board = Scoreboard(
@@ -146,10 +163,15 @@ class GenerateFlow:
             route_ids,
             thread_ts=ask.thread_ts,
         )
+        if not ticket.admitted:
+            for rid in route_ids:
+                board.queued(rid, ticket.ahead())
         if not await self._open(ask, board):
             return FlowResult(None, [])
         thread = ask.thread_ts or board.ts
         assert thread is not None
+        if not ticket.admitted:
+            await self._wait_turn(ticket, board, route_ids)
         origin = RunOrigin(
             source="slack",
             slack_team=ask.team,
@@ -175,6 +197,9 @@ class GenerateFlow:
             log.exception("the /imagegen flow for %s failed", ask.request_key)
             await _bounded(self._resolve(ask, thread, board, progress, messages.FLOW_FAILED))
             return FlowResult(board.ts, progress.finished)
+        # The runs are done and posted: their slots go to the next request now, not after the
+        # scoreboard's last edit (paced by Slack's chat.update limit) or the montage.
+        ticket.release()
         await board.finish([o.run for o in outcomes])  # the verdict, at once
         if len(outcomes) > 1:
             ready = [await tiles[o.run.route_id] for o in outcomes if o.run.route_id in tiles]
@@ -209,6 +234,19 @@ class GenerateFlow:
             await self.poster.post(
                 ask.channel, note, thread_ts=thread_ts, fallback=ask.response_url
             )
+
+    async def _wait_turn(self, ticket: Ticket, board: Scoreboard, route_ids: Sequence[str]) -> None:
+        """Wait for run slots; the scoreboard says how many requests are ahead (its edits are
+        paced with every other scoreboard's), then that the runs started."""
+
+        async def moved(ahead: int) -> bool:
+            for rid in route_ids:
+                board.queued(rid, ahead)
+            return True
+
+        await ticket.wait(moved, every=self.queue_updates_every)
+        for rid in route_ids:
+            board.set_status(rid, RouteStatus("running"))
 
     async def _open(self, ask: SlackAsk, board: Scoreboard) -> bool:
         """Post the scoreboard; False (the user told why) when Slack would not take it."""
@@ -263,6 +301,9 @@ class GenerateFlow:
             if len(route_ids) > 1:
                 # Decode and scale this route's montage tile while slower routes still run.
                 tiles[route_id] = asyncio.ensure_future(asyncio.to_thread(fit_tile, _tile(outcome)))
+            # Uploading is the heaviest thing a run does on the event loop: requests being
+            # acknowledged right now go first.
+            await self.acks_first()
             posted = await self.post_outcome(
                 ask.channel,
                 thread_ts,
@@ -457,3 +498,7 @@ async def _bounded(coro: Awaitable[object], seconds: float = 10.0) -> None:
         await asyncio.wait_for(asyncio.shield(asyncio.ensure_future(coro)), seconds)
     except (TimeoutError, asyncio.CancelledError):
         log.warning("could not finish telling Slack how the request ended")
+
+
+async def _at_once() -> None:
+    return None

@@ -3,28 +3,73 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 log = logging.getLogger(__name__)
 
 
+# Background work waits at most this long for the requests being answered to be answered.
+ACK_PATIENCE_S = 0.5
+
+
+class Answering:
+    """The Slack requests this process is answering right now (a Bolt middleware counts them).
+
+    Work started after an ack waits until no request is being answered, at most
+    ACK_PATIENCE_S, before it starts: in a burst of commands every ack goes out first, and the
+    runs of the first commands never delay the acks of the last ones."""
+
+    def __init__(self, patience: float = ACK_PATIENCE_S) -> None:
+        self.patience = patience
+        self.now = 0
+        self._quiet = asyncio.Event()
+        self._quiet.set()
+
+    async def middleware(self, next: Callable[[], Awaitable[Any]]) -> Any:
+        self.now += 1
+        self._quiet.clear()
+        try:
+            return await next()
+        finally:
+            self.now -= 1
+            if self.now == 0:
+                self._quiet.set()
+
+    async def quiet(self) -> None:
+        """Return once no request is being answered, or after `patience` seconds."""
+        if self.now:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._quiet.wait(), self.patience)
+
+
 class BackgroundTasks:
     """Keeps references to running tasks (so they are not garbage collected) and lets
-    shutdown wait for them: a run in flight is finished, not dropped."""
+    shutdown wait for them: a run in flight is finished, not dropped. Each task starts once
+    the requests being answered are answered (see Answering)."""
 
-    def __init__(self) -> None:
+    def __init__(self, answering: Answering | None = None) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
+        self.answering = answering or Answering()
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        task = asyncio.create_task(coro, name=name)
+        task = asyncio.create_task(self._after_acks(coro), name=name)
         self._tasks.add(task)
         self._idle.clear()
         task.add_done_callback(self._done)
         return task
+
+    async def _after_acks(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        try:
+            await self.answering.quiet()
+        except BaseException:
+            coro.close()  # cancelled before it started: never awaited, nothing to warn about
+            raise
+        return await coro
 
     async def idle(self) -> None:
         """Return once no task is running (at once when none is)."""

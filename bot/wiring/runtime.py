@@ -8,14 +8,20 @@ same way; the parts themselves only receive what they use, never the Runtime.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
+import platform
 import socket
+import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from PIL import Image
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.benchmark.runner import BenchRunner
 from bot.checks import AcceptanceChecks
@@ -35,12 +41,16 @@ from routes.registry import build_route
 from storage.assets import AssetStore, open_asset_store
 from storage.benches import BenchLog
 from storage.checks import CheckLog
-from storage.db import make_engine, upgrade
+from storage.db import make_engine, refresh_planner_statistics, upgrade
 from storage.health import HealthLog
 from storage.runlog import RunLog
 from storage.spool import Spool
 
 log = logging.getLogger(__name__)
+
+# SQLite's planner statistics are checked at start and this often (a count per table; gathered
+# again only when missing or drifted).
+PLANNER_STATISTICS_SECONDS = 6 * 3600.0
 
 
 @dataclass
@@ -64,6 +74,7 @@ class Runtime:
     observers: Observers
     spool: Spool
     liveness: Liveness
+    _statistics: asyncio.Task[None] | None = field(default=None, repr=False)
 
     @classmethod
     def open(
@@ -161,17 +172,52 @@ class Runtime:
     def route_ids(self) -> list[str]:
         return list(self.routes)
 
+    async def warm(self) -> None:
+        """Import every route's SDK and build its client now (in threads), so a process is
+        ready when it says so and its first run costs what every other run costs."""
+        t0 = time.perf_counter()
+        await asyncio.gather(
+            # Pillow loads its PNG, JPEG, GIF... readers on the first image it opens (tens of
+            # milliseconds): every run's image is opened (checks, montage, Slack's formats).
+            asyncio.to_thread(Image.preinit),
+            # Provider SDKs describe the platform in their first request's headers; Python
+            # learns the processor by running `uname -p` (a fork of the whole process, which
+            # stalls every thread for ~200 ms). Asked once now; the answer is cached.
+            asyncio.to_thread(platform.platform),
+            *(executor.warm() for executor in self.executors.values()),
+        )
+        if self.routes:
+            # The reads every request makes first (the spend check): their statements are
+            # compiled once per process, now rather than in the first user's request.
+            await self.spend.refusal(self.route_ids, None)
+        log.info("%d route(s) ready in %.2f s", len(self.executors), time.perf_counter() - t0)
+
     # -- worker lifecycle ----------------------------------------------------------------
     async def start_worker(self, *, sweep: bool = True, on_orphans: Orphans | None = None) -> None:
         """Register this process and keep its heartbeat. With `sweep` (the long-running roles)
         it also settles runs of processes that died (`on_orphans` hears about them) and writes
-        what waits in the spool into the stores, now and then every few beats."""
+        what waits in the spool into the stores, now and then every few beats. SQLite's
+        planner statistics are gathered now when missing, and kept current."""
         await self.liveness.start(sweep=sweep, on_orphans=on_orphans)
         if sweep:
             await self.liveness.settle_spool()
+        await asyncio.to_thread(refresh_planner_statistics, self.engine)
+        self._statistics = asyncio.create_task(self._refresh_statistics(), name="statistics")
+
+    async def _refresh_statistics(self) -> None:
+        while True:
+            await asyncio.sleep(PLANNER_STATISTICS_SECONDS)
+            try:
+                await asyncio.to_thread(refresh_planner_statistics, self.engine)
+            except SQLAlchemyError as exc:  # the next round tries again
+                log.warning("refreshing planner statistics failed: %s", self.redactor(str(exc)))
 
     async def aclose(self) -> None:
         self.checks.close()
+        if self._statistics is not None:
+            self._statistics.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._statistics
         await self.liveness.stop()
         for route in self.routes.values():
             try:

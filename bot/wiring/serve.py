@@ -7,6 +7,7 @@ import contextlib
 import logging
 import re
 import signal
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as HttpRoute
 
 from bot.core import correlation
+from bot.core.admission import RunSlots
 from bot.health.events import AlertSink
 from bot.slack.app import SlackBot
 from bot.slack.health_alerts import LoggedAlerts, SlackAlerts
@@ -34,6 +36,8 @@ log = logging.getLogger(__name__)
 
 # A request id from the reverse proxy is kept when it looks like one (nginx's $request_id).
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# How long a thread waiting for the GIL lets the holder run on (Python: 5 ms); see serve().
+ACK_SWITCH_INTERVAL_S = 0.001
 
 
 def build_http_app(bot: SlackBot, runtime: Runtime, metrics: Metrics | None = None) -> Starlette:
@@ -79,6 +83,8 @@ def build_http_app(bot: SlackBot, runtime: Runtime, metrics: Metrics | None = No
             "spooled": await asyncio.to_thread(len, runtime.spool),
             "routes": len(runtime.routes),
             "background_tasks": len(bot.tasks),
+            "runs_in_flight": bot.slots.in_flight,
+            "requests_queued": bot.slots.waiting,
             "worker": runtime.worker_id,
             "sweeps": runtime.liveness.sweeps,
         }
@@ -119,6 +125,7 @@ async def start_bot(settings: Settings, runtime: Runtime) -> SlackBot:
         bench_runner=runtime.bench_runner,
         config_source=runtime.config.source,
         checks=runtime.checks,
+        slots=RunSlots(settings.imageroute_max_in_flight, runtime.observers),
     )
     secret = (
         settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
@@ -222,8 +229,17 @@ async def serve(
     runtime = await asyncio.to_thread(Runtime.open, settings, role="bot")
     metrics = process_metrics(runtime)
     prober: Prober | None = None
+    started: SlackBot | None = None  # its Slack connections are closed on the way out
     try:
-        bot = await start_bot(settings, runtime)
+        # Routes are warmed while Slack answers auth.test: /healthz (and Socket Mode) start only
+        # once both are done, so ready means ready and the first run is not the slow one.
+        bot, _ = await asyncio.gather(start_bot(settings, runtime), runtime.warm())
+        started = bot
+        # Acks first: the event loop answers Slack, worker threads run the runs' CPU work
+        # (decoding, storing, checks). A thread asking for the GIL waits one switch interval
+        # before the holder is told to let go: 1 ms instead of Python's 5 ms keeps the loop's
+        # wait short while the threads are busy.
+        sys.setswitchinterval(ACK_SWITCH_INTERVAL_S)
         prober = (
             Prober(bot.monitor, Leadership(runtime.engine), on_leadership=metrics.leading)
             if probes
@@ -262,6 +278,8 @@ async def serve(
     finally:
         if prober is not None:
             await prober.stop()
+        if started is not None:
+            await started.aclose()
         await runtime.aclose()
         log.info("stopped")
 
@@ -335,6 +353,7 @@ async def run_prober(
     /healthz and /metrics on `port` (PROBER_PORT; 0: none)."""
     runtime = await asyncio.to_thread(Runtime.open, settings, role="prober")
     metrics = process_metrics(runtime)
+    await runtime.warm()
     poster = None
     if settings.slack_bot_token is not None:
         client = make_client(

@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.core.admission import DEFAULT_MAX_IN_FLIGHT
+
 _CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 
 
@@ -36,6 +38,8 @@ class Settings(BaseSettings):
     imageroute_drain_seconds: float = Field(25.0, ge=0, le=3600)
     # How often a process says it is alive; four missed beats and its runs are taken over.
     imageroute_heartbeat_seconds: float = Field(5.0, gt=0, le=300)
+    # Runs this process keeps in flight; Slack requests past it wait in a queue and say so.
+    imageroute_max_in_flight: int = Field(DEFAULT_MAX_IN_FLIGHT, ge=1, le=10_000)
 
     @field_validator("slack_bot_token")
     @classmethod

@@ -247,6 +247,7 @@ async def start_harness(
     yield start
     for harness, server, task in running:
         await harness.bot.tasks.drain(10)
+        await harness.bot.aclose()
         await harness.client.aclose()
         server.should_exit = True
         await task

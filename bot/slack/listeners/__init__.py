@@ -8,12 +8,13 @@ the parts of the product it uses.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from slack_bolt.async_app import AsyncApp
 
 from bot.benchmark.runner import BenchRunner
 from bot.checks import AcceptanceChecks
+from bot.core.admission import RunSlots
 from bot.core.requests import RequestValidator
 from bot.core.runs import RunService
 from bot.core.spend import SpendPolicy
@@ -40,6 +41,8 @@ class Product:
     bench_runner: Callable[[], BenchRunner]
     config_source: str
     checks: AcceptanceChecks | None = None
+    # This process's run slots: Slack requests past the limit wait their turn.
+    slots: RunSlots = field(default_factory=RunSlots)
 
 
 def register(
@@ -90,4 +93,6 @@ def register(
         tasks=tasks,
         api_url=api_url,
     )
-    events.register(app, routes=validator.routes, runlog=runs.runlog, monitor=product.monitor)
+    events.register(
+        app, routes=validator.routes, runlog=runs.runlog, monitor=product.monitor, tasks=tasks
+    )

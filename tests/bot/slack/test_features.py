@@ -303,7 +303,7 @@ async def test_app_home_shows_routes_runs_spend_and_a_retry_is_not_redone(start_
     await _one_run(h)
     response = await h.event({"type": "app_home_opened", "user": USER, "tab": "home"})
     assert response.status_code == 200
-    # Bolt runs event listeners after acknowledging, outside the bot's task list.
+    # The tab is built in the background after the event is acknowledged.
     [published] = await h.slack.received(h.slack.published)
     assert published["user_id"] == USER
     home = json.dumps(published["view"])

@@ -39,6 +39,7 @@ async def socket_bot(
     yield bot, ws, runtime
     await bot.tasks.drain(10)
     await handler.close_async()
+    await bot.aclose()
     await ws.stop()
     await runtime.aclose()
 

@@ -16,6 +16,7 @@ from bot.core.lifecycle import route_model_statuses
 from bot.core.visibility import Viewer
 from bot.health.monitor import HealthMonitor
 from bot.slack import blocks
+from bot.slack.tasks import BackgroundTasks
 from routes.base import Route
 from storage.runlog import RunLog
 from storage.tables import utcnow
@@ -24,17 +25,27 @@ RECENT_RUNS = 8
 
 
 def register(
-    app: AsyncApp, *, routes: Mapping[str, Route], runlog: RunLog, monitor: HealthMonitor
+    app: AsyncApp,
+    *,
+    routes: Mapping[str, Route],
+    runlog: RunLog,
+    monitor: HealthMonitor,
+    tasks: BackgroundTasks,
 ) -> None:
     async def home_opened(event: dict[str, Any], client: AsyncWebClient) -> None:
-        if event.get("tab") not in (None, "home"):
-            return
+        # Acknowledged when this returns: the tab is built in the background.
+        if event.get("tab") in (None, "home"):
+            tasks.spawn(publish(event, client), name="app-home")
+
+    async def publish(event: dict[str, Any], client: AsyncWebClient) -> None:
         viewer = str(event["user"])
         since = utcnow() - timedelta(days=7)
         # App Home is one person's: their own runs only (no channel to look from).
         visible = Viewer(user=viewer).runs_clause()
         recent = await asyncio.to_thread(runlog.recent, RECENT_RUNS, visible=visible)
-        week = await asyncio.to_thread(runlog.route_stats, since, visible=visible)
+        week = await asyncio.to_thread(
+            lambda: runlog.route_stats(since, visible=visible, percentiles=False)
+        )
         owners = await asyncio.to_thread(runlog.spend_by_billing_owner, since, visible=visible)
         verdicts = await asyncio.to_thread(lambda: runlog.verdict_counts(visible=visible))
         health = await monitor.states()
