@@ -137,6 +137,7 @@ async def serve_with_metrics(
     yield start
     for served, server, task in running:
         await served.harness.bot.tasks.drain(10)
+        await served.harness.bot.aclose()
         await served.harness.client.aclose()
         server.should_exit = True
         await task
