@@ -155,6 +155,7 @@ def seed(
                     verdicts.append(
                         {
                             "run_id": run["id"],
+                            "route_id": run["route_id"],
                             "survives": rng.random() < 0.7,
                             "judged_by": rng.choice(USERS),
                             "judged_at": run["finished_at"],

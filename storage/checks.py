@@ -13,8 +13,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, SQLModel, col, select
 
-from storage.runlog import RECENT_RUNS, Visible
-from storage.tables import CheckTotal, Run, RunCheck
+from storage.runlog import RECENT_RUNS, Seen, Visible, as_clause, in_scopes
+from storage.tables import CheckTotal, Run, RunCheck, ViewerCheck
 
 CHECK_NAMES = ("text", "edit", "transparency", "delivery", "repeat")
 CHECK_STATUSES = ("passed", "failed", "not_run")
@@ -177,7 +177,7 @@ class CheckLog:
         *,
         since: datetime | None = None,
         bench_id: str | None = None,
-        visible: Visible = None,
+        visible: Visible | Seen = None,
     ) -> list[CheckFigures]:
         """Per route, family and check: how many passed, failed or did not run, and the mean
         score, counted in the database (one row per image checked). All time, the counts come
@@ -185,6 +185,9 @@ class CheckLog:
         grow with the history; a window or a benchmark counts its own runs' checks."""
         if since is None and bench_id is None and visible is None:
             return self._totals()
+        if isinstance(visible, Seen) and since is None and bench_id is None:
+            return self._seen_figures(visible)
+        visible = as_clause(visible)
         family = sa.func.coalesce(col(Run.bench_family), AD_HOC)
 
         def count(status: str) -> sa.ColumnElement[int]:
@@ -223,6 +226,40 @@ class CheckLog:
                 mean_score=None if mean is None else float(mean),
             )
             for route_id, fam, name, passed, failed, not_run, mean in rows
+        ]
+
+    def _seen_figures(self, seen: Seen) -> list[CheckFigures]:
+        """figures() of what one viewer may see, from viewer_checks (the user's plus the
+        channel's, minus their overlap): a few rows, whatever the history."""
+        if not seen.scopes():
+            return []
+        which, sign = in_scopes(ViewerCheck, seen)
+        figures = [
+            sa.func.sum(sign * col(c))
+            for c in (
+                ViewerCheck.passed,
+                ViewerCheck.failed,
+                ViewerCheck.not_run,
+                ViewerCheck.score_sum,
+                ViewerCheck.scored,
+            )
+        ]
+        keys = (col(ViewerCheck.route_id), col(ViewerCheck.family), col(ViewerCheck.name))
+        query = sa.select(*keys, *figures).where(which).group_by(*keys).order_by(*keys)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [
+            CheckFigures(
+                route_id=route_id,
+                family=family,
+                name=name,
+                passed=int(passed),
+                failed=int(failed),
+                not_run=int(not_run),
+                mean_score=float(total) / int(scored) if scored else None,
+            )
+            for route_id, family, name, passed, failed, not_run, total, scored in rows
+            if passed or failed or not_run
         ]
 
     def _totals(self) -> list[CheckFigures]:

@@ -20,11 +20,96 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, SQLModel, col, select
 
 from storage.assets import StoredAsset
-from storage.tables import RouteDay, Run, RunAsset, RunAttempt, Verdict, Worker, utcnow
+from storage.tables import (
+    RouteDay,
+    Run,
+    RunAsset,
+    RunAttempt,
+    Verdict,
+    ViewerDay,
+    ViewerVerdict,
+    Worker,
+    utcnow,
+)
 
 # A condition on the runs table narrowing a read to what one viewer may see (the rule is
 # bot.core.visibility's; storage only applies it).
 Visible = ColumnElement[bool] | None
+
+
+@dataclass(frozen=True)
+class Seen:
+    """The runs one viewer may see, as storage reads them: one Slack user's (anywhere) and one
+    conversation's (bot.core.visibility says who sees what). Reads given a Seen count from the
+    per-user and per-channel rollups (`viewer_days`) instead of the runs."""
+
+    user: str | None = None
+    channel: str | None = None
+
+    def clause(self) -> ColumnElement[bool]:
+        conditions = []
+        if self.user:
+            conditions.append(col(Run.slack_user) == self.user)
+        if self.channel:
+            conditions.append(col(Run.slack_channel) == self.channel)
+        return sa.or_(*conditions) if conditions else sa.false()
+
+    def scopes(self) -> list[tuple[str, str, int]]:
+        """(scope, key, sign) of the viewer_days rows that add up to these runs: the user's
+        plus the channel's, minus the user's runs in that channel (counted in both)."""
+        out = []
+        if self.user:
+            out.append(("user", self.user, 1))
+        if self.channel:
+            out.append(("channel", self.channel, 1))
+        if self.user and self.channel:
+            out.append(("user_channel", f"{self.user}|{self.channel}", -1))
+        return out
+
+
+def in_scopes(table: Any, seen: Seen) -> tuple[ColumnElement[bool], Any]:
+    """(which rows, their sign) of a per-viewer rollup table (viewer_days, viewer_checks,
+    viewer_verdicts) that add up to what `seen` may see."""
+    scopes = seen.scopes()
+    which = sa.or_(
+        *(sa.and_(table.scope == scope, table.key == key) for scope, key, _sign in scopes)
+    )
+    sign = sa.case(*((table.scope == scope, factor) for scope, _key, factor in scopes), else_=0)
+    return which, sign
+
+
+def as_clause(visible: Visible | Seen) -> Visible:
+    return visible.clause() if isinstance(visible, Seen) else visible
+
+
+def latest_seen_runs(
+    engine: Engine, seen: Seen, route_id: str, since: datetime | None, limit: int
+) -> list[tuple[str, float | None, float | None]]:
+    """(status, latency, cost) of the route's latest `limit` runs one viewer may see, newest
+    first: the channel's latest, and the user's latest outside that channel, each read from its
+    own route-and-time index alone (they carry these columns), merged."""
+    found: list[tuple[Any, ...]] = []
+    with engine.connect() as conn:
+        for column, value in ((Run.slack_channel, seen.channel), (Run.slack_user, seen.user)):
+            if not value:
+                continue
+            query = (
+                sa.select(
+                    col(Run.created_at), col(Run.status), col(Run.latency_s), col(Run.cost_usd)
+                )
+                .where(col(column) == value, col(Run.route_id) == route_id)
+                .order_by(col(Run.created_at).desc())
+                .limit(limit)
+            )
+            if column is Run.slack_user and seen.channel:  # the channel's are counted above
+                query = query.where(
+                    sa.or_(col(Run.slack_channel).is_(None), col(Run.slack_channel) != seen.channel)
+                )
+            if since is not None:
+                query = query.where(col(Run.created_at) >= since)
+            found += [tuple(row) for row in conn.execute(query)]
+    newest = sorted(found, key=lambda r: as_utc(r[0]), reverse=True)
+    return [(r[1], r[2], r[3]) for r in newest[:limit]]
 
 
 class DuplicateRequest(Exception):
@@ -308,10 +393,11 @@ class RunLog:
         bench_id: str | None = None,
         slack_user: str | None = None,
         status: str | None = None,
-        visible: Visible = None,
+        visible: Visible | Seen = None,
     ) -> list[Run]:
         """The latest runs; `visible` (a condition on runs, bot.core.visibility) narrows them
         to what one viewer may see."""
+        visible = as_clause(visible)
         with Session(self.engine, expire_on_commit=False) as session:
             query = select(Run)
             if visible is not None:
@@ -396,7 +482,7 @@ class RunLog:
         self,
         since: datetime | None = None,
         *,
-        visible: Visible = None,
+        visible: Visible | Seen = None,
         percentiles: bool = True,
     ) -> dict[str, RouteStats]:
         """Per route over finished runs (succeeded or failed): runs, success rate and spend
@@ -406,9 +492,13 @@ class RunLog:
         `percentiles=False` when only counts and spend are shown). No read grows with the
         length of the history.
 
-        `visible` (bot.core.visibility) narrows every figure to the runs one viewer may see:
-        those are counted from the runs themselves, found through the user and channel
-        indexes, so the read grows with what the viewer may see, not with the whole log."""
+        `visible` narrows every figure to the runs one viewer may see: given as a Seen, the
+        counts come from `viewer_days` (the user's plus the channel's, minus their overlap)
+        and the percentiles from each route's latest runs of the user and of the channel, so
+        nothing grows with the history; given as any other condition on the runs, they are
+        counted from the runs it selects."""
+        if isinstance(visible, Seen):
+            return self._seen_stats(since, visible, percentiles)
         if visible is not None:
             return self._visible_stats(since, visible, percentiles)
         totals = self._day_totals() if since is None else self._window_totals(since)
@@ -512,8 +602,89 @@ class RunLog:
                 self._recent[route_id] = figures
         return figures
 
+    def _seen_stats(
+        self, since: datetime | None, seen: Seen, percentiles: bool
+    ) -> dict[str, RouteStats]:
+        """route_stats() of what one viewer may see, from viewer_days (a window's first day
+        from that day's runs) and each route's latest runs of the user and the channel."""
+        if since is None:
+            totals = self._viewer_day_totals(seen)
+        else:
+            next_day = as_utc(since).date() + timedelta(days=1)
+            boundary = datetime.combine(next_day, time.min, tzinfo=UTC)
+            totals = self._viewer_day_totals(seen, from_day=next_day)
+            first_day = self._visible_stats(since, seen.clause(), False, until=boundary)
+            for rid, s in first_day.items():
+                before = totals.get(rid, (0, 0, 0, 0.0, 0))
+                totals[rid] = (
+                    before[0] + s.runs,
+                    before[1] + s.succeeded,
+                    before[2] + s.failed,
+                    before[3] + s.spend_usd,
+                    before[4] + s.unpriced_runs,
+                )
+        stats: dict[str, RouteStats] = {}
+        for route_id, (runs, ok, failed, spend, unpriced) in totals.items():
+            if runs <= 0:
+                continue
+            recent = (
+                _recent(self.latest_seen(seen, route_id, since)) if percentiles else _NO_FIGURES
+            )
+            stats[route_id] = RouteStats(
+                route_id=route_id,
+                runs=runs,
+                succeeded=ok,
+                failed=failed,
+                success_rate=ok / runs,
+                p50_latency_s=recent.p50_latency_s,
+                p95_latency_s=recent.p95_latency_s,
+                median_cost_usd=recent.median_cost_usd,
+                spend_usd=round(spend, 6),
+                unpriced_runs=unpriced,
+                recent_runs=recent.runs,
+            )
+        return stats
+
+    def _viewer_day_totals(
+        self, seen: Seen, from_day: date | None = None
+    ) -> dict[str, tuple[int, int, int, float, int]]:
+        if not seen.scopes():
+            return {}
+        which, sign = in_scopes(ViewerDay, seen)
+        query = (
+            sa.select(
+                col(ViewerDay.route_id),
+                sa.func.sum(sign * col(ViewerDay.runs)),
+                sa.func.sum(sign * col(ViewerDay.succeeded)),
+                sa.func.sum(sign * col(ViewerDay.failed)),
+                sa.func.sum(sign * col(ViewerDay.spend_usd)),
+                sa.func.sum(sign * col(ViewerDay.unpriced_runs)),
+            )
+            .where(which)
+            .group_by(col(ViewerDay.route_id))
+        )
+        if from_day is not None:
+            query = query.where(col(ViewerDay.day) >= from_day)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return {
+            rid: (int(runs), int(ok), int(failed), float(spend or 0.0), int(unpriced))
+            for rid, runs, ok, failed, spend, unpriced in rows
+        }
+
+    def latest_seen(
+        self, seen: Seen, route_id: str, since: datetime | None = None, limit: int = RECENT_RUNS
+    ) -> list[tuple[str, float | None, float | None]]:
+        """(status, latency, cost) of the route's latest `limit` runs one viewer may see."""
+        return latest_seen_runs(self.engine, seen, route_id, since, limit)
+
     def _visible_stats(
-        self, since: datetime | None, visible: ColumnElement[bool], percentiles: bool
+        self,
+        since: datetime | None,
+        visible: ColumnElement[bool],
+        percentiles: bool,
+        *,
+        until: datetime | None = None,
     ) -> dict[str, RouteStats]:
         """route_stats() over the runs `visible` selects, counted in the database; the latest
         RECENT_RUNS of each route ranked there too, so at most that many rows per route reach
@@ -522,6 +693,8 @@ class RunLog:
         where = [col(Run.status).in_(FINISHED), visible]
         if since is not None:
             where.append(col(Run.created_at) >= since)
+        if until is not None:
+            where.append(col(Run.created_at) < until)
         totals = (
             select(  # type: ignore[call-overload]
                 Run.route_id,
@@ -607,11 +780,11 @@ class RunLog:
         return total
 
     def spend_by_billing_owner(
-        self, since: datetime, *, visible: Visible = None
+        self, since: datetime, *, visible: Visible | Seen = None
     ) -> dict[str, Spend]:
         """Known spend and unpriced runs since `since` per billing owner ('unknown' when the
         route named none)."""
-        grouped = self._spend_grouped(Run.billing_owner, since, visible=visible)
+        grouped = self._spend_grouped(Run.billing_owner, since, visible=as_clause(visible))
         return {(owner or "unknown"): spend for owner, spend in grouped.items()}
 
     def _spend_grouped(
@@ -690,15 +863,18 @@ class RunLog:
         *,
         bench_id: str | None = None,
         since: datetime | None = None,
-        visible: Visible = None,
+        visible: Visible | Seen = None,
     ) -> dict[str, tuple[int, int]]:
         """Per route: (survives, does not) over the runs selected, counted in the database
-        (verdicts carry their run's route: only a benchmark's or a viewer's count joins the
-        runs)."""
+        (verdicts carry their run's route: only a benchmark's count, or a viewer's given as a
+        condition, joins the runs; a viewer given as a Seen reads viewer_verdicts)."""
+        if isinstance(visible, Seen) and bench_id is None and since is None:
+            return self._seen_verdicts(visible)
         with Session(self.engine) as session:
             query = select(Verdict.route_id, Verdict.survives, sa.func.count()).group_by(
                 col(Verdict.route_id), col(Verdict.survives)
             )
+            visible = as_clause(visible)
             if visible is not None or bench_id:
                 query = query.join(Run, col(Verdict.run_id) == col(Run.id))
             if visible is not None:
@@ -714,6 +890,23 @@ class RunLog:
                 pair = counts.setdefault(route_id, [0, 0])
                 pair[0 if survives else 1] += int(n)
         return {k: (v[0], v[1]) for k, v in counts.items()}
+
+    def _seen_verdicts(self, seen: Seen) -> dict[str, tuple[int, int]]:
+        if not seen.scopes():
+            return {}
+        which, sign = in_scopes(ViewerVerdict, seen)
+        query = (
+            sa.select(
+                col(ViewerVerdict.route_id),
+                sa.func.sum(sign * col(ViewerVerdict.survived)),
+                sa.func.sum(sign * col(ViewerVerdict.not_survived)),
+            )
+            .where(which)
+            .group_by(col(ViewerVerdict.route_id))
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return {rid: (int(ok), int(no)) for rid, ok, no in rows if ok or no}
 
     # -- crash recovery -----------------------------------------------------------------------
     def heartbeat(self, worker_id: str, role: str) -> None:

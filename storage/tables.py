@@ -33,6 +33,9 @@ class Run(SQLModel, table=True):
         sa.Index("ix_runs_user_time", "slack_user", "created_at"),
         sa.Index("ix_runs_channel_time", "slack_channel", "created_at"),
         sa.Index("ix_runs_owner_time", "billing_owner", "created_at"),
+        # A channel's or a user's latest runs of each route (what one viewer may see).
+        sa.Index("ix_runs_channel_route_time", "slack_channel", *ROUTE_TIME_COLUMNS),
+        sa.Index("ix_runs_user_route_time", "slack_user", *ROUTE_TIME_COLUMNS, "slack_channel"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -126,6 +129,55 @@ class RouteDay(SQLModel, table=True):
     failed: int = 0
     spend_usd: float = 0.0  # known cost of the succeeded runs
     unpriced_runs: int = 0  # billed (images made or a task accepted) with no known cost
+
+
+class ViewerDay(SQLModel, table=True):
+    """route_days for one Slack user (scope `user`), one channel (`channel`) or the two
+    together (`user_channel`, key `user|channel`): what one viewer may see is the user's plus
+    the channel's minus their overlap. Kept by triggers on `runs` (migration 0011)."""
+
+    __tablename__ = "viewer_days"
+
+    scope: str = Field(primary_key=True, max_length=16)
+    key: str = Field(primary_key=True, max_length=80)
+    route_id: str = Field(primary_key=True, max_length=64)
+    day: date = Field(primary_key=True)
+    runs: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    spend_usd: float = 0.0
+    unpriced_runs: int = 0
+
+
+class ViewerCheck(SQLModel, table=True):
+    """check_totals per viewer scope (as viewer_days): acceptance checks by their run's user,
+    channel or both, kept by triggers on `run_checks` (migration 0011)."""
+
+    __tablename__ = "viewer_checks"
+
+    scope: str = Field(primary_key=True, max_length=16)
+    key: str = Field(primary_key=True, max_length=80)
+    route_id: str = Field(primary_key=True, max_length=64)
+    family: str = Field(primary_key=True, max_length=32)
+    name: str = Field(primary_key=True, max_length=16)
+    passed: int = 0
+    failed: int = 0
+    not_run: int = 0
+    score_sum: float = 0.0
+    scored: int = 0
+
+
+class ViewerVerdict(SQLModel, table=True):
+    """Verdicts per route and viewer scope (as viewer_days), by their run's user, channel or
+    both, kept by triggers on `verdicts` (migration 0011)."""
+
+    __tablename__ = "viewer_verdicts"
+
+    scope: str = Field(primary_key=True, max_length=16)
+    key: str = Field(primary_key=True, max_length=80)
+    route_id: str = Field(primary_key=True, max_length=64)
+    survived: int = 0
+    not_survived: int = 0
 
 
 class CheckTotal(SQLModel, table=True):

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sqlalchemy as sa
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import col
 
+from storage.runlog import Seen
 from storage.tables import Run
 
 
@@ -33,12 +32,12 @@ class Viewer:
 
     def runs_clause(self) -> ColumnElement[bool]:
         """The same rule as a condition on the runs table, for the run log's queries."""
-        conditions = []
-        if self.user:
-            conditions.append(col(Run.slack_user) == self.user)
-        if self.channel:
-            conditions.append(col(Run.slack_channel) == self.channel)
-        return sa.or_(*conditions) if conditions else sa.false()
+        return self.seen().clause()
+
+    def seen(self) -> Seen:
+        """The same rule as the run log reads it: figures from its per-user and per-channel
+        rollups rather than from the runs (stats at any length of history)."""
+        return Seen(user=self.user, channel=self.channel)
 
 
 def may_act_on(run: Run, channel: str | None, thread_ts: str | None = None) -> bool:

@@ -157,7 +157,8 @@ class Answers:
                 for rid, r in self.routes.items()
             ]
             return Answer("Configured routes", blocks.routes_blocks(rows))
-        visible = viewer.runs_clause()
+        # What this viewer may see; the run log counts it from its rollups, not the runs.
+        visible = viewer.seen()
         runlog, checklog = self.runlog, self.checklog
         if word == "stats":
             all_time = await asyncio.to_thread(lambda: runlog.route_stats(visible=visible))

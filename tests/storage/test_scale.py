@@ -19,11 +19,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
-from bench.seeding import ROUTES, USERS, seed
-from storage.checks import CheckLog
+from bench.seeding import CHANNELS, ROUTES, USERS, seed
+from storage.checks import CheckFigures, CheckLog
 from storage.db import make_engine, refresh_planner_statistics, upgrade
 from storage.health import HealthLog
-from storage.runlog import RECENT_RUNS, RunLog, percentile
+from storage.runlog import RECENT_RUNS, RunLog, Seen, percentile
 from storage.tables import HealthCheck, Run, RunCheck, utcnow
 
 FINISHED = ("succeeded", "failed")
@@ -48,8 +48,11 @@ def _run(route: str, created: datetime, **fields: Any) -> Run:
     )
 
 
-def _brute_force(engine: Engine, since: datetime | None = None) -> dict[str, dict[str, Any]]:
-    """What route_stats must say, computed the slow way: every run loaded into Python."""
+def _brute_force(
+    engine: Engine, since: datetime | None = None, seen: Seen | None = None
+) -> dict[str, dict[str, Any]]:
+    """What route_stats must say, computed the slow way: every run loaded into Python (only
+    those `seen` may see, when given)."""
     with engine.connect() as conn:
         rows = conn.execute(
             sa.select(
@@ -60,13 +63,19 @@ def _brute_force(engine: Engine, since: datetime | None = None) -> dict[str, dic
                 col(Run.cost_usd),
                 col(Run.images),
                 col(Run.task_id),
-            ).order_by(col(Run.created_at).desc())
+                col(Run.slack_user),
+                col(Run.slack_channel),
+            ).order_by(col(Run.created_at).desc(), col(Run.id).desc())
         ).all()
     out: dict[str, dict[str, Any]] = {}
     latest: dict[str, list[Any]] = {}
-    for rid, status, created, latency, cost, images, task in rows:
+    for rid, status, created, latency, cost, images, task, user, channel in rows:
         created = created if created.tzinfo else created.replace(tzinfo=UTC)
         if since is not None and created < since:
+            continue
+        if seen is not None and not (
+            (seen.user and user == seen.user) or (seen.channel and channel == seen.channel)
+        ):
             continue
         window = latest.setdefault(rid, [])
         if len(window) < RECENT_RUNS:
@@ -87,9 +96,11 @@ def _brute_force(engine: Engine, since: datetime | None = None) -> dict[str, dic
     return out
 
 
-def _assert_agrees(runlog: RunLog, engine: Engine, since: datetime | None = None) -> None:
-    expected = _brute_force(engine, since)
-    got = runlog.route_stats(since)
+def _assert_agrees(
+    runlog: RunLog, engine: Engine, since: datetime | None = None, seen: Seen | None = None
+) -> None:
+    expected = _brute_force(engine, since, seen)
+    got = runlog.route_stats(since, visible=seen)
     assert set(got) == set(expected)
     for rid, want in expected.items():
         s = got[rid]
@@ -111,7 +122,15 @@ def test_route_days_agree_with_the_runs_after_every_kind_of_write(engine: Engine
     ids: list[int] = []
     for i in range(160):
         created = now - timedelta(days=rng.randint(0, 20), minutes=rng.randint(0, 1400))
-        run = runlog.start(_run(rng.choice("abc"), created, task_id="t" if i % 9 == 0 else None))
+        run = runlog.start(
+            _run(
+                rng.choice("abc"),
+                created,
+                task_id="t" if i % 9 == 0 else None,
+                slack_user=rng.choice(("U1", "U2", "U3", None)),
+                slack_channel=rng.choice(("C1", "C2", None)),
+            )
+        )
         assert run.id is not None
         ids.append(run.id)
         roll = rng.random()
@@ -131,6 +150,8 @@ def test_route_days_agree_with_the_runs_after_every_kind_of_write(engine: Engine
     stats_before = runlog.route_stats()  # cached figures must not outlive the writes below
     with engine.begin() as conn:  # writes that bypass the run log entirely
         conn.execute(sa.update(Run).where(col(Run.id).in_(ids[:5])).values(route_id="d"))
+        conn.execute(sa.update(Run).where(col(Run.id).in_(ids[15:20])).values(slack_user="U9"))
+        conn.execute(sa.update(Run).where(col(Run.id).in_(ids[20:25])).values(slack_channel=None))
         conn.execute(sa.delete(Run).where(col(Run.id).in_(ids[5:15])))
         conn.execute(
             sa.insert(Run),
@@ -156,9 +177,10 @@ def test_route_days_agree_with_the_runs_after_every_kind_of_write(engine: Engine
             * 4,
         )
     runlog = RunLog(engine)  # another process's view: nothing cached
-    _assert_agrees(runlog, engine)
-    _assert_agrees(runlog, engine, since=now - timedelta(days=7))
-    _assert_agrees(runlog, engine, since=now - timedelta(hours=5))
+    for seen in (None, Seen("U1", "C1"), Seen("U2", None), Seen(None, "C2"), Seen("U9", "C2")):
+        _assert_agrees(runlog, engine, seen=seen)
+        _assert_agrees(runlog, engine, since=now - timedelta(days=7), seen=seen)
+        _assert_agrees(runlog, engine, since=now - timedelta(hours=5), seen=seen)
     assert stats_before  # the first read did see runs
 
 
@@ -298,6 +320,55 @@ def test_check_totals_agree_with_the_checks_after_every_kind_of_write(engine: En
     assert _checks_read(engine) == _checks_brute_force(engine)
 
 
+def _viewer_figures_agree(engine: Engine, seen: Seen) -> None:
+    """A viewer's stats, check figures and verdicts from the per-viewer rollups say what the
+    runs, checks and verdicts they may see say (counted from those rows)."""
+    _assert_agrees(RunLog(engine), engine, seen=seen)
+    checks = CheckLog(engine)
+
+    def key(f: CheckFigures) -> tuple[Any, ...]:
+        mean = None if f.mean_score is None else round(f.mean_score, 6)
+        return (f.route_id, f.family, f.name, f.passed, f.failed, f.not_run, mean)
+
+    from_rows = sorted(key(f) for f in checks.figures(visible=seen.clause()))
+    assert sorted(key(f) for f in checks.figures(visible=seen)) == from_rows
+    runlog = RunLog(engine)
+    assert runlog.verdict_counts(visible=seen) == runlog.verdict_counts(visible=seen.clause())
+
+
+def test_a_viewers_figures_come_from_the_rollups(seeded: Engine) -> None:
+    for seen in (Seen(USERS[7], CHANNELS[3]), Seen(USERS[7], None), Seen(None, CHANNELS[0])):
+        _viewer_figures_agree(seeded, seen)
+
+
+def test_viewer_rollups_follow_checks_and_verdicts_however_written(engine: Engine) -> None:
+    runlog, checks = RunLog(engine), CheckLog(engine)
+    now = utcnow()
+    runs = [
+        runlog.start(_run("a", now, status="succeeded", slack_user="U1", slack_channel="C1")),
+        runlog.start(_run("a", now, status="succeeded", slack_user="U1", slack_channel="C2")),
+        runlog.start(_run("b", now, status="succeeded", slack_user="U2", slack_channel="C1")),
+        runlog.start(_run("b", now, status="succeeded", bench_family="product")),
+    ]
+
+    def row(name: str, status: str, score: float | None) -> RunCheck:
+        return RunCheck(run_id=0, name=name, status=status, score=score, summary=name)
+
+    for run in runs:
+        assert run.id is not None
+        checks.replace(run.id, [row("delivery", "passed", 1.0), row("text", "failed", 0.3)])
+        runlog.set_verdict(run.id, True, "U7")
+        runlog.set_verdict(run.id, False, "U8")
+    first = runs[0].id or 0
+    checks.replace(first, [row("delivery", "failed", 0.0)])  # a second pass
+    runlog.set_verdict(first, False, "U7")  # a changed mind
+    with engine.begin() as conn:  # writes that bypass the logs
+        conn.execute(sa.text("DELETE FROM verdicts WHERE judged_by = 'U8'"))
+        conn.execute(sa.text("UPDATE run_checks SET status = 'passed' WHERE name = 'text'"))
+    for seen in (Seen("U1", "C1"), Seen("U1", None), Seen(None, "C1"), Seen("U2", "C2")):
+        _viewer_figures_agree(engine, seen)
+
+
 def test_seeded_checks_are_what_stats_and_the_advisor_read(seeded: Engine) -> None:
     figures = _checks_read(seeded)
     assert figures == _checks_brute_force(seeded)
@@ -344,6 +415,7 @@ def _full_scans(engine: Engine, statement: str, parameters: Any) -> list[str]:
 
 def test_hot_queries_read_through_their_indexes(seeded: Engine) -> None:
     runlog, health, checks = RunLog(seeded), HealthLog(seeded), CheckLog(seeded)
+    viewer = Seen(USERS[7], CHANNELS[3])
     repeated = runlog.get(11_000)
     assert repeated is not None
     now = utcnow()
@@ -371,6 +443,10 @@ def test_hot_queries_read_through_their_indexes(seeded: Engine) -> None:
         "export outputs": lambda: runlog.output_files(list(range(4000, 4500))),
         "stored tasks": runlog.collectable_tasks,
         "check figures, all time": checks.figures,
+        "a viewer's stats": lambda: runlog.route_stats(visible=viewer),
+        "a viewer's stats this week": lambda: runlog.route_stats(week, visible=viewer),
+        "a viewer's check figures": lambda: checks.figures(visible=viewer),
+        "a viewer's verdicts": lambda: runlog.verdict_counts(visible=viewer),
         "earlier run of a repeat": lambda: checks.previous_output(repeated),
         "checks of an export batch": lambda: checks.for_runs(range(4000, 4500)),
     }

@@ -41,7 +41,7 @@ def register(
         viewer = str(event["user"])
         since = utcnow() - timedelta(days=7)
         # App Home is one person's: their own runs only (no channel to look from).
-        visible = Viewer(user=viewer).runs_clause()
+        visible = Viewer(user=viewer).seen()
         recent = await asyncio.to_thread(runlog.recent, RECENT_RUNS, visible=visible)
         week = await asyncio.to_thread(
             lambda: runlog.route_stats(since, visible=visible, percentiles=False)
