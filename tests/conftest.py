@@ -168,12 +168,14 @@ def make_settings(tmp_path: Path) -> SettingsFactory:
     """The one way tests build Settings: `make_settings(config_toml, **overrides)`.
 
     The routes file (when given) is written to the test's folder, the database is a SQLite file
-    and the asset store a folder there too; `.env` files are never read."""
+    and the asset store and the spool folders there too (a spool shared between tests would let
+    one test's reconcile store another's entry); `.env` files are never read."""
 
     def make(config: str | None = None, **overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "database_url": f"sqlite:///{tmp_path}/imageroute.db",
             "asset_store": f"file://{tmp_path}/assets",
+            "imageroute_spool": tmp_path / "spool",
         }
         if config is not None:
             path = tmp_path / "imageroute.toml"

@@ -82,6 +82,7 @@ async def test_two_processes_sharing_postgresql_run_at_most_five(
         "database_url": postgres_url,
         "asset_store": f"file://{tmp_path}/assets",
         "imageroute_config": str(tmp_path / "imageroute.toml"),
+        "imageroute_spool": str(tmp_path / "spool"),
     }
     start_at = time.time() + 4.0  # both processes are up by then and start together
     procs = [
