@@ -26,7 +26,7 @@ from routes.errors import (
     RouteTimeoutError,
 )
 from routes.failures import ProviderFailure, retry_after, route_error
-from routes.media import image_pixels, sniff_mime
+from routes.media import decode_base64, image_pixels, sniff_mime
 from routes.model import GeneratedImage, ImageRequest, ImageResult, Usage
 
 
@@ -105,7 +105,7 @@ def parse_answer(
     images = []
     for b64 in answer.get("images") or []:
         try:
-            data = base64.b64decode(b64, validate=True)
+            data = decode_base64(b64)
         except (binascii.Error, ValueError):
             raise ProviderDownError("Bedrock sent an image that is not valid base64") from None
         images.append(GeneratedImage(data=data, mime=sniff_mime(data) or "image/png"))

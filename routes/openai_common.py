@@ -7,7 +7,6 @@ the OpenAI family's quirks live here once.
 from __future__ import annotations
 
 import asyncio
-import base64
 import binascii
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -22,7 +21,7 @@ from routes.errors import (
     RouteTimeoutError,
 )
 from routes.failures import ProviderFailure, retry_after, route_error
-from routes.media import sniff_mime
+from routes.media import decode_base64, sniff_mime
 from routes.model import GeneratedImage, ImageRequest, TokenCount
 
 if TYPE_CHECKING:
@@ -157,7 +156,7 @@ async def collect_images(
         if b64:
             try:
                 # Megabytes of base64: decoded off the event loop, which serves every request.
-                data = await asyncio.to_thread(base64.b64decode, b64, None, True)
+                data = await asyncio.to_thread(decode_base64, b64)
             except (binascii.Error, ValueError):
                 raise ProviderDownError(
                     "the provider sent an image that is not valid base64", request_id=request_id

@@ -19,7 +19,7 @@ from typing import Any
 from routes.capabilities import resolve_size
 from routes.config import OpenAIResponsesRoute as ResponsesConfig
 from routes.errors import ProviderDownError
-from routes.media import sniff_mime
+from routes.media import decode_base64, sniff_mime
 from routes.model import GeneratedImage, ImageRequest, ImageResult, InputImage, TokenCount, Usage
 from routes.openai_common import (
     image_token_count,
@@ -167,7 +167,7 @@ class OpenAIResponsesRoute(OpenAIImagesRoute):
 
 def _decode(call: dict[str, Any]) -> GeneratedImage:
     try:
-        data = base64.b64decode(call["result"], validate=True)
+        data = decode_base64(call["result"])
     except (binascii.Error, ValueError):
         raise ProviderDownError("the image tool sent an image that is not valid base64") from None
     mime = sniff_mime(data) or "image/png"

@@ -35,7 +35,7 @@ from routes.errors import (
     RouteTimeoutError,
 )
 from routes.failures import ProviderFailure, clean_message, retry_after, route_error
-from routes.media import EDIT_ALPHA_BELOW, mask_alpha
+from routes.media import EDIT_ALPHA_BELOW, decode_base64, mask_alpha
 from routes.model import GeneratedImage, ImageRequest, ImageResult, InputImage, Usage
 from routes.openai_common import (
     call_images_api,
@@ -449,7 +449,7 @@ class SelfHostedRoute(BaseRoute):
 
 def _b64_image(b64: str) -> GeneratedImage:
     try:
-        data = base64.b64decode(b64, validate=True)
+        data = decode_base64(b64)
     except (binascii.Error, ValueError):
         raise ProviderDownError("the server sent an image that is not valid base64") from None
     return GeneratedImage(data=data, mime="image/png")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from typing import Annotated
 
@@ -28,6 +29,11 @@ def serve(
     """Run the Slack bot (Socket Mode by default, --http for the Events API over HTTP)."""
     setup_logging(verbose, logging.INFO)
     with user_errors():
+        # Start-up builds hundreds of thousands of objects that live as long as the process
+        # (modules, the provider SDKs' types): the cyclic collector would walk them again and
+        # again for nothing, a quarter of the time to ready. It resumes once the process is
+        # ready (bot.wiring.serve.settled).
+        gc.disable()
         from bot.wiring.serve import serve as run_serve
 
         s = redacted_settings()
@@ -50,6 +56,7 @@ def prober(
     """Run only the scheduled health probes (for deployments with several bot replicas)."""
     setup_logging(verbose, logging.INFO)
     with user_errors():
+        gc.disable()  # until ready, as for `serve`
         from bot.wiring.serve import run_prober
 
         asyncio.run(run_prober(redacted_settings(), port=port, host=host))

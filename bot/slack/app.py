@@ -48,6 +48,10 @@ class ListenedApp(AsyncApp):
     bot/manifest.yml and the two cannot drift apart."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Without a name, Bolt takes the caller's file name from inspect.stack(), which looks up
+        # the module of every frame among all loaded modules: a quarter of a second at start-up
+        # once the provider SDKs are loaded.
+        kwargs.setdefault("name", "imageroute")
         super().__init__(*args, **kwargs)
         self.registered: dict[str, set[str]] = {}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import re
 import signal
@@ -104,6 +105,15 @@ def alerts_for(poster: SlackPoster | None, channel: str | None) -> AlertSink:
     if poster is None or not channel:
         return LoggedAlerts()
     return SlackAlerts(poster, channel)
+
+
+def settled() -> None:
+    """Start-up is over: the cyclic collector resumes (the commands pause it while modules load
+    and clients are built), leaving out for good what start-up built. Those objects live as long
+    as the process; a full collection walking them all again would stall the event loop, and
+    every ack waiting on it, for tens of milliseconds."""
+    gc.freeze()
+    gc.enable()
 
 
 async def start_bot(settings: Settings, runtime: Runtime) -> SlackBot:
@@ -235,6 +245,7 @@ async def serve(
         # once both are done, so ready means ready and the first run is not the slow one.
         bot, _ = await asyncio.gather(start_bot(settings, runtime), runtime.warm())
         started = bot
+        settled()
         # Acks first: the event loop answers Slack, worker threads run the runs' CPU work
         # (decoding, storing, checks). A thread asking for the GIL waits one switch interval
         # before the holder is told to let go: 1 ms instead of Python's 5 ms keeps the loop's
@@ -354,6 +365,7 @@ async def run_prober(
     runtime = await asyncio.to_thread(Runtime.open, settings, role="prober")
     metrics = process_metrics(runtime)
     await runtime.warm()
+    settled()
     poster = None
     if settings.slack_bot_token is not None:
         client = make_client(
