@@ -221,6 +221,31 @@ def _recent(rows: Iterable[tuple[str, float | None, float | None]]) -> RecentFig
 _NO_FIGURES = RecentFigures(runs=0, p50_latency_s=None, p95_latency_s=None, median_cost_usd=None)
 
 
+def _route_stats(
+    route_id: str,
+    runs: int,
+    ok: int,
+    failed: int,
+    spend: float,
+    unpriced: int,
+    recent: RecentFigures,
+) -> RouteStats:
+    """A route's figures: counts and spend from the rollups, the rest from its latest runs."""
+    return RouteStats(
+        route_id=route_id,
+        runs=runs,
+        succeeded=ok,
+        failed=failed,
+        success_rate=ok / runs if runs else None,
+        p50_latency_s=recent.p50_latency_s,
+        p95_latency_s=recent.p95_latency_s,
+        median_cost_usd=recent.median_cost_usd,
+        spend_usd=round(spend, 6),
+        unpriced_runs=unpriced,
+        recent_runs=recent.runs,
+    )
+
+
 class RunLog:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -505,19 +530,7 @@ class RunLog:
         stats: dict[str, RouteStats] = {}
         for route_id, (runs, ok, failed, spend, unpriced) in totals.items():
             recent = self._recent_figures(route_id, since) if percentiles else _NO_FIGURES
-            stats[route_id] = RouteStats(
-                route_id=route_id,
-                runs=runs,
-                succeeded=ok,
-                failed=failed,
-                success_rate=ok / runs if runs else None,
-                p50_latency_s=recent.p50_latency_s,
-                p95_latency_s=recent.p95_latency_s,
-                median_cost_usd=recent.median_cost_usd,
-                spend_usd=round(spend, 6),
-                unpriced_runs=unpriced,
-                recent_runs=recent.runs,
-            )
+            stats[route_id] = _route_stats(route_id, runs, ok, failed, spend, unpriced, recent)
         return stats
 
     def _day_totals(
@@ -630,19 +643,7 @@ class RunLog:
             recent = (
                 _recent(self.latest_seen(seen, route_id, since)) if percentiles else _NO_FIGURES
             )
-            stats[route_id] = RouteStats(
-                route_id=route_id,
-                runs=runs,
-                succeeded=ok,
-                failed=failed,
-                success_rate=ok / runs,
-                p50_latency_s=recent.p50_latency_s,
-                p95_latency_s=recent.p95_latency_s,
-                median_cost_usd=recent.median_cost_usd,
-                spend_usd=round(spend, 6),
-                unpriced_runs=unpriced,
-                recent_runs=recent.runs,
-            )
+            stats[route_id] = _route_stats(route_id, runs, ok, failed, spend, unpriced, recent)
         return stats
 
     def _viewer_day_totals(
@@ -732,18 +733,9 @@ class RunLog:
         stats: dict[str, RouteStats] = {}
         for route_id, runs, ok, spend, unpriced in counted:
             recent = _recent(latest.get(route_id, [])) if percentiles else _NO_FIGURES
-            stats[route_id] = RouteStats(
-                route_id=route_id,
-                runs=int(runs),
-                succeeded=int(ok),
-                failed=int(runs) - int(ok),
-                success_rate=int(ok) / int(runs) if runs else None,
-                p50_latency_s=recent.p50_latency_s,
-                p95_latency_s=recent.p95_latency_s,
-                median_cost_usd=recent.median_cost_usd,
-                spend_usd=round(float(spend or 0.0), 6),
-                unpriced_runs=int(unpriced),
-                recent_runs=recent.runs,
+            runs, ok = int(runs), int(ok)
+            stats[route_id] = _route_stats(
+                route_id, runs, ok, runs - ok, float(spend or 0.0), int(unpriced), recent
             )
         return stats
 
