@@ -19,6 +19,14 @@ PASSIVE_ERROR_CLASSES = frozenset(
 )
 
 
+# A generate probe that made an image whose cost is unknown: counted, never added as $0.
+_PROBE_UNPRICED = sa.and_(
+    col(HealthCheck.probe_kind) == "generate",
+    col(HealthCheck.ok).is_(True),
+    col(HealthCheck.cost_usd).is_(None),
+)
+
+
 class HealthLog:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -88,11 +96,7 @@ class HealthLog:
         """Known spend of generate probes since `since` (of one route, or all), and how many
         made an image whose cost is unknown (never added as $0). On `conn` when given (a spend
         check reads several figures on one connection)."""
-        unpriced = sa.and_(
-            col(HealthCheck.probe_kind) == "generate",
-            col(HealthCheck.ok).is_(True),
-            col(HealthCheck.cost_usd).is_(None),
-        )
+        unpriced = _PROBE_UNPRICED
         query = select(
             sa.func.coalesce(sa.func.sum(HealthCheck.cost_usd), 0.0),
             sa.func.count(col(HealthCheck.cost_usd)),
@@ -111,6 +115,28 @@ class HealthLog:
             unpriced_runs=int(missing or 0),
             unpriced_images=int(missing or 0),
         )
+
+    def probe_spend_query(self, since: datetime, *, route_id: str) -> sa.Select[Any]:
+        """The figures `probe_spend_counted` reads for one route, in the columns of a run
+        spend query (route_id, known USD, priced, unpriced runs, unpriced images), for a spend
+        check to read with others in one round trip."""
+        missing = sa.func.coalesce(sa.func.sum(sa.case((_PROBE_UNPRICED, 1), else_=0)), 0)
+        query: sa.Select[Any] = (
+            sa.select(
+                col(HealthCheck.route_id),
+                sa.func.coalesce(sa.func.sum(HealthCheck.cost_usd), 0.0),
+                sa.func.count(col(HealthCheck.cost_usd)),
+                missing,
+                missing,
+            )
+            .where(
+                col(HealthCheck.checked_at) >= since,
+                col(HealthCheck.source) == "probe",
+                col(HealthCheck.route_id) == route_id,
+            )
+            .group_by(col(HealthCheck.route_id))
+        )
+        return query
 
     # -- incidents -----------------------------------------------------------------------
     def open_incidents(self) -> list[Incident]:

@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -74,9 +75,22 @@ class Reservations:
         slack_user: str | None = None,
     ) -> dict[str, float]:
         """USD held per route by reservations made since `since` (one route's, or one user's)."""
+        query = self.held_query(since, route_id=route_id, slack_user=slack_user)
+        return {rid: float(usd or 0.0) for rid, usd, *_ in conn.execute(query)}
+
+    def held_query(
+        self, since: datetime, *, route_id: str | None = None, slack_user: str | None = None
+    ) -> sa.Select[Any]:
+        """The statement `reserved` runs, in the columns of a run spend query (route_id, USD
+        held, then zeros), for a spend check to read with others in one round trip."""
+        zero: sa.ColumnElement[int] = sa.literal_column("0")
         query = (
             sa.select(
-                _reservations.c.route_id, sa.func.coalesce(sa.func.sum(_reservations.c.usd), 0)
+                _reservations.c.route_id,
+                sa.func.coalesce(sa.func.sum(_reservations.c.usd), 0.0),
+                zero,
+                zero,
+                zero,
             )
             .where(_reservations.c.created_at >= since)
             .group_by(_reservations.c.route_id)
@@ -85,7 +99,7 @@ class Reservations:
             query = query.where(_reservations.c.route_id == route_id)
         if slack_user is not None:
             query = query.where(_reservations.c.slack_user == slack_user)
-        return {rid: float(usd or 0.0) for rid, usd in conn.execute(query)}
+        return query
 
     def taken(self, conn: Connection, keys: Sequence[str]) -> list[str]:
         """Which of these request keys a reservation or a run already holds."""

@@ -221,6 +221,55 @@ def _recent(rows: Iterable[tuple[str, float | None, float | None]]) -> RecentFig
 _NO_FIGURES = RecentFigures(runs=0, p50_latency_s=None, p95_latency_s=None, median_cost_usd=None)
 
 
+def _spend_query(
+    key: Any, since: datetime, *, route_id: str | None = None, slack_user: str | None = None
+) -> sa.Select[Any]:
+    """(key, known USD, priced runs, unpriced runs, unpriced images) per `key` since `since`."""
+    unpriced = sa.case((_UNPRICED, 1), else_=0)
+    query = (
+        select(  # type: ignore[call-overload]
+            key,
+            sa.func.coalesce(sa.func.sum(Run.cost_usd), 0.0),
+            sa.func.count(col(Run.cost_usd)),
+            sa.func.coalesce(sa.func.sum(unpriced), 0),
+            sa.func.coalesce(sa.func.sum(sa.case((_UNPRICED, _UNPRICED_IMAGES), else_=0)), 0),
+        )
+        .where(Run.created_at >= since)
+        .group_by(key)
+    )
+    if route_id:
+        query = query.where(Run.route_id == route_id)
+    if slack_user:
+        query = query.where(Run.slack_user == slack_user)
+    return query  # type: ignore[no-any-return]
+
+
+def spend_of(known: Any, priced: Any, runs: Any, images: Any) -> Spend:
+    """A Spend from the columns of a spend query (NULL read as nothing)."""
+    return Spend(
+        known_usd=round(float(known or 0.0), 6),
+        priced_runs=int(priced or 0),
+        unpriced_runs=int(runs or 0),
+        unpriced_images=int(images or 0),
+    )
+
+
+def spend_rows(conn: sa.Connection, parts: Sequence[sa.Select[Any]]) -> list[list[tuple[Any, ...]]]:
+    """The rows of several spend queries (the run log's, probes', reservations': the same five
+    columns) read in one statement, so one round trip and one moment of the database; each
+    query's rows in order."""
+    if not parts:
+        return []
+    tagged = [
+        part.add_columns(sa.literal_column(str(i)).label("part")) for i, part in enumerate(parts)
+    ]
+    statement = tagged[0] if len(tagged) == 1 else sa.union_all(*tagged)
+    out: list[list[tuple[Any, ...]]] = [[] for _ in parts]
+    for row in conn.execute(statement):
+        out[int(row[-1])].append(tuple(row[:-1]))
+    return out
+
+
 def _route_stats(
     route_id: str,
     runs: int,
@@ -789,38 +838,25 @@ class RunLog:
         visible: Visible = None,
         conn: sa.Connection | None = None,
     ) -> dict[Any, Spend]:
-        unpriced = sa.case((_UNPRICED, 1), else_=0)
-        query = (
-            select(  # type: ignore[call-overload]
-                key,
-                sa.func.coalesce(sa.func.sum(Run.cost_usd), 0.0),
-                sa.func.count(col(Run.cost_usd)),
-                sa.func.coalesce(sa.func.sum(unpriced), 0),
-                sa.func.coalesce(sa.func.sum(sa.case((_UNPRICED, _UNPRICED_IMAGES), else_=0)), 0),
-            )
-            .where(Run.created_at >= since)
-            .group_by(key)
-        )
-        if route_id:
-            query = query.where(Run.route_id == route_id)
-        if slack_user:
-            query = query.where(Run.slack_user == slack_user)
+        query = _spend_query(key, since, route_id=route_id, slack_user=slack_user)
         if visible is not None:
             query = query.where(visible)
         if conn is not None:
             rows = conn.execute(query).all()
         else:
-            with Session(self.engine) as session:
-                rows = session.exec(query).all()
+            with self.engine.connect() as own:
+                rows = own.execute(query).all()
         return {
-            group: Spend(
-                known_usd=round(float(known or 0.0), 6),
-                priced_runs=int(priced or 0),
-                unpriced_runs=int(runs or 0),
-                unpriced_images=int(images or 0),
-            )
+            group: spend_of(known, priced, runs, images)
             for group, known, priced, runs, images in rows
         }
+
+    def spend_query(
+        self, since: datetime, *, route_id: str | None = None, slack_user: str | None = None
+    ) -> sa.Select[Any]:
+        """The statement `spend_by_route` runs: (route_id, known USD, priced runs, unpriced runs,
+        unpriced images) per route, for a spend check to read with others in one round trip."""
+        return _spend_query(Run.route_id, since, route_id=route_id, slack_user=slack_user)
 
     # -- verdicts ------------------------------------------------------------------------------
     def set_verdict(self, run_id: int, survives: bool, judged_by: str) -> Verdict:

@@ -17,7 +17,9 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from sqlalchemy import Select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -27,7 +29,7 @@ from routes.model import Estimate, ImageRequest
 from storage.db import DatabaseUnavailable
 from storage.health import HealthLog
 from storage.reservations import Hold, Reservations
-from storage.runlog import DuplicateRequest, RunLog, Spend
+from storage.runlog import DuplicateRequest, RunLog, Spend, spend_of, spend_rows
 
 log = logging.getLogger(__name__)
 
@@ -153,25 +155,64 @@ class SpendPolicy:
                 total += spend.unpriced_images * (per_image or fallback)
         return total
 
-    def _spent(
-        self,
-        conn: Connection,
-        since: datetime,
-        *,
-        route_id: str | None = None,
-        slack_user: str | None = None,
-    ) -> tuple[float, float]:
-        """(spent, held): the run log's spend and what calls in flight hold. Reservations are
-        read first: a run ending between the two reads is then counted twice (briefly, on the
-        safe side), never missed."""
-        held = self.reservations.reserved(conn, since, route_id=route_id, slack_user=slack_user)
-        by_route = dict(
-            self.runlog.spend_by_route(since, route_id=route_id, slack_user=slack_user, conn=conn)
-        )
+    def _reads(
+        self, since: datetime, route_id: str | None, slack_user: str | None
+    ) -> list[Select[Any]]:
+        """What one scope's spend check reads: the reservations held, the run log's spend and,
+        for a route, its generate probes' spend."""
+        reads = [
+            self.reservations.held_query(since, route_id=route_id, slack_user=slack_user),
+            self.runlog.spend_query(since, route_id=route_id, slack_user=slack_user),
+        ]
         if route_id is not None and slack_user is None and self.health is not None:
-            probes = self.health.probe_spend_counted(since, route_id=route_id, conn=conn)
-            by_route[route_id] = by_route.get(route_id, Spend()) + probes
-        return self._counted(by_route), sum(held.values())
+            reads.append(self.health.probe_spend_query(since, route_id=route_id))
+        return reads
+
+    def _spent_each(
+        self, conn: Connection, since: datetime, scopes: Sequence[tuple[str | None, str | None]]
+    ) -> list[tuple[float, float]]:
+        """(spent, held) for each (route_id, slack_user) scope: the run log's spend and what
+        calls in flight hold, all read in one statement, so at one moment. A run releases its
+        reservation only after logging its cost: it is counted once, or at that moment twice
+        (on the safe side), never missed."""
+        plans = [self._reads(since, route_id, user) for route_id, user in scopes]
+        rows = spend_rows(conn, [read for plan in plans for read in plan])
+        out = []
+        for plan in plans:
+            held_rows, run_rows, *probe_rows = rows[: len(plan)]
+            rows = rows[len(plan) :]
+            by_route = {row[0]: spend_of(*row[1:]) for row in run_rows}
+            for row in probe_rows[0] if probe_rows else []:
+                by_route[row[0]] = by_route.get(row[0], Spend()) + spend_of(*row[1:])
+            held = sum(float(row[1] or 0.0) for row in held_rows)
+            out.append((self._counted(by_route), held))
+        return out
+
+    def _caps(
+        self, route_ids: Sequence[str], user: str | None, request: ImageRequest | None
+    ) -> tuple[list[tuple[str, float, float]], float | None, str | None]:
+        """The route caps to check as (route, cap, expected cost), the user's expected total
+        when their cap applies, and the sentence of a cap that cannot be kept because a call's
+        cost cannot be estimated (after the route caps before it)."""
+        capped: list[tuple[str, float, float]] = []
+        for rid in route_ids:
+            cap = self.routes[rid].config.daily_spend_usd
+            if cap is None:
+                continue
+            expected = self._expected(rid, request)
+            if expected is None:
+                return capped, None, _unkept(rid, f"its daily spend cap of ${cap:.2f}")
+            capped.append((rid, cap, expected))
+        user_cap = self.limits.user_daily_spend_usd
+        if user_cap is None or not user:
+            return capped, None, None
+        total = 0.0
+        for rid in route_ids:
+            one = self._expected(rid, request)
+            if one is None:
+                return capped, None, _unkept(rid, f"your daily spend cap of ${user_cap:.2f}")
+            total += one
+        return capped, total, None
 
     def _refusal(
         self,
@@ -180,32 +221,27 @@ class SpendPolicy:
         user: str | None,
         request: ImageRequest | None,
     ) -> str | None:
-        since = day_start()
-        for rid in route_ids:
-            cap = self.routes[rid].config.daily_spend_usd
-            if cap is None:
-                continue
-            expected = self._expected(rid, request)
-            if expected is None:
-                return _unkept(rid, f"its daily spend cap of ${cap:.2f}")
-            spent, held = self._spent(conn, since, route_id=rid)
+        # Which caps apply, and what each call is expected to cost, is known before reading
+        # anything; the figures of every cap are then read at once, and judged in order.
+        capped, user_total, unkept = self._caps(route_ids, user, request)
+        user_cap = self.limits.user_daily_spend_usd
+        scopes: list[tuple[str | None, str | None]] = [(rid, None) for rid, _, _ in capped]
+        if user_total is not None:
+            scopes.append((None, user))
+        figures = self._spent_each(conn, day_start(), scopes) if scopes else []
+        for (rid, cap, expected), (spent, held) in zip(capped, figures, strict=False):
             used = spent + held
             if used >= cap or used + expected > cap + _EPSILON:
                 return (
                     f"Route `{rid}` has reached its daily spend cap of ${cap:.2f} "
                     f"({_so_far(spent, held)}); it {resets_in()}."
                 )
-        user_cap = self.limits.user_daily_spend_usd
-        if user_cap is not None and user:
-            total = 0.0
-            for rid in route_ids:
-                one = self._expected(rid, request)
-                if one is None:
-                    return _unkept(rid, f"your daily spend cap of ${user_cap:.2f}")
-                total += one
-            spent, held = self._spent(conn, since, slack_user=user)
+        if unkept is not None:
+            return unkept
+        if user_total is not None and user_cap is not None:
+            spent, held = figures[-1]
             used = spent + held
-            if used >= user_cap or used + total > user_cap + _EPSILON:
+            if used >= user_cap or used + user_total > user_cap + _EPSILON:
                 return (
                     f"You have reached your daily spend cap of ${user_cap:.2f} "
                     f"({_so_far(spent, held)}); it {resets_in()}."
@@ -288,17 +324,23 @@ class SpendPolicy:
             since = day_start()
             route_caps: dict[str, float] = {}
             budget = max_cost
+            caps = {
+                rid: cap
+                for rid in route_ids
+                if (cap := self.routes[rid].config.daily_spend_usd) is not None
+            }
+            user_cap = self.limits.user_daily_spend_usd if user else None
+            scopes: list[tuple[str | None, str | None]] = [(rid, None) for rid in caps]
+            if user_cap is not None:
+                scopes.append((None, user))
             with self.runlog.engine.connect() as conn:
-                for rid in route_ids:
-                    cap = self.routes[rid].config.daily_spend_usd
-                    if cap is not None:
-                        spent, held = self._spent(conn, since, route_id=rid)
-                        route_caps[rid] = max(cap - spent - held, 0.0)
-                user_cap = self.limits.user_daily_spend_usd
-                if user_cap is not None and user:
-                    spent, held = self._spent(conn, since, slack_user=user)
-                    left = max(user_cap - spent - held, 0.0)
-                    budget = left if budget is None else min(budget, left)
+                figures = self._spent_each(conn, since, scopes) if scopes else []
+            for (rid, cap), (spent, held) in zip(caps.items(), figures, strict=False):
+                route_caps[rid] = max(cap - spent - held, 0.0)
+            if user_cap is not None:
+                spent, held = figures[-1]
+                left = max(user_cap - spent - held, 0.0)
+                budget = left if budget is None else min(budget, left)
             return Allowance(budget, route_caps)
 
         return await asyncio.to_thread(read)

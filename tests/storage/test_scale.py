@@ -23,7 +23,8 @@ from bench.seeding import CHANNELS, ROUTES, USERS, seed
 from storage.checks import CheckFigures, CheckLog
 from storage.db import make_engine, refresh_planner_statistics, upgrade
 from storage.health import HealthLog
-from storage.runlog import RECENT_RUNS, RunLog, Seen, percentile
+from storage.reservations import Reservations
+from storage.runlog import RECENT_RUNS, RunLog, Seen, percentile, spend_rows
 from storage.tables import HealthCheck, Run, RunCheck, utcnow
 
 FINISHED = ("succeeded", "failed")
@@ -432,6 +433,9 @@ def test_hot_queries_read_through_their_indexes(seeded: Engine) -> None:
         "spend by route today": lambda: runlog.spend_by_route(today),
         "spend by billing owner this week": lambda: runlog.spend_by_billing_owner(week),
         "probe spend this week": lambda: health.probe_spend_counted(week),
+        "spend check, one statement (a route, its probes, the user, their reservations)": (
+            lambda: _spend_check(seeded, today, route, user)
+        ),
         "probe latencies today": lambda: health.window(route, now - timedelta(hours=24)),
         "probe uptime this week": lambda: health.uptime(route, week),
         "last probes": lambda: health.recent(route, 20),
@@ -462,6 +466,20 @@ def test_hot_queries_read_through_their_indexes(seeded: Engine) -> None:
     for name in ("a viewer's recent runs (App Home)", "a route's recent runs"):
         for statement, parameters in _statements(seeded, reads[name]):
             assert not _sorts(seeded, statement, parameters), name
+
+
+def _spend_check(engine: Engine, since: datetime, route: str, user: str) -> object:
+    """What a spend check reads for one capped route and a capped user, as it reads it."""
+    runlog, health, held = RunLog(engine), HealthLog(engine), Reservations(engine)
+    parts = [
+        held.held_query(since, route_id=route),
+        runlog.spend_query(since, route_id=route),
+        health.probe_spend_query(since, route_id=route),
+        held.held_query(since, slack_user=user),
+        runlog.spend_query(since, slack_user=user),
+    ]
+    with engine.connect() as conn:
+        return spend_rows(conn, parts)
 
 
 def _sorts(engine: Engine, statement: str, parameters: Any) -> bool:
