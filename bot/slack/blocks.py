@@ -223,9 +223,26 @@ def result_blocks(
     ]
     blocks.extend(result_context(run, checks))
     if note:
-        blocks.append(context(note))
+        line = context(note)
+        line.block_id = f"{NOTE_BLOCK}{run.id}"  # read back when the message is rewritten
+        blocks.append(line)
     blocks.extend(result_actions(run, route_ids, verdict=verdict))
     return checked(blocks)
+
+
+NOTE_BLOCK = "note-"
+
+
+def result_note(message_blocks: Sequence[dict[str, Any]]) -> str | None:
+    """The note a result message carries (e.g. that its image waits on the bot's disk), read
+    back from its blocks, so a rewrite of the message (a verdict) keeps it."""
+    for block in message_blocks:
+        if block.get("type") == "context" and str(block.get("block_id") or "").startswith(
+            NOTE_BLOCK
+        ):
+            texts = [str(e.get("text") or "") for e in block.get("elements") or []]
+            return " ".join(t for t in texts if t) or None
+    return None
 
 
 def failure_blocks(

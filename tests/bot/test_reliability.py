@@ -13,7 +13,7 @@ from pathlib import Path
 from storage.db import make_engine
 from storage.runlog import RunLog
 from storage.tables import Run
-from tests.bot.conftest import CHANNEL
+from tests.bot.conftest import CHANNEL, button
 from tests.conftest import RuntimeOpener
 from tests.fakes.openai import OpenAIFake
 from tests.fakes.server import FakeServer, Reply
@@ -148,6 +148,28 @@ async def test_storage_failure_still_posts_the_image_and_keeps_it(start_harness,
     [asset] = h.runtime.runlog.assets(run.id, "output")
     assert Path(asset.path).read_bytes() == image.data
     assert h.runtime.spool.entries() == []
+
+
+async def test_a_verdict_keeps_the_note_that_the_image_waits_on_the_bots_disk(start_harness):
+    h = await start_harness()
+    root = Path(str(h.runtime.settings.asset_store).removeprefix("file://"))
+    if root.exists():
+        import shutil
+
+        shutil.rmtree(root)
+    root.write_text("not a folder")  # the asset store cannot take the image
+    await h.command("/imagegen", 'route=demo prompt="keep me"')
+    await h.settle()
+    parent = h.slack.top_level(CHANNEL)[0]
+    [result] = h.slack.replies(CHANNEL, parent.ts)
+    assert "kept on the bot's disk" in result.all_text()
+
+    await h.interact(h.click(result, button(result, "verdict_pass")))
+    await h.settle()
+    rewritten = json.dumps(result.updates[-1]["blocks"])
+    assert "1 survives the next step" in rewritten
+    assert "kept on the bot's disk" in rewritten  # the verdict does not hide where it is
+    assert h.slack.images(result)  # and the image stays
 
 
 async def test_a_run_cancelled_mid_call_is_interrupted_not_left_pending(

@@ -64,7 +64,12 @@ def register(
             # The checks line stays: a verdict must not hide what the checks found.
             checks = await asyncio.to_thread(checklog.for_run, run.id) if checklog else ()
             answer = blocks.result_blocks(
-                run, shown, route_ids, verdict=line, checks=CheckReport(checks)
+                run,
+                shown,
+                route_ids,
+                note=blocks.result_note(message.get("blocks") or []),
+                verdict=line,
+                checks=CheckReport(checks),
             )
             await poster.update(channel, str(message["ts"]), messages.result_text(run), answer)
         else:
