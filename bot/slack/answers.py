@@ -12,8 +12,11 @@ that channel's runs only, since everyone there reads it.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hashlib
 import logging
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -42,6 +45,9 @@ log = logging.getLogger(__name__)
 # A button's value holds at most 2,000 characters.
 _VALUE_ROOM = 1900
 _KEY_DAYS = 1
+# What a compressed question may unpack to: a long slash command several times over (a value
+# that unpacks to more is not one of ours).
+_QUESTION_MAX_BYTES = 16_000
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,9 @@ class Answer:
 
 
 class AnswerKeys:
-    """Turns an asked text into a button value and back (long questions by a remembered id)."""
+    """Turns an asked text into a button value and back. A question that does not fit
+    percent-encoded travels compressed, so any process can read it back (after a restart, on
+    another replica); only one that does not fit even then is remembered here, by an id."""
 
     def __init__(self) -> None:
         self._long: TTLCache[str, str] = TTLCache(4096, _KEY_DAYS * 86400)
@@ -63,16 +71,34 @@ class AnswerKeys:
         quoted = quote(asked, safe=" ,.?!'-")
         if len(quoted) <= _VALUE_ROOM:
             return "q:" + quoted
+        packed = base64.urlsafe_b64encode(zlib.compress(asked.encode(), 9)).decode()
+        if len(packed) <= _VALUE_ROOM:
+            return "z:" + packed
         digest = hashlib.sha256(asked.encode()).hexdigest()[:20]
         self._long[digest] = asked
         return "k:" + digest
 
     def asked(self, key: str) -> str | None:
-        """The text a key stands for, or None when it has been forgotten (a restart, a day)."""
+        """The text a key stands for, or None when it has been forgotten (a restart, a day)
+        or is not one of ours."""
         if key.startswith("q:"):
             return unquote(key[2:])
+        if key.startswith("z:"):
+            return _unpacked(key[2:])
         if key.startswith("k:"):
             return self._long.get(key[2:])
+        return None
+
+
+def _unpacked(packed: str) -> str | None:
+    """A compressed question, refused when it would unpack to more than a question can be."""
+    try:
+        inflater = zlib.decompressobj()
+        text = inflater.decompress(base64.urlsafe_b64decode(packed), _QUESTION_MAX_BYTES)
+        if inflater.unconsumed_tail or not inflater.eof:
+            return None
+        return text.decode()
+    except (binascii.Error, ValueError, zlib.error):
         return None
 
 

@@ -5,13 +5,17 @@ advice at a glance, App Home health from the state machine, errors with a next s
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
+import random
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from bot.slack.answers import AnswerKeys
 from tests.bot.conftest import CHANNEL, USER, BotHarness, button
 from tests.fakes.openai import OpenAIFake, openai_error
 from tests.fakes.server import RecordedRequest, Reply
@@ -413,11 +417,31 @@ async def test_a_failure_suggests_only_routes_that_support_the_request(
     assert "`gw`" not in text
 
 
-async def test_a_long_question_is_shared_by_key_and_a_forgotten_key_says_ask_again(
+async def test_a_long_question_travels_in_its_button_and_any_process_can_share_it(
     start_harness: Any,
 ) -> None:
     h: BotHarness = await start_harness()
     question = "we are on GCP and need logos " + "with crisp lettering " * 100
+    await h.command("/imageroute", question)
+    await h.settle()
+    [answer] = h.slack.responses
+    share = button(answer["blocks"], "share_answer")
+    # Too long percent-encoded, so compressed into the value: no process needs to remember it.
+    assert share["value"].startswith("z:") and len(share["value"]) <= 2000
+    assert AnswerKeys().asked(share["value"]) == question.strip()  # e.g. after a restart
+    await h.interact(h.click_private(share))
+    await h.settle()
+    [shared] = h.slack.top_level(CHANNEL)
+    assert f"<@{USER}> asked `/imageroute we are on GCP and need logos" in shared.all_text()
+
+
+async def test_a_question_too_long_even_compressed_is_remembered_and_a_forgotten_key_says_ask_again(
+    start_harness: Any,
+) -> None:
+    h: BotHarness = await start_harness()
+    rng = random.Random(7)
+    words = [f"{rng.getrandbits(48):x}" for _ in range(400)]
+    question = "we are on GCP and need logos " + " ".join(words)
     await h.command("/imageroute", question)
     await h.settle()
     [answer] = h.slack.responses
@@ -431,4 +455,9 @@ async def test_a_long_question_is_shared_by_key_and_a_forgotten_key_says_ask_aga
     await h.interact(h.click_private({**share, "value": "k:" + "0" * 20}))
     await h.settle()
     assert "no longer remembered (the bot restarted since" in h.slack.responses[-1]["text"]
+    # A compressed value that is not ours (or would unpack to megabytes) is refused the same way.
+    bomb = base64.urlsafe_b64encode(zlib.compress(b"a" * 10_000_000)).decode()
+    await h.interact(h.click_private({**share, "value": "z:" + bomb}))
+    await h.settle()
+    assert "no longer remembered" in h.slack.responses[-1]["text"]
     assert len(h.slack.top_level(CHANNEL)) == 1
