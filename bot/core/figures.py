@@ -22,10 +22,13 @@ def dollars(usd: float) -> str:
 
 
 def money(usd: float | None, basis: str | None) -> str:
-    """A cost and how it was worked out: "$0.042 (list price)", "$0 (free)", "cost unknown".
-    A zero with no basis (a median, a mean) is what free runs cost: it reads "$0 (free)" too."""
+    """A cost and how it was worked out: "$0.042 (list price)", "$0 (free)", "cost unknown",
+    "$0 (nothing billed)" for a request refused before any call. A zero with no basis (a
+    median, a mean) is what free runs cost: it reads "$0 (free)" too."""
     if usd is None:
         return "cost unknown"
+    if basis == "not_billed":
+        return "$0 (nothing billed)"
     if basis == "free" or (usd == 0 and basis is None):
         return "$0 (free)"
     label = _COST_BASIS.get(basis or "")

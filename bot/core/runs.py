@@ -352,7 +352,8 @@ class RunService:
         self, route_id: str, request: ImageRequest, origin: RunOrigin, sentence: str
     ) -> Run:
         """Log a request refused before any provider call (a benchmark's edge prompts), as a
-        failed run with error class `unsupported` and no cost."""
+        failed run with error class `unsupported`, $0 with basis `not_billed` (nothing was
+        sent, so nothing was billed: not a free run)."""
         route = self.route(route_id)
         row = self.runlog.start(self._pending_row(route, request, origin))
         assert row.id is not None
@@ -362,7 +363,7 @@ class RunService:
             error_class="unsupported",
             error_message=self.redact(sentence),
             cost_usd=0.0,
-            cost_basis="free",
+            cost_basis="not_billed",
         )
         self.finished(refused)
         return refused

@@ -51,10 +51,12 @@ async def test_edge_family_records_how_each_route_refuses(openai_fake, open_runt
     runner = runtime.bench_runner()
     state = await runner.run(runner.plan(load_prompts(), ["demo", "paid"], ["edge"], 1))
     by = {(i.route_id, i.prompt.id): r for i, r in state.outcomes}
-    # gpt-image-2 has no transparent background: refused before any call, logged, free.
+    # gpt-image-2 has no transparent background: refused before any call, logged, not billed
+    # (which is not a free run).
     sticker = by[("paid", "transparent-sticker")]
     assert sticker.status == "failed" and sticker.error_class == "unsupported"
     assert "transparent" in sticker.error_message and sticker.cost_usd == 0.0
+    assert sticker.cost_basis == "not_billed"
     assert by[("demo", "transparent-sticker")].status == "succeeded"
     assert by[("paid", "oversized")].error_class == "unsupported"
     refused = by[("paid", "real-person-document")]

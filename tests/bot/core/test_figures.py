@@ -25,6 +25,7 @@ def test_an_amount_has_the_digits_it_needs(usd: float, text: str) -> None:
 def test_zero_reads_free_whether_a_run_or_a_median() -> None:
     assert money(0.0, "free") == "$0 (free)"
     assert money(0.0, None) == "$0 (free)"  # a median or mean of free runs carries no basis
+    assert money(0.0, "not_billed") == "$0 (nothing billed)"  # refused before any call
     assert money(0.0, "tokens") == "$0 (from usage)"
     assert money(None, None) == "cost unknown"
     assert money(0.00004, "tokens") == "<$0.0001 (from usage)"
