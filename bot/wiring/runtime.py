@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import anyio
 from PIL import Image
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -186,6 +187,10 @@ class Runtime:
             asyncio.to_thread(platform.platform),
             *(executor.warm() for executor in self.executors.values()),
         )
+        # httpx (under the OpenAI, Google and BFL clients) loads anyio's asyncio backend on its
+        # first request: a tenth of a second of imports on the event loop, now rather than in
+        # the first run. Making an anyio Event on this loop loads it.
+        anyio.Event()
         if self.routes:
             # The reads every request makes first (the spend check): their statements are
             # compiled once per process, now rather than in the first user's request.
