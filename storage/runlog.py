@@ -270,6 +270,29 @@ def spend_rows(conn: sa.Connection, parts: Sequence[sa.Select[Any]]) -> list[lis
     return out
 
 
+# Per route: finished runs, succeeded, failed, known spend, unpriced runs.
+Totals = dict[str, tuple[int, int, int, float, int]]
+
+
+def _totals(rows: Iterable[Any]) -> Totals:
+    """Totals from rows of (route_id, runs, succeeded, failed, spend, unpriced)."""
+    return {
+        rid: (int(runs), int(ok), int(failed), float(spend or 0.0), int(unpriced))
+        for rid, runs, ok, failed, spend, unpriced in rows
+    }
+
+
+def _add(totals: Totals, route_id: str, more: tuple[int, int, int, float, int]) -> None:
+    before = totals.get(route_id, (0, 0, 0, 0.0, 0))
+    totals[route_id] = (
+        before[0] + more[0],
+        before[1] + more[1],
+        before[2] + more[2],
+        before[3] + more[3],
+        before[4] + more[4],
+    )
+
+
 def _route_stats(
     route_id: str,
     runs: int,
@@ -582,9 +605,7 @@ class RunLog:
             stats[route_id] = _route_stats(route_id, runs, ok, failed, spend, unpriced, recent)
         return stats
 
-    def _day_totals(
-        self, from_day: date | None = None
-    ) -> dict[str, tuple[int, int, int, float, int]]:
+    def _day_totals(self, from_day: date | None = None) -> Totals:
         with Session(self.engine) as session:
             query = (
                 select(  # type: ignore[call-overload]
@@ -601,12 +622,9 @@ class RunLog:
             if from_day is not None:
                 query = query.where(col(RouteDay.day) >= from_day)
             rows = session.exec(query).all()
-        return {
-            rid: (int(runs), int(ok), int(failed), float(spend or 0.0), int(unpriced))
-            for rid, runs, ok, failed, spend, unpriced in rows
-        }
+        return _totals(rows)
 
-    def _window_totals(self, since: datetime) -> dict[str, tuple[int, int, int, float, int]]:
+    def _window_totals(self, since: datetime) -> Totals:
         """Whole days after `since` from route_days; the runs of its own day after it from the
         run log (at most a day of runs, whatever the window)."""
         next_day = as_utc(since).date() + timedelta(days=1)
@@ -633,14 +651,8 @@ class RunLog:
             )
             rows = session.exec(query).all()
         for rid, runs, ok, spend, unpriced in rows:
-            before = totals.get(rid, (0, 0, 0, 0.0, 0))
-            totals[rid] = (
-                before[0] + int(runs),
-                before[1] + int(ok),
-                before[2] + int(runs) - int(ok),
-                before[3] + float(spend or 0.0),
-                before[4] + int(unpriced),
-            )
+            runs, ok = int(runs), int(ok)
+            _add(totals, rid, (runs, ok, runs - ok, float(spend or 0.0), int(unpriced)))
         return totals
 
     def _recent_figures(self, route_id: str, since: datetime | None) -> RecentFigures:
@@ -677,14 +689,7 @@ class RunLog:
             totals = self._viewer_day_totals(seen, from_day=next_day)
             first_day = self._visible_stats(since, seen.clause(), False, until=boundary)
             for rid, s in first_day.items():
-                before = totals.get(rid, (0, 0, 0, 0.0, 0))
-                totals[rid] = (
-                    before[0] + s.runs,
-                    before[1] + s.succeeded,
-                    before[2] + s.failed,
-                    before[3] + s.spend_usd,
-                    before[4] + s.unpriced_runs,
-                )
+                _add(totals, rid, (s.runs, s.succeeded, s.failed, s.spend_usd, s.unpriced_runs))
         stats: dict[str, RouteStats] = {}
         for route_id, (runs, ok, failed, spend, unpriced) in totals.items():
             if runs <= 0:
@@ -695,9 +700,7 @@ class RunLog:
             stats[route_id] = _route_stats(route_id, runs, ok, failed, spend, unpriced, recent)
         return stats
 
-    def _viewer_day_totals(
-        self, seen: Seen, from_day: date | None = None
-    ) -> dict[str, tuple[int, int, int, float, int]]:
+    def _viewer_day_totals(self, seen: Seen, from_day: date | None = None) -> Totals:
         if not seen.scopes():
             return {}
         which, sign = in_scopes(ViewerDay, seen)
@@ -717,10 +720,7 @@ class RunLog:
             query = query.where(col(ViewerDay.day) >= from_day)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        return {
-            rid: (int(runs), int(ok), int(failed), float(spend or 0.0), int(unpriced))
-            for rid, runs, ok, failed, spend, unpriced in rows
-        }
+        return _totals(rows)
 
     def latest_seen(
         self, seen: Seen, route_id: str, since: datetime | None = None, limit: int = RECENT_RUNS
