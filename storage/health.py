@@ -116,10 +116,10 @@ class HealthLog:
             unpriced_images=int(missing or 0),
         )
 
-    def probe_spend_query(self, since: datetime, *, route_id: str) -> sa.Select[Any]:
-        """The figures `probe_spend_counted` reads for one route, in the columns of a run
-        spend query (route_id, known USD, priced, unpriced runs, unpriced images), for a spend
-        check to read with others in one round trip."""
+    def probe_spend_query(self, since: datetime, *, route_ids: Sequence[str]) -> sa.Select[Any]:
+        """The figures `probe_spend_counted` reads, per route of `route_ids`, in the columns of
+        a run spend query (route_id, known USD, priced, unpriced runs, unpriced images), for a
+        spend check to read with others in one round trip."""
         missing = sa.func.coalesce(sa.func.sum(sa.case((_PROBE_UNPRICED, 1), else_=0)), 0)
         query: sa.Select[Any] = (
             sa.select(
@@ -132,7 +132,7 @@ class HealthLog:
             .where(
                 col(HealthCheck.checked_at) >= since,
                 col(HealthCheck.source) == "probe",
-                col(HealthCheck.route_id) == route_id,
+                col(HealthCheck.route_id).in_(route_ids),
             )
             .group_by(col(HealthCheck.route_id))
         )

@@ -75,11 +75,16 @@ class Reservations:
         slack_user: str | None = None,
     ) -> dict[str, float]:
         """USD held per route by reservations made since `since` (one route's, or one user's)."""
-        query = self.held_query(since, route_id=route_id, slack_user=slack_user)
+        routes = [route_id] if route_id is not None else None
+        query = self.held_query(since, route_ids=routes, slack_user=slack_user)
         return {rid: float(usd or 0.0) for rid, usd, *_ in conn.execute(query)}
 
     def held_query(
-        self, since: datetime, *, route_id: str | None = None, slack_user: str | None = None
+        self,
+        since: datetime,
+        *,
+        route_ids: Sequence[str] | None = None,
+        slack_user: str | None = None,
     ) -> sa.Select[Any]:
         """The statement `reserved` runs, in the columns of a run spend query (route_id, USD
         held, then zeros), for a spend check to read with others in one round trip."""
@@ -95,8 +100,8 @@ class Reservations:
             .where(_reservations.c.created_at >= since)
             .group_by(_reservations.c.route_id)
         )
-        if route_id is not None:
-            query = query.where(_reservations.c.route_id == route_id)
+        if route_ids is not None:
+            query = query.where(_reservations.c.route_id.in_(route_ids))
         if slack_user is not None:
             query = query.where(_reservations.c.slack_user == slack_user)
         return query

@@ -222,7 +222,12 @@ _NO_FIGURES = RecentFigures(runs=0, p50_latency_s=None, p95_latency_s=None, medi
 
 
 def _spend_query(
-    key: Any, since: datetime, *, route_id: str | None = None, slack_user: str | None = None
+    key: Any,
+    since: datetime,
+    *,
+    route_id: str | None = None,
+    slack_user: str | None = None,
+    route_ids: Sequence[str] | None = None,
 ) -> sa.Select[Any]:
     """(key, known USD, priced runs, unpriced runs, unpriced images) per `key` since `since`."""
     unpriced = sa.case((_UNPRICED, 1), else_=0)
@@ -241,6 +246,8 @@ def _spend_query(
         query = query.where(Run.route_id == route_id)
     if slack_user:
         query = query.where(Run.slack_user == slack_user)
+    if route_ids is not None:
+        query = query.where(col(Run.route_id).in_(route_ids))
     return query  # type: ignore[no-any-return]
 
 
@@ -852,11 +859,16 @@ class RunLog:
         }
 
     def spend_query(
-        self, since: datetime, *, route_id: str | None = None, slack_user: str | None = None
+        self,
+        since: datetime,
+        *,
+        route_ids: Sequence[str] | None = None,
+        slack_user: str | None = None,
     ) -> sa.Select[Any]:
         """The statement `spend_by_route` runs: (route_id, known USD, priced runs, unpriced runs,
-        unpriced images) per route, for a spend check to read with others in one round trip."""
-        return _spend_query(Run.route_id, since, route_id=route_id, slack_user=slack_user)
+        unpriced images) per route, of these routes or of one user's runs, for a spend check to
+        read with others in one round trip."""
+        return _spend_query(Run.route_id, since, route_ids=route_ids, slack_user=slack_user)
 
     # -- verdicts ------------------------------------------------------------------------------
     def set_verdict(self, run_id: int, survives: bool, judged_by: str) -> Verdict:

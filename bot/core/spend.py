@@ -155,38 +155,40 @@ class SpendPolicy:
                 total += spend.unpriced_images * (per_image or fallback)
         return total
 
-    def _reads(
-        self, since: datetime, route_id: str | None, slack_user: str | None
-    ) -> list[Select[Any]]:
-        """What one scope's spend check reads: the reservations held, the run log's spend and,
-        for a route, its generate probes' spend."""
-        reads = [
-            self.reservations.held_query(since, route_id=route_id, slack_user=slack_user),
-            self.runlog.spend_query(since, route_id=route_id, slack_user=slack_user),
-        ]
-        if route_id is not None and slack_user is None and self.health is not None:
-            reads.append(self.health.probe_spend_query(since, route_id=route_id))
-        return reads
-
     def _spent_each(
-        self, conn: Connection, since: datetime, scopes: Sequence[tuple[str | None, str | None]]
-    ) -> list[tuple[float, float]]:
-        """(spent, held) for each (route_id, slack_user) scope: the run log's spend and what
-        calls in flight hold, all read in one statement, so at one moment. A run releases its
-        reservation only after logging its cost: it is counted once, or at that moment twice
-        (on the safe side), never missed."""
-        plans = [self._reads(since, route_id, user) for route_id, user in scopes]
-        rows = spend_rows(conn, [read for plan in plans for read in plan])
-        out = []
-        for plan in plans:
-            held_rows, run_rows, *probe_rows = rows[: len(plan)]
-            rows = rows[len(plan) :]
+        self, conn: Connection, since: datetime, route_ids: Sequence[str], user: str | None
+    ) -> tuple[dict[str, tuple[float, float]], tuple[float, float] | None]:
+        """(spent, held) of each route in `route_ids`, and of `user` when given: the run log's
+        spend (and a route's generate probes'), and what calls in flight hold. Read in one
+        statement, so at one moment: a run releases its reservation only after logging its
+        cost, so it is counted once, or at that moment twice (on the safe side), never missed."""
+        reads: list[Select[Any]] = []
+        if route_ids:
+            reads.append(self.reservations.held_query(since, route_ids=route_ids))
+            reads.append(self.runlog.spend_query(since, route_ids=route_ids))
+            if self.health is not None:
+                reads.append(self.health.probe_spend_query(since, route_ids=route_ids))
+        if user is not None:
+            reads.append(self.reservations.held_query(since, slack_user=user))
+            reads.append(self.runlog.spend_query(since, slack_user=user))
+        rows = spend_rows(conn, reads)
+        routes: dict[str, tuple[float, float]] = {}
+        if route_ids:
+            held_rows, run_rows = rows[0], rows[1]
+            probe_rows = rows[2] if self.health is not None else []
+            rows = rows[3 if self.health is not None else 2 :]
+            held = {row[0]: float(row[1] or 0.0) for row in held_rows}
+            spent = {row[0]: spend_of(*row[1:]) for row in run_rows}
+            for row in probe_rows:
+                spent[row[0]] = spent.get(row[0], Spend()) + spend_of(*row[1:])
+            for rid in route_ids:
+                routes[rid] = (self._counted({rid: spent.get(rid, Spend())}), held.get(rid, 0.0))
+        mine = None
+        if user is not None:
+            held_rows, run_rows = rows
             by_route = {row[0]: spend_of(*row[1:]) for row in run_rows}
-            for row in probe_rows[0] if probe_rows else []:
-                by_route[row[0]] = by_route.get(row[0], Spend()) + spend_of(*row[1:])
-            held = sum(float(row[1] or 0.0) for row in held_rows)
-            out.append((self._counted(by_route), held))
-        return out
+            mine = (self._counted(by_route), sum(float(row[1] or 0.0) for row in held_rows))
+        return routes, mine
 
     def _caps(
         self, route_ids: Sequence[str], user: str | None, request: ImageRequest | None
@@ -225,11 +227,14 @@ class SpendPolicy:
         # anything; the figures of every cap are then read at once, and judged in order.
         capped, user_total, unkept = self._caps(route_ids, user, request)
         user_cap = self.limits.user_daily_spend_usd
-        scopes: list[tuple[str | None, str | None]] = [(rid, None) for rid, _, _ in capped]
-        if user_total is not None:
-            scopes.append((None, user))
-        figures = self._spent_each(conn, day_start(), scopes) if scopes else []
-        for (rid, cap, expected), (spent, held) in zip(capped, figures, strict=False):
+        figures, mine = self._spent_each(
+            conn,
+            day_start(),
+            [rid for rid, _, _ in capped],
+            user if user_total is not None else None,
+        )
+        for rid, cap, expected in capped:
+            spent, held = figures[rid]
             used = spent + held
             if used >= cap or used + expected > cap + _EPSILON:
                 return (
@@ -238,8 +243,8 @@ class SpendPolicy:
                 )
         if unkept is not None:
             return unkept
-        if user_total is not None and user_cap is not None:
-            spent, held = figures[-1]
+        if user_total is not None and user_cap is not None and mine is not None:
+            spent, held = mine
             used = spent + held
             if used >= user_cap or used + user_total > user_cap + _EPSILON:
                 return (
@@ -330,15 +335,15 @@ class SpendPolicy:
                 if (cap := self.routes[rid].config.daily_spend_usd) is not None
             }
             user_cap = self.limits.user_daily_spend_usd if user else None
-            scopes: list[tuple[str | None, str | None]] = [(rid, None) for rid in caps]
-            if user_cap is not None:
-                scopes.append((None, user))
             with self.runlog.engine.connect() as conn:
-                figures = self._spent_each(conn, since, scopes) if scopes else []
-            for (rid, cap), (spent, held) in zip(caps.items(), figures, strict=False):
+                figures, mine = self._spent_each(
+                    conn, since, list(caps), user if user_cap is not None else None
+                )
+            for rid, cap in caps.items():
+                spent, held = figures[rid]
                 route_caps[rid] = max(cap - spent - held, 0.0)
-            if user_cap is not None:
-                spent, held = figures[-1]
+            if user_cap is not None and mine is not None:
+                spent, held = mine
                 left = max(user_cap - spent - held, 0.0)
                 budget = left if budget is None else min(budget, left)
             return Allowance(budget, route_caps)

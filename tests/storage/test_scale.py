@@ -433,7 +433,7 @@ def test_hot_queries_read_through_their_indexes(seeded: Engine) -> None:
         "spend by route today": lambda: runlog.spend_by_route(today),
         "spend by billing owner this week": lambda: runlog.spend_by_billing_owner(week),
         "probe spend this week": lambda: health.probe_spend_counted(week),
-        "spend check, one statement (a route, its probes, the user, their reservations)": (
+        "spend check, one statement (capped routes, their probes, the user, reservations)": (
             lambda: _spend_check(seeded, today, route, user)
         ),
         "probe latencies today": lambda: health.window(route, now - timedelta(hours=24)),
@@ -472,9 +472,9 @@ def _spend_check(engine: Engine, since: datetime, route: str, user: str) -> obje
     """What a spend check reads for one capped route and a capped user, as it reads it."""
     runlog, health, held = RunLog(engine), HealthLog(engine), Reservations(engine)
     parts = [
-        held.held_query(since, route_id=route),
-        runlog.spend_query(since, route_id=route),
-        health.probe_spend_query(since, route_id=route),
+        held.held_query(since, route_ids=[route]),
+        runlog.spend_query(since, route_ids=[route]),
+        health.probe_spend_query(since, route_ids=[route]),
         held.held_query(since, slack_user=user),
         runlog.spend_query(since, slack_user=user),
     ]
