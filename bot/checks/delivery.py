@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from bot.checks.model import FAILED, PASSED, Ask, CheckResult
 from bot.checks.pictures import image_format, open_image
 from routes.capabilities import parse_size
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 RATIO_TOLERANCE = 0.02  # an aspect-ratio route's pixels may round: 2% either way is the ratio
 
@@ -26,14 +30,17 @@ def _size_problem(asked: str, width: int, height: int) -> str | None:
     return None
 
 
-def delivery_check(images: Sequence[bytes], ask: Ask) -> CheckResult:
-    """One result for the run: every image's size and format, and how many came back."""
+def delivery_check(
+    images: Sequence[bytes], ask: Ask, decoded: Sequence[Image.Image] | None = None
+) -> CheckResult:
+    """One result for the run: every image's size and format, and how many came back. The
+    images are decoded here unless `decoded` holds them already (the other checks' copies)."""
     problems: list[str] = []
     if len(images) != ask.n:
         problems.append(f"asked {ask.n} image(s), got {len(images)}")
     sizes = []
     for position, data in enumerate(images):
-        picture = open_image(data)
+        picture = decoded[position] if decoded is not None else open_image(data)
         sizes.append(f"{picture.width}x{picture.height}")
         which = f"image {position + 1}: " if len(images) > 1 else ""
         if ask.size:

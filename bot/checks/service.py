@@ -106,14 +106,22 @@ class AcceptanceChecks:
 
     # -- the checks ------------------------------------------------------------------------
     def _results(self, run: Run, outputs: list[bytes], ask: Ask) -> list[CheckResult]:
-        results = [_guarded("delivery", 0, lambda: delivery_check(outputs, ask))]
-        for position, data in enumerate(outputs):
+        # Each image is decoded once, for every check that reads it (a 1024x1024 PNG costs
+        # tens of milliseconds of CPU).
+        pictures: list[Image.Image | ImageUnreadable] = []
+        for data in outputs:
             try:
-                picture = open_image(data)
+                pictures.append(open_image(data))
             except ImageUnreadable as exc:
+                pictures.append(exc)
+        decoded = [p for p in pictures if not isinstance(p, ImageUnreadable)]
+        whole = decoded if len(decoded) == len(outputs) else None  # else delivery says why
+        results = [_guarded("delivery", 0, lambda: delivery_check(outputs, ask, whole))]
+        for position, picture in enumerate(pictures):
+            if isinstance(picture, ImageUnreadable):
                 # The delivery check says so for the run; each check of this image is not run.
                 for name in self._image_check_names(ask):
-                    results.append(not_run(name, str(exc), position))
+                    results.append(not_run(name, str(picture), position))
                 continue
             for name, check in self._image_checks(picture, ask):
                 results.append(_guarded(name, position, check))
