@@ -111,10 +111,12 @@ async def serve_with_metrics(
 ) -> AsyncIterator[Callable[[str], Any]]:
     running: list[tuple[Served, uvicorn.Server, asyncio.Task[None]]] = []
 
-    async def start(routes: str) -> Served:
-        runtime = await asyncio.to_thread(Runtime.open, bot_settings(routes), role="bot")
+    async def start(routes: str, **settings: Any) -> Served:
+        runtime = await asyncio.to_thread(
+            Runtime.open, bot_settings(routes, **settings), role="bot"
+        )
         metrics = process_metrics(runtime)
-        bot: SlackBot = await start_bot(bot_settings(routes), runtime)
+        bot: SlackBot = await start_bot(bot_settings(routes, **settings), runtime)
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
@@ -254,6 +256,37 @@ async def test_a_run_in_flight_is_counted_until_it_ends(serve_with_metrics) -> N
         value(after, "imageroute_runs_total", route="slow", status="succeeded", error_class="none")
         == 1
     )
+
+
+async def test_requests_past_the_in_flight_limit_are_counted_as_queued(serve_with_metrics) -> None:
+    s: Served = await serve_with_metrics(
+        '[routes.slow]\nkind = "demo"\ndelay_seconds = 1\nbilling_owner = "Demo team"\n',
+        imageroute_max_in_flight=1,
+    )
+    h = s.harness
+    started = asyncio.Event()
+
+    def heard(event: Observation) -> None:
+        if isinstance(event, RunStarted):
+            started.set()
+
+    h.runtime.observers.subscribe(heard)
+    await h.command("/imagegen", 'route=slow prompt="the first kite"')
+    await asyncio.wait_for(started.wait(), 10)
+    await h.command("/imagegen", 'route=slow prompt="the second kite"')
+    for _ in range(200):  # the second request reaches the queue once its ack is out
+        during = await s.scrape()
+        if value(during, "imageroute_requests_queued") == 1:
+            break
+        await asyncio.sleep(0.01)
+    assert value(during, "imageroute_requests_queued") == 1
+    assert value(during, "imageroute_requests_running") == 1
+    assert value(during, "imageroute_runs_in_flight", route="slow") == 1
+    await h.settle()
+    after = await s.scrape()
+    assert value(after, "imageroute_requests_queued") == 0
+    assert value(after, "imageroute_requests_running") == 0
+    assert len(h.runtime.runlog.recent(5)) == 2
 
 
 class Clock:
