@@ -18,14 +18,13 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 import uvicorn
-from slack_sdk.signature import SignatureVerifier
 
 from bot.slack.app import SlackBot
 from bot.wiring.runtime import Runtime
 from bot.wiring.serve import build_http_app, start_bot
 from bot.wiring.settings import Settings
 from tests.conftest import SettingsFactory
-from tests.fakes.slack import Message, SlackFake
+from tests.fakes.slack import Message, SlackFake, signed_headers
 
 SIGNING_SECRET = "test-signing-secret-0123456789"
 BOT_TOKEN = "xoxb-test-0000-bot-token"
@@ -65,14 +64,7 @@ class BotHarness:
 
     def sign(self, body: str, timestamp: int | None = None) -> dict[str, str]:
         """Headers Slack sends with `body`, signed as slack_sdk's verifier expects."""
-        ts = str(timestamp or int(time.time()))
-        signature = SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=ts, body=body)
-        assert signature is not None
-        return {
-            "X-Slack-Request-Timestamp": ts,
-            "X-Slack-Signature": signature,
-            "Content-Type": "application/x-www-form-urlencoded",
-        }
+        return signed_headers(body, SIGNING_SECRET, timestamp=timestamp)
 
     def next_id(self) -> str:
         self._seq[0] += 1

@@ -19,9 +19,9 @@ from urllib.parse import urlencode
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from slack_sdk.signature import SignatureVerifier
 
 from tests.bot.conftest import CHANNEL, SIGNING_SECRET, USER
+from tests.fakes.slack import signed_headers
 
 T = TypeVar("T")
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -163,14 +163,7 @@ def processes(workdir: Path, env: dict[str, str]) -> Iterator[Processes]:
 
 
 def signed(body: str, secret: str = SIGNING_SECRET) -> dict[str, str]:
-    ts = str(int(time.time()))
-    signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
-    assert signature is not None
-    return {
-        "X-Slack-Request-Timestamp": ts,
-        "X-Slack-Signature": signature,
-        "Content-Type": "application/x-www-form-urlencoded",
-    }
+    return signed_headers(body, secret)
 
 
 def command(

@@ -32,6 +32,27 @@ BOT_USER = "U0BOT"
 TEAM = "T0TEAM"
 
 
+def signed_headers(
+    body: str,
+    secret: str,
+    *,
+    timestamp: int | None = None,
+    content_type: str = "application/x-www-form-urlencoded",
+) -> dict[str, str]:
+    """The headers Slack sends with a request `body`, signed with the app's signing secret as
+    slack_sdk's SignatureVerifier (what Bolt checks) expects."""
+    from slack_sdk.signature import SignatureVerifier
+
+    ts = str(timestamp or int(time.time()))
+    signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
+    assert signature is not None
+    return {
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": signature,
+        "Content-Type": content_type,
+    }
+
+
 @dataclass
 class Upload:
     file_id: str

@@ -20,9 +20,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
-from slack_sdk.signature import SignatureVerifier
 
-from tests.fakes.slack import SlackFake
+from tests.fakes.slack import SlackFake, signed_headers
 
 SIGNING_SECRET = "fault-signing-secret-0123456789"
 BOT_TOKEN = "xoxb-fault-0000-bot-token"
@@ -111,14 +110,7 @@ class ServerProcess:
 
     # -- Slack's side -------------------------------------------------------------------
     def _signed(self, body: str, content_type: str) -> dict[str, str]:
-        ts = str(int(time.time()))
-        signature = SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=ts, body=body)
-        assert signature is not None
-        return {
-            "X-Slack-Request-Timestamp": ts,
-            "X-Slack-Signature": signature,
-            "Content-Type": content_type,
-        }
+        return signed_headers(body, SIGNING_SECRET, content_type=content_type)
 
     def _next(self) -> str:
         self._seq += 1
