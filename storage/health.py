@@ -27,6 +27,15 @@ _PROBE_UNPRICED = sa.and_(
 )
 
 
+def _probe_spend() -> tuple[sa.ColumnElement[Any], ...]:
+    """Probes' known USD, priced probes, and probes that made an image of unknown cost."""
+    return (
+        sa.func.coalesce(sa.func.sum(HealthCheck.cost_usd), 0.0),
+        sa.func.count(col(HealthCheck.cost_usd)),
+        sa.func.coalesce(sa.func.sum(sa.case((_PROBE_UNPRICED, 1), else_=0)), 0),
+    )
+
+
 class HealthLog:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -86,29 +95,14 @@ class HealthLog:
             col(HealthCheck.checked_at) >= since,
         )
 
-    def probe_spend_counted(
-        self,
-        since: datetime,
-        *,
-        route_id: str | None = None,
-        conn: sa.Connection | None = None,
-    ) -> Spend:
-        """Known spend of generate probes since `since` (of one route, or all), and how many
-        made an image whose cost is unknown (never added as $0). On `conn` when given (a spend
-        check reads several figures on one connection)."""
-        unpriced = _PROBE_UNPRICED
-        query = select(
-            sa.func.coalesce(sa.func.sum(HealthCheck.cost_usd), 0.0),
-            sa.func.count(col(HealthCheck.cost_usd)),
-            sa.func.coalesce(sa.func.sum(sa.case((unpriced, 1), else_=0)), 0),
-        ).where(HealthCheck.checked_at >= since, HealthCheck.source == "probe")
-        if route_id is not None:
-            query = query.where(HealthCheck.route_id == route_id)
-        if conn is not None:
+    def probe_spend_counted(self, since: datetime) -> Spend:
+        """Known spend of generate probes since `since`, all routes together, and how many
+        made an image whose cost is unknown (never added as $0)."""
+        query = sa.select(*_probe_spend()).where(
+            col(HealthCheck.checked_at) >= since, col(HealthCheck.source) == "probe"
+        )
+        with self.engine.connect() as conn:
             known, priced, missing = conn.execute(query).one()
-        else:
-            with Session(self.engine) as session:
-                known, priced, missing = session.exec(query).one()
         return Spend(
             known_usd=round(float(known or 0.0), 6),
             priced_runs=int(priced or 0),
@@ -120,15 +114,9 @@ class HealthLog:
         """The figures `probe_spend_counted` reads, per route of `route_ids`, in the columns of
         a run spend query (route_id, known USD, priced, unpriced runs, unpriced images), for a
         spend check to read with others in one round trip."""
-        missing = sa.func.coalesce(sa.func.sum(sa.case((_PROBE_UNPRICED, 1), else_=0)), 0)
+        known, priced, missing = _probe_spend()
         query: sa.Select[Any] = (
-            sa.select(
-                col(HealthCheck.route_id),
-                sa.func.coalesce(sa.func.sum(HealthCheck.cost_usd), 0.0),
-                sa.func.count(col(HealthCheck.cost_usd)),
-                missing,
-                missing,
-            )
+            sa.select(col(HealthCheck.route_id), known, priced, missing, missing)
             .where(
                 col(HealthCheck.checked_at) >= since,
                 col(HealthCheck.source) == "probe",

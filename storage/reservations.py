@@ -66,18 +66,9 @@ class Reservations:
                 raise
             conn.exec_driver_sql("COMMIT")
 
-    def reserved(
-        self,
-        conn: Connection,
-        since: datetime,
-        *,
-        route_id: str | None = None,
-        slack_user: str | None = None,
-    ) -> dict[str, float]:
-        """USD held per route by reservations made since `since` (one route's, or one user's)."""
-        routes = [route_id] if route_id is not None else None
-        query = self.held_query(since, route_ids=routes, slack_user=slack_user)
-        return {rid: float(usd or 0.0) for rid, usd, *_ in conn.execute(query)}
+    def reserved(self, conn: Connection, since: datetime) -> dict[str, float]:
+        """USD held per route by reservations made since `since`."""
+        return {rid: float(usd or 0.0) for rid, usd, *_ in conn.execute(self.held_query(since))}
 
     def held_query(
         self,

@@ -225,11 +225,11 @@ def _spend_query(
     key: Any,
     since: datetime,
     *,
-    route_id: str | None = None,
-    slack_user: str | None = None,
     route_ids: Sequence[str] | None = None,
+    slack_user: str | None = None,
 ) -> sa.Select[Any]:
-    """(key, known USD, priced runs, unpriced runs, unpriced images) per `key` since `since`."""
+    """(key, known USD, priced runs, unpriced runs, unpriced images) per `key` since `since`,
+    of these routes' runs or one Slack user's when given."""
     unpriced = sa.case((_UNPRICED, 1), else_=0)
     query = (
         select(  # type: ignore[call-overload]
@@ -242,8 +242,6 @@ def _spend_query(
         .where(Run.created_at >= since)
         .group_by(key)
     )
-    if route_id:
-        query = query.where(Run.route_id == route_id)
     if slack_user:
         query = query.where(Run.slack_user == slack_user)
     if route_ids is not None:
@@ -805,14 +803,11 @@ class RunLog:
         *,
         route_id: str | None = None,
         slack_user: str | None = None,
-        conn: sa.Connection | None = None,
     ) -> dict[str, Spend]:
         """Known spend and unpriced runs since `since`, per route (optionally one route's or
-        one Slack user's runs only). On `conn` when given (a spend check reads several figures
-        on one connection)."""
-        return self._spend_grouped(
-            Run.route_id, since, route_id=route_id, slack_user=slack_user, conn=conn
-        )
+        one Slack user's runs only)."""
+        routes = [route_id] if route_id else None
+        return self._spend_grouped(Run.route_id, since, route_ids=routes, slack_user=slack_user)
 
     def spend(
         self,
@@ -840,19 +835,15 @@ class RunLog:
         key: Any,
         since: datetime,
         *,
-        route_id: str | None = None,
+        route_ids: Sequence[str] | None = None,
         slack_user: str | None = None,
         visible: Visible = None,
-        conn: sa.Connection | None = None,
     ) -> dict[Any, Spend]:
-        query = _spend_query(key, since, route_id=route_id, slack_user=slack_user)
+        query = _spend_query(key, since, route_ids=route_ids, slack_user=slack_user)
         if visible is not None:
             query = query.where(visible)
-        if conn is not None:
+        with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        else:
-            with self.engine.connect() as own:
-                rows = own.execute(query).all()
         return {
             group: spend_of(known, priced, runs, images)
             for group, known, priced, runs, images in rows
