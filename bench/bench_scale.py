@@ -30,7 +30,6 @@ import asyncio
 import os
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,11 +47,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.seeding import CHANNELS, ROUTES, USERS, seed, seed_checks
 from bot.wiring.runtime import Runtime
-from bot.wiring.serve import build_http_app, start_bot
 from bot.wiring.settings import Settings
 from routes.model import ImageRequest
 from storage.db import make_engine
-from tests.bot.conftest import BOT_TOKEN, SIGNING_SECRET, BotHarness
+from tests.bot.conftest import BOT_TOKEN, SIGNING_SECRET, BotHarness, serve_bot
 from tests.fakes.slack import SlackFake
 
 # `/imageroute` answers privately, through the command's response_url.
@@ -157,18 +155,7 @@ async def start(
     t0 = time.perf_counter()
     runtime = await asyncio.to_thread(Runtime.open, settings, role="bot")
     print(f"runtime open (migrations included): {time.perf_counter() - t0:.2f} s")
-    bot = await start_bot(settings, runtime)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(
-        uvicorn.Config(build_http_app(bot, runtime), log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-        await asyncio.sleep(0.01)
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    harness = BotHarness(base, bot, runtime, fake, httpx.AsyncClient(base_url=base, timeout=600))
-    return harness, server, task
+    return await serve_bot(settings, runtime, fake, timeout=600)
 
 
 async def until_slack_gets(

@@ -12,22 +12,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.wiring.runtime import Runtime
-from bot.wiring.serve import build_http_app, start_bot
 from bot.wiring.settings import Settings
-from tests.bot.conftest import BOT_TOKEN, SIGNING_SECRET, BotHarness
+from tests.bot.conftest import BOT_TOKEN, SIGNING_SECRET, BotHarness, serve_bot
 from tests.fakes.slack import SlackFake
 
 CONFIG = """
@@ -67,19 +64,7 @@ async def start(
         asset_store=f"file://{tmp}/assets",
     )
     runtime = await asyncio.to_thread(Runtime.open, settings, role="bot")
-    bot = await start_bot(settings, runtime)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(build_http_app(bot, runtime), log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
-        await asyncio.sleep(0.01)
-    url = f"http://127.0.0.1:{port}"
-    harness = BotHarness(url, bot, runtime, fake, httpx.AsyncClient(base_url=url, timeout=30))
-    return harness, server, task
+    return await serve_bot(settings, runtime, fake, timeout=30)
 
 
 async def main(acks: int, rounds: int) -> None:

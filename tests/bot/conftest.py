@@ -20,6 +20,7 @@ import pytest
 import uvicorn
 
 from bot.slack.app import SlackBot
+from bot.wiring.metrics import Metrics
 from bot.wiring.runtime import Runtime
 from bot.wiring.serve import build_http_app, start_bot
 from bot.wiring.settings import Settings
@@ -207,6 +208,30 @@ def bot_settings(make_settings: SettingsFactory, slack_fake: SlackFake) -> Setti
     return make
 
 
+async def serve_bot(
+    settings: Settings,
+    runtime: Runtime,
+    slack: SlackFake,
+    *,
+    timeout: float = 10,
+    metrics: Metrics | None = None,
+) -> tuple[BotHarness, uvicorn.Server, asyncio.Task[None]]:
+    """The bot over `runtime`, served over HTTP on a free loopback port in this event loop
+    (the tests' harness and the benchmarks'); stop it with `server.should_exit` and the task."""
+    bot = await start_bot(settings, runtime)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(
+        uvicorn.Config(build_http_app(bot, runtime, metrics), log_level="warning", lifespan="off")
+    )
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.005)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    client = httpx.AsyncClient(base_url=url, timeout=timeout)
+    return BotHarness(url, bot, runtime, slack, client), server, task
+
+
 @pytest.fixture
 async def start_harness(
     slack_fake: SlackFake, bot_settings: SettingsFactory
@@ -219,20 +244,7 @@ async def start_harness(
     ) -> BotHarness:
         settings = bot_settings(config, database_url, **overrides)
         runtime = await asyncio.to_thread(Runtime.open, settings, role="bot")
-        bot = await start_bot(settings, runtime)
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        server = uvicorn.Server(
-            uvicorn.Config(build_http_app(bot, runtime), log_level="warning", lifespan="off")
-        )
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started:
-            await asyncio.sleep(0.005)
-        url = f"http://127.0.0.1:{port}"
-        harness = BotHarness(
-            url, bot, runtime, slack_fake, httpx.AsyncClient(base_url=url, timeout=10)
-        )
+        harness, server, task = await serve_bot(settings, runtime, slack_fake)
         running.append((harness, server, task))
         return harness
 

@@ -6,25 +6,21 @@ model has no price (unpriced), and one with a revoked key (failing)."""
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.core.observers import Observation, RunStarted
-from bot.slack.app import SlackBot
 from bot.wiring.metrics import Metrics, process_metrics
 from bot.wiring.prober import Leadership, Prober
 from bot.wiring.runtime import Runtime
-from bot.wiring.serve import build_http_app, start_bot
 from storage.tables import utcnow
-from tests.bot.conftest import USER, BotHarness, button
+from tests.bot.conftest import USER, BotHarness, button, serve_bot
 from tests.conftest import SettingsFactory
 from tests.fakes.openai import OpenAIFake
 from tests.fakes.slack import SlackFake
@@ -116,21 +112,10 @@ async def serve_with_metrics(
             Runtime.open, bot_settings(routes, **settings), role="bot"
         )
         metrics = process_metrics(runtime)
-        bot: SlackBot = await start_bot(bot_settings(routes, **settings), runtime)
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        server = uvicorn.Server(
-            uvicorn.Config(
-                build_http_app(bot, runtime, metrics), log_level="warning", lifespan="off"
-            )
+        harness, server, task = await serve_bot(
+            bot_settings(routes, **settings), runtime, slack_fake, metrics=metrics
         )
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started:
-            await asyncio.sleep(0.005)
-        harness = BotHarness(
-            url, bot, runtime, slack_fake, httpx.AsyncClient(base_url=url, timeout=10)
-        )
+        bot = harness.bot
         prober = Prober(bot.monitor, Leadership(runtime.engine), on_leadership=metrics.leading)
         served = Served(harness, metrics, prober)
         running.append((served, server, task))
