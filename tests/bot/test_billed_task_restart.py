@@ -16,21 +16,20 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlencode
 
 import httpx
 import pytest
-from slack_sdk.signature import SignatureVerifier
 
 from storage.db import make_engine, upgrade
 from storage.runlog import RunLog
 from storage.tables import Run, utcnow
 from tests.bot.conftest import BOT_TOKEN, CHANNEL, SIGNING_SECRET, USER
 from tests.fakes.bfl import BflFake
-from tests.fakes.slack import SlackFake
+from tests.fakes.slack import SlackFake, signed_headers
 
 T = TypeVar("T")
 
@@ -70,15 +69,45 @@ def _signed_command(text: str, slack: SlackFake) -> tuple[str, dict[str, str]]:
             "trigger_id": "trigger.restart.1",
         }
     )
-    ts = str(int(time.time()))
-    signature = SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=ts, body=body)
-    assert signature is not None
-    headers = {
-        "X-Slack-Request-Timestamp": ts,
-        "X-Slack-Signature": signature,
-        "Content-Type": "application/x-www-form-urlencoded",
-    }
-    return body, headers
+    return body, signed_headers(body, SIGNING_SECRET)
+
+
+def _orphaned_task(
+    database_url: str,
+    *,
+    route_id: str,
+    prompt: str,
+    slack_thread_ts: str,
+    task_id: str,
+    task_polling_url: str,
+    task_submitted_at: datetime,
+) -> Run:
+    """A billed FLUX task left pending by a bot process that died (its heartbeat long stale),
+    as a live process finds it in the run log; the task expires ten minutes after submission."""
+    engine = make_engine(database_url)
+    upgrade(engine)
+    log = RunLog(engine)
+    log.heartbeat("bot-dead", "bot")
+    orphan = log.start(
+        Run(
+            route_id=route_id,
+            route_kind="bfl",
+            model_requested="flux-pro-1.1",
+            prompt=prompt,
+            source="slack",
+            slack_channel=CHANNEL,
+            slack_thread_ts=slack_thread_ts,
+            worker_id="bot-dead",
+            task_id=task_id,
+            task_polling_url=task_polling_url,
+            task_submitted_at=task_submitted_at,
+            task_expires_at=task_submitted_at + timedelta(minutes=10),
+        )
+    )
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE workers SET seen_at = '2000-01-01 00:00:00'")
+    engine.dispose()
+    return orphan
 
 
 def _scoreboard(slack: SlackFake, ts: str) -> str:
@@ -191,30 +220,16 @@ async def test_a_task_whose_result_expired_is_named_in_its_thread(
     bfl: BflFake, start_harness, tmp_path: Path
 ) -> None:
     database_url = f"sqlite:///{tmp_path}/expired.db"
-    engine = make_engine(database_url)
-    upgrade(engine)
-    log = RunLog(engine)
-    log.heartbeat("bot-dead-2", "bot")
     submitted = utcnow() - timedelta(minutes=15)
-    orphan = log.start(
-        Run(
-            route_id="flux",
-            route_kind="bfl",
-            model_requested="flux-pro-1.1",
-            prompt="too late",
-            source="slack",
-            slack_channel=CHANNEL,
-            slack_thread_ts="1699999999.000200",
-            worker_id="bot-dead-2",
-            task_id="task-old-7",
-            task_polling_url=f"{bfl.url}/us1/v1/get_result?id=task-old-7",
-            task_submitted_at=submitted,
-            task_expires_at=submitted + timedelta(minutes=10),
-        )
+    orphan = _orphaned_task(
+        database_url,
+        route_id="flux",
+        prompt="too late",
+        slack_thread_ts="1699999999.000200",
+        task_id="task-old-7",
+        task_polling_url=f"{bfl.url}/us1/v1/get_result?id=task-old-7",
+        task_submitted_at=submitted,
     )
-    with engine.begin() as conn:
-        conn.exec_driver_sql("UPDATE workers SET seen_at = '2000-01-01 00:00:00'")
-    engine.dispose()
 
     h = await start_harness(
         flux_config(bfl), database_url=database_url, imageroute_heartbeat_seconds=0.1
@@ -233,30 +248,15 @@ async def test_a_task_on_a_route_this_process_lacks_is_told_once(
     bfl: BflFake, start_harness, tmp_path: Path
 ) -> None:
     database_url = f"sqlite:///{tmp_path}/elsewhere.db"
-    engine = make_engine(database_url)
-    upgrade(engine)
-    log = RunLog(engine)
-    log.heartbeat("bot-dead-3", "bot")
-    submitted = utcnow()
-    orphan = log.start(
-        Run(
-            route_id="flux-eu",  # configured on the replica that died, not on this one
-            route_kind="bfl",
-            model_requested="flux-pro-1.1",
-            prompt="far away",
-            source="slack",
-            slack_channel=CHANNEL,
-            slack_thread_ts="1699999999.000300",
-            worker_id="bot-dead-3",
-            task_id="task-eu-9",
-            task_polling_url=f"{bfl.url}/eu1/v1/get_result?id=task-eu-9",
-            task_submitted_at=submitted,
-            task_expires_at=submitted + timedelta(minutes=10),
-        )
+    orphan = _orphaned_task(
+        database_url,
+        route_id="flux-eu",  # configured on the replica that died, not on this one
+        prompt="far away",
+        slack_thread_ts="1699999999.000300",
+        task_id="task-eu-9",
+        task_polling_url=f"{bfl.url}/eu1/v1/get_result?id=task-eu-9",
+        task_submitted_at=utcnow(),
     )
-    with engine.begin() as conn:
-        conn.exec_driver_sql("UPDATE workers SET seen_at = '2000-01-01 00:00:00'")
-    engine.dispose()
 
     h = await start_harness(
         flux_config(bfl), database_url=database_url, imageroute_heartbeat_seconds=0.1
