@@ -100,7 +100,7 @@ def pct(values: list[float], q: float) -> float:
 
 # -- the load client (its own process) -------------------------------------------------------
 def signed_command(command: str, text: str, seq: int) -> tuple[str, dict[str, str]]:
-    from slack_sdk.signature import SignatureVerifier
+    from tests.fakes.slack import signed_headers
 
     form = {
         "token": "legacy",
@@ -114,14 +114,7 @@ def signed_command(command: str, text: str, seq: int) -> tuple[str, dict[str, st
         "trigger_id": f"trigger.{os.getpid()}.{seq}.{time.time_ns()}",
     }
     body = urlencode(form)
-    ts = str(int(time.time()))
-    signature = SignatureVerifier(SIGNING_SECRET).generate_signature(timestamp=ts, body=body)
-    headers = {
-        "X-Slack-Request-Timestamp": ts,
-        "X-Slack-Signature": str(signature),
-        "Content-Type": "application/x-www-form-urlencoded",
-    }
-    return body, headers
+    return body, signed_headers(body, SIGNING_SECRET)
 
 
 async def load(url: str, in_flight: int, waves: int, gap: float, command: str, text: str) -> None:
