@@ -35,6 +35,7 @@ from bot.slack.messages import (
     run_context,
     run_failure,
 )
+from bot.slack.middleware import Next, plain
 from bot.slack.poster import SlackPoster
 from bot.slack.scoreboard import Scoreboard
 from bot.slack.tasks import BackgroundTasks
@@ -110,9 +111,10 @@ class SlackBot:
             # that polling alone costs the event loop 20,000 wake-ups a second.)
             process_before_response=True,
         )
-        self.app.middleware(skip_event_retries)
-        self.app.middleware(self._refuse_while_draining)
-        self.app.middleware(self.tasks.answering.middleware)
+        # Objects Bolt calls directly (bot.slack.middleware): no argument injection per request.
+        self.app.middleware(plain(skip_event_retries))
+        self.app.middleware(plain(self._refuse_while_draining))
+        self.app.middleware(plain(self.tasks.answering.middleware))
         access = Access(product.validator.routes, product.spend, client)
         flow = GenerateFlow(
             product.runs,
@@ -259,14 +261,13 @@ class SlackBot:
         board.ts = ts
         await board.finish(group, footer=footer)
 
-    async def _refuse_while_draining(
-        self, body: dict[str, Any], next: Callable[[], Awaitable[Any]]
-    ) -> Any:
+    async def _refuse_while_draining(self, req: AsyncBoltRequest, next: Next) -> Any:
         """While the process stops, new work gets one sentence instead of a start: commands
         in their ack, buttons through their response_url, modals as a form error. Events
         (App Home) still read."""
         if not self.draining:
             return await next()
+        body = req.body
         kind = body.get("type")
         if body.get("command"):
             answer = {"response_type": "ephemeral", "text": messages.RESTARTING}
@@ -309,14 +310,12 @@ def _cached_authorize(auth: AuthorizeResult) -> Callable[..., Awaitable[Authoriz
     return authorize
 
 
-async def skip_event_retries(
-    body: dict[str, Any], request: AsyncBoltRequest, next: Callable[[], Awaitable[Any]]
-) -> Any:
+async def skip_event_retries(req: AsyncBoltRequest, next: Next) -> Any:
     """Events Slack re-delivers (X-Slack-Retry-Num) were already handled: acknowledge only.
 
     Nothing that starts a run comes as an event, so skipping a retry can lose no work."""
-    retry = request.headers.get("x-slack-retry-num") or []
-    if body.get("type") == "event_callback" and retry:
-        log.info("ignoring Slack retry %s of event %s", retry[0], body.get("event_id"))
+    retry = req.headers.get("x-slack-retry-num") or []
+    if req.body.get("type") == "event_callback" and retry:
+        log.info("ignoring Slack retry %s of event %s", retry[0], req.body.get("event_id"))
         return BoltResponse(status=200, body="")
     return await next()

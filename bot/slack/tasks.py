@@ -5,30 +5,42 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from slack_bolt.request.async_request import AsyncBoltRequest
+
+    from bot.slack.middleware import Next
 
 log = logging.getLogger(__name__)
 
 
 # Background work waits at most this long for the requests being answered to be answered.
 ACK_PATIENCE_S = 0.5
+# ...and starts once no request has been answered for this long: in a burst, one request ends
+# a moment before the next one starts, and work let in at each such moment (a run's admission,
+# its upload) would be paid for by the acks still to come.
+ACK_SETTLE_S = 0.02
 
 
 class Answering:
     """The Slack requests this process is answering right now (a Bolt middleware counts them).
 
-    Work started after an ack waits until no request is being answered, at most
-    ACK_PATIENCE_S, before it starts: in a burst of commands every ack goes out first, and the
-    runs of the first commands never delay the acks of the last ones."""
+    Work started after an ack waits until no request has been answered for ACK_SETTLE_S, at
+    most ACK_PATIENCE_S, before it starts: in a burst of commands every ack goes out first,
+    and the runs of the first commands never delay the acks of the last ones."""
 
-    def __init__(self, patience: float = ACK_PATIENCE_S) -> None:
+    def __init__(self, patience: float = ACK_PATIENCE_S, settle: float = ACK_SETTLE_S) -> None:
         self.patience = patience
+        self.settle = settle
         self.now = 0
         self._quiet = asyncio.Event()
         self._quiet.set()
+        self._last_answer = 0.0
+        self._timer: asyncio.TimerHandle | None = None
 
-    async def middleware(self, next: Callable[[], Awaitable[Any]]) -> Any:
+    async def middleware(self, req: AsyncBoltRequest, next: Next) -> Any:
         self.now += 1
         self._quiet.clear()
         try:
@@ -36,11 +48,26 @@ class Answering:
         finally:
             self.now -= 1
             if self.now == 0:
-                self._quiet.set()
+                loop = asyncio.get_running_loop()
+                self._last_answer = loop.time()
+                if self._timer is None:
+                    self._timer = loop.call_later(self.settle, self._settled)
+
+    def _settled(self) -> None:
+        self._timer = None
+        if self.now:
+            return  # the request being answered schedules this again when it is answered
+        loop = asyncio.get_running_loop()
+        left = self._last_answer + self.settle - loop.time()
+        if left > 0:
+            self._timer = loop.call_later(left, self._settled)
+        else:
+            self._quiet.set()
 
     async def quiet(self) -> None:
-        """Return once no request is being answered, or after `patience` seconds."""
-        if self.now:
+        """Return once no request has been answered for `settle` seconds, or after `patience`
+        seconds."""
+        if not self._quiet.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._quiet.wait(), self.patience)
 

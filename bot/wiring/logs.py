@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from bot.core import correlation
 
 if TYPE_CHECKING:
-    from slack_bolt.async_app import AsyncBoltContext
+    from slack_bolt.request.async_request import AsyncBoltRequest
+
+    from bot.slack.middleware import Next
 
 FORMATS: Final = ("text", "json")
 TEXT_FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -85,15 +86,15 @@ def slack_kind(body: dict[str, Any]) -> str:
     return kind if kind in SLACK_KINDS else "other"
 
 
-async def bind_slack_fields(
-    context: AsyncBoltContext, body: dict[str, Any], next: Callable[[], Awaitable[Any]]
-) -> Any:
-    """Bolt middleware: the request's Slack team and channel (and an id in Socket Mode, where
-    no HTTP layer gave one) go on every log line of the request and the runs it starts."""
+async def bind_slack_fields(req: AsyncBoltRequest, next: Next) -> Any:
+    """Bolt middleware (through bot.slack.middleware.plain): the request's Slack team and
+    channel (and an id in Socket Mode, where no HTTP layer gave one) go on every log line of
+    the request and the runs it starts."""
+    context = req.context
     correlation.bind(
         request_id=correlation.current().get("request_id") or correlation.new_request_id(),
         slack_team=context.team_id,
         slack_channel=context.channel_id,
-        slack_kind=slack_kind(body),
+        slack_kind=slack_kind(req.body),
     )
     return await next()

@@ -25,6 +25,7 @@ from bot.health.events import AlertSink
 from bot.slack.app import SlackBot
 from bot.slack.health_alerts import LoggedAlerts, SlackAlerts
 from bot.slack.listeners import Product
+from bot.slack.middleware import plain
 from bot.slack.poster import SlackPoster, make_client
 from bot.wiring.logs import bind_slack_fields
 from bot.wiring.metrics import CONTENT_TYPE, Metrics, process_metrics
@@ -143,7 +144,7 @@ async def start_bot(settings: Settings, runtime: Runtime) -> SlackBot:
     bot = await SlackBot.create(
         product, client, poster, signing_secret=secret, api_url=settings.slack_api_url
     )
-    bot.app.middleware(bind_slack_fields)  # team and channel on every log line of a request
+    bot.app.middleware(plain(bind_slack_fields))  # team and channel on every log line of a request
     # From now on this process settles runs of processes that die, within a minute: billed
     # tasks the provider still keeps are collected, the others told (and runs handed over by
     # a replica that stopped are collected too).
