@@ -23,6 +23,7 @@ from routes.errors import (
 from routes.failures import ProviderFailure, retry_after, route_error
 from routes.media import decode_base64, sniff_mime
 from routes.model import GeneratedImage, ImageRequest, TokenCount
+from routes.pacing import give_way
 
 if TYPE_CHECKING:
     import openai
@@ -156,6 +157,7 @@ async def collect_images(
         if b64:
             try:
                 # Megabytes of base64: decoded off the event loop, which serves every request.
+                await give_way()
                 data = await asyncio.to_thread(decode_base64, b64)
             except (binascii.Error, ValueError):
                 raise ProviderDownError(

@@ -23,6 +23,7 @@ from routes.openai_common import (
     require_images,
     usage_dict,
 )
+from routes.pacing import give_way
 
 if TYPE_CHECKING:
     import openai
@@ -77,7 +78,9 @@ class OpenAICompatibleRoute(BaseRoute, Generic[CompatibleConfig]):
             raw = await call_images_api(
                 self.client, model=self.model, request=request, params=params
             )
-            # A few MB of JSON with base64 images: parsed off the event loop.
+            # A few MB of JSON with base64 images: parsed off the event loop, once the
+            # requests this process is answering are answered (routes.pacing).
+            await give_way()
             body = await asyncio.to_thread(raw.parse)
         except openai.OpenAIError as exc:
             raise map_openai_error(exc, provider=self.provider_name) from None

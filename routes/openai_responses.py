@@ -30,6 +30,7 @@ from routes.openai_common import (
     usage_dict,
 )
 from routes.openai_images import OpenAIImagesRoute
+from routes.pacing import give_way
 
 TOOL_SETTINGS = ("size", "quality", "background", "output_format", "moderation")
 
@@ -92,7 +93,9 @@ class OpenAIResponsesRoute(OpenAIImagesRoute):
                 **turn,
             )
             latency = time.perf_counter() - t0
-            # A few MB of JSON with base64 images: parsed off the event loop.
+            # A few MB of JSON with base64 images: parsed off the event loop, once the
+            # requests this process is answering are answered (routes.pacing).
+            await give_way()
             body = await asyncio.to_thread(raw.parse)
         except openai.OpenAIError as exc:
             raise map_openai_error(exc, provider=self.provider_name) from None
@@ -100,6 +103,7 @@ class OpenAIResponsesRoute(OpenAIImagesRoute):
         dumped: dict[str, Any] = body.model_dump(exclude_none=True)
         calls = [o for o in dumped.get("output", []) if o.get("type") == "image_generation_call"]
         results = [call for call in calls if call.get("result")]
+        await give_way()
         images = await asyncio.to_thread(lambda: tuple(_decode(call) for call in results))
         require_images(images, request_id)
         first = calls[0]

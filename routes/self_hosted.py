@@ -44,6 +44,7 @@ from routes.openai_common import (
     map_openai_error,
     require_images,
 )
+from routes.pacing import give_way
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +286,10 @@ class SelfHostedRoute(BaseRoute):
             if request.mask is not None:
                 body["mask"] = a1111_mask(request.mask)
                 body["inpainting_mask_invert"] = 0  # white = repaint, as converted
-        answer = (await self._call("POST", path, json=body)).json()
+        response = await self._call("POST", path, json=body)
+        # Megabytes of JSON and base64: off the event loop, after the acks in progress.
+        await give_way()
+        answer = await asyncio.to_thread(response.json)
         encoded = answer.get("images") or []
         images = await asyncio.to_thread(lambda: tuple(_b64_image(b64) for b64 in encoded))
         require_images(images, None)
@@ -408,7 +412,8 @@ class SelfHostedRoute(BaseRoute):
             raw = await call_images_api(
                 self.client, model=self.model, request=request, params=params
             )
-            body = raw.parse()
+            await give_way()
+            body = await asyncio.to_thread(raw.parse)
         except openai.OpenAIError as exc:
             raise map_openai_error(exc, provider="the local server") from None
         request_id = raw.headers.get("x-request-id")

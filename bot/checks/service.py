@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.checks.delivery import delivery_check
 from bot.checks.model import Ask, CheckReport, CheckResult, not_run
 from bot.checks.pictures import ImageUnreadable, open_image
+from routes.pacing import give_way
 from storage.assets import AssetStore, AssetStoreError
 from storage.checks import CheckLog
 from storage.runlog import RunLog
@@ -69,6 +70,7 @@ class AcceptanceChecks:
         holds already."""
         if not self.enabled or run.status != "succeeded" or run.id is None:
             return CheckReport()
+        await give_way()  # decoding and checking images waits for the acks in progress
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self.worker, self.check_now, run, images, request)

@@ -31,6 +31,7 @@ from routes.errors import InvalidRequest, RouteError
 from routes.executor import RouteExecutor
 from routes.media import extension_for
 from routes.model import GeneratedImage, ImageRequest, ImageResult
+from routes.pacing import give_way
 from routes.tasks import SubmittedTask
 from storage.assets import AssetStore, AssetStoreError, StoredAsset
 from storage.health import PASSIVE_ERROR_CLASSES, HealthLog
@@ -557,8 +558,14 @@ async def written(call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Run a blocking write (run log, asset store) in a thread, to its end even when the caller
     is cancelled meanwhile: a cancelled await does not stop the thread, so a write left behind
     would land later, e.g. a run's outcome after the run was closed as interrupted, or after a
-    resumed benchmark read what was finished. The cancellation is raised once it has landed."""
-    writing = asyncio.ensure_future(asyncio.to_thread(call, *args, **kwargs))
+    resumed benchmark read what was finished. The cancellation is raised once it has landed.
+    Started by the Slack bot, the write first gives way to the acks in progress."""
+
+    async def write() -> T:
+        await give_way()  # after the acks in progress, when the Slack bot runs this (routes.pacing)
+        return await asyncio.to_thread(call, *args, **kwargs)
+
+    writing = asyncio.ensure_future(write())
     try:
         return await asyncio.shield(writing)
     except asyncio.CancelledError:

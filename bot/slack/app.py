@@ -122,7 +122,6 @@ class SlackBot:
             access,
             product.checks,
             slots=product.slots,
-            acks_first=self.tasks.answering.quiet,
         )
         self.runs = product.runs
         self.flow = flow

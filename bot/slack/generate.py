@@ -23,7 +23,7 @@ import asyncio
 import io
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field, replace
 
 from PIL import Image
@@ -44,6 +44,7 @@ from bot.slack.scoreboard import EditPacer, RouteStatus, Scoreboard
 from routes.capabilities import find_unsupported
 from routes.media import extension_for
 from routes.model import ImageRequest
+from routes.pacing import give_way
 from storage.db import DatabaseUnavailable
 from storage.runlog import DuplicateRequest
 from storage.tables import Run
@@ -103,7 +104,6 @@ class GenerateFlow:
         *,
         slots: RunSlots | None = None,
         queue_updates_every: float = QUEUE_UPDATES_EVERY,
-        acks_first: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.runs = runs
         self.poster = poster
@@ -112,8 +112,6 @@ class GenerateFlow:
         self.pacer = pacer or EditPacer()
         self.slots = slots or RunSlots()
         self.queue_updates_every = queue_updates_every
-        # Waits while Slack requests are being acknowledged (bot.slack.tasks.Answering).
-        self.acks_first = acks_first or _at_once
 
     async def start(self, ask: SlackAsk, checked: CheckedRequest) -> FlowResult:
         """Admit the request (user groups, spend caps held for its calls), then post the
@@ -302,8 +300,8 @@ class GenerateFlow:
                 # Decode and scale this route's montage tile while slower routes still run.
                 tiles[route_id] = asyncio.ensure_future(asyncio.to_thread(fit_tile, _tile(outcome)))
             # Uploading is the heaviest thing a run does on the event loop: requests being
-            # acknowledged right now go first.
-            await self.acks_first()
+            # acknowledged right now go first (routes.pacing).
+            await give_way()
             posted = await self.post_outcome(
                 ask.channel,
                 thread_ts,
@@ -498,7 +496,3 @@ async def _bounded(coro: Awaitable[object], seconds: float = 10.0) -> None:
         await asyncio.wait_for(asyncio.shield(asyncio.ensure_future(coro)), seconds)
     except (TimeoutError, asyncio.CancelledError):
         log.warning("could not finish telling Slack how the request ended")
-
-
-async def _at_once() -> None:
-    return None

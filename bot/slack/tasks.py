@@ -8,6 +8,8 @@ import logging
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
+from routes.pacing import giving_way_to
+
 if TYPE_CHECKING:
     from slack_bolt.request.async_request import AsyncBoltRequest
 
@@ -75,7 +77,8 @@ class Answering:
 class BackgroundTasks:
     """Keeps references to running tasks (so they are not garbage collected) and lets
     shutdown wait for them: a run in flight is finished, not dropped. Each task starts once
-    the requests being answered are answered (see Answering)."""
+    the requests being answered are answered (see Answering), and so does each of its heavy
+    steps."""
 
     def __init__(self, answering: Answering | None = None) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -96,7 +99,10 @@ class BackgroundTasks:
         except BaseException:
             coro.close()  # cancelled before it started: never awaited, nothing to warn about
             raise
-        return await coro
+        # Its heavy steps (parsing and decoding a provider's answer, storing, uploading,
+        # checking) give way to the acks in progress too (routes.pacing).
+        with giving_way_to(self.answering.quiet):
+            return await coro
 
     async def idle(self) -> None:
         """Return once no task is running (at once when none is)."""

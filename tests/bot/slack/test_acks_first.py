@@ -1,0 +1,129 @@
+"""Work started after an ack gives way to the acks still being sent: it starts, and each of its
+heavy steps goes, once no request has been answered for a moment (bounded by a patience)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+
+from bot.slack.tasks import Answering, BackgroundTasks
+from routes.pacing import give_way
+
+REQUEST = AsyncBoltRequest(body="")
+
+
+class Requests:
+    """Requests going through the Answering middleware, each answered when told."""
+
+    def __init__(self, answering: Answering) -> None:
+        self.answering = answering
+        self.answered: list[float] = []
+
+    def start(self) -> tuple[asyncio.Event, asyncio.Task[Any]]:
+        release = asyncio.Event()
+
+        async def next() -> BoltResponse:
+            await release.wait()
+            return BoltResponse(status=200, body="")
+
+        async def answer() -> Any:
+            response = await self.answering.middleware(REQUEST, next)
+            self.answered.append(time.monotonic())
+            return response
+
+        return release, asyncio.create_task(answer())
+
+
+async def test_background_work_starts_once_requests_have_settled() -> None:
+    answering = Answering(patience=5.0, settle=0.05)
+    requests = Requests(answering)
+    tasks = BackgroundTasks(answering)
+    started: list[float] = []
+
+    async def work() -> None:
+        started.append(time.monotonic())
+
+    release, request = requests.start()
+    await asyncio.sleep(0)
+    tasks.spawn(work(), name="work")
+    await asyncio.sleep(0.1)
+    assert started == []  # a request is being answered
+    release.set()
+    await request
+    await tasks.idle()
+    assert started[0] - requests.answered[0] >= 0.045  # and then none for `settle` seconds
+
+
+async def test_a_burst_keeps_background_work_waiting_until_its_last_ack() -> None:
+    answering = Answering(patience=5.0, settle=0.05)
+    requests = Requests(answering)
+    tasks = BackgroundTasks(answering)
+    started: list[float] = []
+
+    async def work() -> None:
+        started.append(time.monotonic())
+
+    # One request after another, each answered 10 ms after the previous one: never idle
+    # for 50 ms, though never more than one request at a time. The first one's listener
+    # starts the work (as /imagegen does).
+    for n in range(8):
+        release, request = requests.start()
+        await asyncio.sleep(0)
+        if n == 0:
+            tasks.spawn(work(), name="work")
+        release.set()
+        await request
+        await asyncio.sleep(0.01)
+    await tasks.idle()
+    assert started[0] >= requests.answered[-1]
+
+
+async def test_heavy_steps_of_running_work_give_way_to_new_requests() -> None:
+    answering = Answering(patience=5.0, settle=0.02)
+    requests = Requests(answering)
+    tasks = BackgroundTasks(answering)
+    steps: list[float] = []
+    step_two = asyncio.Event()
+
+    async def work() -> None:
+        await give_way()
+        steps.append(time.monotonic())
+        await step_two.wait()
+        await give_way()  # e.g. the upload, once the provider has answered
+        steps.append(time.monotonic())
+
+    tasks.spawn(work(), name="work")
+    while not steps:
+        await asyncio.sleep(0.005)
+    release, request = requests.start()
+    await asyncio.sleep(0)
+    step_two.set()
+    await asyncio.sleep(0.1)
+    assert len(steps) == 1  # the second step waits for the request being answered
+    release.set()
+    await request
+    await tasks.idle()
+    assert steps[1] >= requests.answered[0]
+
+
+async def test_patience_bounds_the_wait() -> None:
+    answering = Answering(patience=0.1, settle=0.02)
+    requests = Requests(answering)
+    tasks = BackgroundTasks(answering)
+    done = asyncio.Event()
+
+    async def work() -> None:
+        done.set()
+
+    release, request = requests.start()  # never answered while the work waits
+    await asyncio.sleep(0)
+    t0 = time.monotonic()
+    tasks.spawn(work(), name="work")
+    await asyncio.wait_for(done.wait(), 2)
+    assert 0.09 <= time.monotonic() - t0 < 1.0
+    release.set()
+    await request

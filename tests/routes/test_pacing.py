@@ -1,0 +1,34 @@
+"""Heavy steps await the hook whoever started the work set, in the tasks it starts too."""
+
+from __future__ import annotations
+
+import asyncio
+
+from routes.pacing import give_way, giving_way_to
+
+
+async def test_without_a_hook_a_heavy_step_goes_at_once() -> None:
+    await asyncio.wait_for(give_way(), 0.1)
+
+
+async def test_a_heavy_step_waits_for_the_hook_in_the_tasks_the_work_starts() -> None:
+    gate = asyncio.Event()
+    order: list[str] = []
+
+    async def hook() -> None:
+        order.append("asked")
+        await gate.wait()
+
+    async def step(name: str) -> None:
+        await give_way()
+        order.append(name)
+
+    with giving_way_to(hook):
+        work = asyncio.ensure_future(asyncio.gather(step("a"), step("b")))
+    await asyncio.sleep(0.05)
+    assert order == ["asked", "asked"]  # both steps wait, each in its own task
+    gate.set()
+    await work
+    assert sorted(order[2:]) == ["a", "b"]
+    # Outside the block nothing is set any more.
+    await asyncio.wait_for(give_way(), 0.1)
