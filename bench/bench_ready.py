@@ -11,9 +11,14 @@ first 200 from /healthz; then a signed `/imagegen` on the openai route until its
 Slack (files.completeUploadExternal), the first one and then `--steady` more; and, in another
 fresh process, a comparison on openai, gemini and flux likewise. Last, the healthy time of a
 start on the embedded demo routes (no provider SDK to load). Every start runs as in the Docker
-image: PYTHONDONTWRITEBYTECODE set and the modules compiled at build time (here into a
+image: the runtime dependencies only (a virtualenv synced with `--no-dev` beside the bytecode
+tree: the test dependencies change what the SDKs import, e.g. httpcore imports trio when it is
+installed), PYTHONDONTWRITEBYTECODE set and the modules compiled at build time (here into a
 PYTHONPYCACHEPREFIX tree, brought up to date at each run); `--compare-bytecode` also times
 starts with only the standard library and the dependencies compiled, as the image was before.
+The import floor is timed in the same run: a fresh process of the same image importing only
+what such a start imports (the bot's modules, every adapter and the SDKs their clients load),
+with the collector paused as `serve` pauses it.
 Targets: healthy in under 1.5 s; the first /imagegen within 1.2x the steady state.
 """
 
@@ -24,7 +29,6 @@ import os
 import statistics
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from collections.abc import Callable
@@ -98,7 +102,7 @@ def one_image(url: str, slack: SlackFake, text: str, images: int, seq: int) -> f
 def start(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str, float]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "bot", "serve", "--http", "--port", str(port),
+    command = [env["BENCH_PYTHON"], "-m", "bot", "serve", "--http", "--port", str(port),
                "--host", "127.0.0.1", "--no-probes"]  # fmt: skip
     t0 = time.perf_counter()
     proc = spawn(command, env)
@@ -124,20 +128,38 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 PROJECT_PACKAGES = ("bot", "routes", "advisor", "storage")
 
 
-def compiled(root: Path, kind: str) -> Path:
+def image_python(root: Path) -> str:
+    """The interpreter of a virtualenv holding what the Docker image holds: the locked runtime
+    dependencies, no test dependencies (the project itself is found on PYTHONPATH)."""
+    venv = root / "venv"
+    print(f"syncing the runtime dependencies into {venv}...", flush=True)
+    subprocess.run(
+        ["uv", "sync", "--frozen", "--no-dev", "--no-install-project", "--quiet"],
+        cwd=ROOT,
+        env={**os.environ, "UV_PROJECT_ENVIRONMENT": str(venv)},
+        check=True,
+    )
+    return str(venv / "bin" / "python")
+
+
+def compiled(root: Path, kind: str, python: str) -> Path:
     """A bytecode tree for `kind` under `root`, brought up to date (compileall compiles only
     the files changed since the tree was written: a stale tree would have every start compile
     the changed modules again, as an image without them compiled)."""
     tree = root / kind
-    paths = sysconfig.get_paths()
-    sources = [paths["stdlib"], paths["purelib"]]
+    paths = subprocess.run(
+        [python, "-c", "import sysconfig; p = sysconfig.get_paths(); "
+         "print(p['stdlib']); print(p['purelib'])"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split("\n")  # fmt: skip
+    sources = [paths[0], paths[1]]
     if kind == "everything":
         sources += [str(ROOT / p) for p in PROJECT_PACKAGES]
     env = {**os.environ, "PYTHONPYCACHEPREFIX": str(tree)}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     print(f"compiling {kind} into {tree} (what changed since the last run)...", flush=True)
     subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", "-j", "0", *sources],
+        [python, "-m", "compileall", "-q", "-j", "0", *sources],
         env=env,
         stdout=subprocess.DEVNULL,
         check=False,  # a few test files of installed packages do not compile: not imported
@@ -145,11 +167,42 @@ def compiled(root: Path, kind: str) -> Path:
     return tree
 
 
-def as_image(env: dict[str, str], tree: Path | None) -> dict[str, str]:
-    out = {**env, "PYTHONDONTWRITEBYTECODE": "1"}
+def as_image(env: dict[str, str], tree: Path | None, python: str) -> dict[str, str]:
+    out = {**env, "PYTHONDONTWRITEBYTECODE": "1", "BENCH_PYTHON": python}
     if tree is not None:
         out["PYTHONPYCACHEPREFIX"] = str(tree)
     return out
+
+
+# What a start with a route of every kind imports before it is ready: the bot's own stack as
+# `serve` loads it, every adapter, and what the adapters' clients load when they are built
+# (routes/openai_common.make_client touches client.images and client.responses).
+IMPORTS = """
+import gc, time
+gc.disable()
+t0 = time.perf_counter()
+import bot.cli.app, bot.cli.serve, bot.wiring.serve
+import routes.demo, routes.openai_images, routes.openai_responses, routes.gateway
+import routes.google_imagen, routes.gemini_image, routes.bfl, routes.bedrock, routes.self_hosted
+import openai.resources.images, openai.resources.responses, boto3, botocore.config
+print(time.perf_counter() - t0)
+"""
+
+
+def import_floor(env: dict[str, str], times: int) -> tuple[list[float], list[float]]:
+    """Seconds a fresh process of the image takes to import what a start imports: from spawn
+    to exit, and the imports alone."""
+    walls, imports = [], []
+    for _ in range(times):
+        t0 = time.perf_counter()
+        out = subprocess.run(
+            [env["BENCH_PYTHON"], "-c", IMPORTS], env=env, capture_output=True, text=True
+        )
+        walls.append(time.perf_counter() - t0)
+        if out.returncode != 0:
+            raise SystemExit(out.stderr[-2000:])
+        imports.append(float(out.stdout))
+    return walls, imports
 
 
 def healthy_after(env: dict[str, str], starts: int) -> list[float]:
@@ -173,8 +226,9 @@ def main(starts: int, steady: int, pycache: Path, compare: bool) -> None:
         base = environment(tmp, slack)
         subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], env=base, check=True,
                        capture_output=True)  # fmt: skip
-        images = {kind: compiled(pycache, kind) for kind in ("dependencies", "everything")}
-        env = as_image(base, images["everything"])
+        python = image_python(pycache)
+        images = {kind: compiled(pycache, kind, python) for kind in ("dependencies", "everything")}
+        env = as_image(base, images["everything"], python)
         demo = {k: v for k, v in env.items() if k != "IMAGEROUTE_CONFIG"}
         print(f"load average at start: {os.getloadavg()[0]:.2f} (2 cores, shared)")
         print("bytecode as in the image: the project's modules compiled at build time")
@@ -209,13 +263,19 @@ def main(starts: int, steady: int, pycache: Path, compare: bool) -> None:
             f"serve --http on the embedded demo routes healthy after: median "
             f"{statistics.median(ready):.2f} s, max {max(ready):.2f} s (target < 1.5 s)"
         )
+        walls, imports = import_floor(env, starts)
+        print(
+            f"import floor (a process importing only what a start with a route of every kind "
+            f"imports): spawn to exit median {statistics.median(walls):.2f} s, of which the "
+            f"imports {statistics.median(imports):.2f} s"
+        )
         if compare:
             # The image before against now, in this run: the same starts, with only the
             # dependencies compiled (each start compiles the project's modules again).
             for name, config in (("a route of every kind", base), ("the demo routes", None)):
                 runs = {}
                 for kind, tree in images.items():
-                    image = as_image(base, tree)
+                    image = as_image(base, tree, python)
                     if config is None:
                         image.pop("IMAGEROUTE_CONFIG")
                     runs[kind] = statistics.median(healthy_after(image, starts))

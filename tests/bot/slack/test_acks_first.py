@@ -127,3 +127,24 @@ async def test_patience_bounds_the_wait() -> None:
     assert 0.09 <= time.monotonic() - t0 < 1.0
     release.set()
     await request
+
+
+async def test_a_run_waits_for_the_requests_the_bot_is_answering(start_harness) -> None:
+    h = await start_harness()
+    answering = h.bot.tasks.answering
+    answering.patience = 5.0  # so only the release below lets the run go
+    release, held = Requests(answering).start()  # a request the bot is still answering
+    await asyncio.sleep(0)
+
+    response = await h.command("/imagegen", 'route=demo prompt="a kite"')
+    assert response.status_code == 200  # acked at once, held request or not
+    await asyncio.sleep(0.3)
+    assert h.slack.calls("chat.postMessage") == []
+    released_at = time.time()
+    release.set()
+    await held
+    await h.settle()
+
+    posted = h.slack.calls("chat.postMessage") + h.slack.calls("files.completeUploadExternal")
+    assert len(posted) >= 3  # scoreboard, upload, result
+    assert min(call.received_at for call in posted) >= released_at
