@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -32,7 +33,12 @@ MIN_INTERVAL_SECONDS = 1.0
 
 
 class EditPacer:
-    """A token bucket for chat.update across every scoreboard of this process."""
+    """A token bucket for chat.update across every scoreboard of this process.
+
+    Edits that wait for budget wait in line, final edits ahead of progress edits, and one
+    timer serves the head of the line: each edit wakes once, when its turn comes. (With every
+    waiter sleeping and checking again on its own, a thousand queued scoreboards woke a
+    thousand times each time the budget allowed one edit, stalling the event loop.)"""
 
     def __init__(
         self,
@@ -45,17 +51,58 @@ class EditPacer:
         self.clock = clock
         self._tokens = burst
         self._at = clock()
+        # (reserve, waiter): final edits (no reserve) first, then progress edits.
+        self._finals: deque[tuple[float, asyncio.Future[None]]] = deque()
+        self._progress: deque[tuple[float, asyncio.Future[None]]] = deque()
+        self._timer: asyncio.TimerHandle | None = None
 
     async def take(self, reserve: float = 0.0) -> None:
         """Wait for one edit's share of the budget, leaving `reserve` for others."""
-        while True:
-            now = self.clock()
-            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
-            self._at = now
-            if self._tokens >= 1.0 + reserve:
-                self._tokens -= 1.0
-                return
-            await asyncio.sleep((1.0 + reserve - self._tokens) / self.rate)
+        line = self._finals if reserve <= 0 else self._progress
+        self._refill()
+        ahead = self._head()
+        if (ahead is None or (reserve <= 0 and ahead is self._progress)) and self._grant(reserve):
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        line.append((reserve, waiter))
+        self._schedule()
+        await waiter
+
+    def _refill(self) -> None:
+        now = self.clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+
+    def _grant(self, reserve: float) -> bool:
+        if self._tokens >= 1.0 + reserve:
+            self._tokens -= 1.0
+            return True
+        return False
+
+    def _head(self) -> deque[tuple[float, asyncio.Future[None]]] | None:
+        """The line whose first waiter goes next (waiters cancelled meanwhile are dropped)."""
+        for line in (self._finals, self._progress):
+            while line and line[0][1].done():
+                line.popleft()
+            if line:
+                return line
+        return None
+
+    def _schedule(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        line = self._head()
+        if line is not None:
+            missing = max(1.0 + line[0][0] - self._tokens, 0.0)
+            self._timer = asyncio.get_running_loop().call_later(missing / self.rate, self._serve)
+
+    def _serve(self) -> None:
+        self._timer = None
+        self._refill()
+        while (line := self._head()) is not None and self._grant(line[0][0]):
+            line.popleft()[1].set_result(None)
+        self._schedule()
 
 
 @dataclass(frozen=True)
