@@ -88,6 +88,9 @@ class BackgroundTasks:
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.create_task(self._after_acks(coro), name=name)
+        # A task cancelled before its first step (shutdown) never started `coro`: closed here,
+        # so Python does not warn that it was never awaited. Once done, closing is a no-op.
+        task.add_done_callback(lambda _task: coro.close())
         self._tasks.add(task)
         self._idle.clear()
         task.add_done_callback(self._done)

@@ -4,6 +4,7 @@ heavy steps goes, once no request has been answered for a moment (bounded by a p
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from typing import Any
 
@@ -148,3 +149,19 @@ async def test_a_run_waits_for_the_requests_the_bot_is_answering(start_harness) 
     posted = h.slack.calls("chat.postMessage") + h.slack.calls("files.completeUploadExternal")
     assert len(posted) >= 3  # scoreboard, upload, result
     assert min(call.received_at for call in posted) >= released_at
+
+
+async def test_work_cancelled_before_it_starts_is_closed_quietly() -> None:
+    """At shutdown, a task cancelled before its first step never ran its work: the work's
+    coroutine is closed, not left for Python to warn about ("never awaited")."""
+    tasks = BackgroundTasks(Answering())
+
+    async def work() -> None:
+        raise AssertionError("never runs")
+
+    coro = work()
+    task = tasks.spawn(coro, name="work")
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert task.cancelled()
+    assert inspect.getcoroutinestate(coro) == "CORO_CLOSED"  # not left CORO_CREATED

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 from bot.slack.scoreboard import EditPacer
 
@@ -56,7 +57,7 @@ async def test_waiting_edits_wake_once_each_not_at_every_token() -> None:
     scheduled = 0
     call_later = loop.call_later
 
-    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def counted(*args: Any, **kwargs: Any) -> Any:
         nonlocal scheduled
         scheduled += 1
         return call_later(*args, **kwargs)
