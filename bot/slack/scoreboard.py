@@ -37,8 +37,8 @@ class EditPacer:
 
     Edits that wait for budget wait in line, final edits ahead of progress edits, and one
     timer serves the head of the line: each edit wakes once, when its turn comes. (With every
-    waiter sleeping and checking again on its own, a thousand queued scoreboards woke a
-    thousand times each time the budget allowed one edit, stalling the event loop.)"""
+    waiter sleeping and checking again on its own, each edit the budget allowed woke every
+    waiting scoreboard: with a thousand requests queued, a thousand wake-ups per edit.)"""
 
     def __init__(
         self,
