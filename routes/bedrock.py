@@ -28,7 +28,7 @@ from routes.errors import (
 from routes.failures import ProviderFailure, retry_after, route_error
 from routes.media import decode_base64, image_pixels, sniff_mime
 from routes.model import GeneratedImage, ImageRequest, ImageResult, Usage
-from routes.pacing import give_way
+from routes.pacing import crunch
 
 
 def family(model: str) -> str:
@@ -196,8 +196,8 @@ class BedrockRoute(BaseRoute):
         t0 = time.perf_counter()
         answer, request_id = await asyncio.to_thread(self._invoke, body)
         latency = time.perf_counter() - t0
-        await give_way()  # decoding megabytes of base64 waits for the acks in progress
-        images, filtered = await asyncio.to_thread(parse_answer, answer, request_id)
+        # Megabytes of base64: decoded off the event loop, after the acks in progress.
+        images, filtered = await crunch(parse_answer, answer, request_id)
         return ImageResult(
             images=images,
             requested_model=self.model,

@@ -6,7 +6,6 @@ the OpenAI family's quirks live here once.
 
 from __future__ import annotations
 
-import asyncio
 import binascii
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -23,7 +22,7 @@ from routes.errors import (
 from routes.failures import ProviderFailure, retry_after, route_error
 from routes.media import decode_base64, sniff_mime
 from routes.model import GeneratedImage, ImageRequest, TokenCount
-from routes.pacing import give_way
+from routes.pacing import crunch
 
 if TYPE_CHECKING:
     import openai
@@ -157,8 +156,7 @@ async def collect_images(
         if b64:
             try:
                 # Megabytes of base64: decoded off the event loop, which serves every request.
-                await give_way()
-                data = await asyncio.to_thread(decode_base64, b64)
+                data = await crunch(decode_base64, b64)
             except (binascii.Error, ValueError):
                 raise ProviderDownError(
                     "the provider sent an image that is not valid base64", request_id=request_id

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import TYPE_CHECKING, Generic, TypeVar
 
@@ -23,7 +22,7 @@ from routes.openai_common import (
     require_images,
     usage_dict,
 )
-from routes.pacing import give_way
+from routes.pacing import crunch
 
 if TYPE_CHECKING:
     import openai
@@ -80,8 +79,7 @@ class OpenAICompatibleRoute(BaseRoute, Generic[CompatibleConfig]):
             )
             # A few MB of JSON with base64 images: parsed off the event loop, once the
             # requests this process is answering are answered (routes.pacing).
-            await give_way()
-            body = await asyncio.to_thread(raw.parse)
+            body = await crunch(raw.parse)
         except openai.OpenAIError as exc:
             raise map_openai_error(exc, provider=self.provider_name) from None
         request_id = raw.headers.get("x-request-id")

@@ -9,7 +9,6 @@ own `pricing`, which then applies to both). A missing part leaves the cost unkno
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import dataclasses
@@ -30,7 +29,7 @@ from routes.openai_common import (
     usage_dict,
 )
 from routes.openai_images import OpenAIImagesRoute
-from routes.pacing import give_way
+from routes.pacing import crunch
 
 TOOL_SETTINGS = ("size", "quality", "background", "output_format", "moderation")
 
@@ -95,16 +94,14 @@ class OpenAIResponsesRoute(OpenAIImagesRoute):
             latency = time.perf_counter() - t0
             # A few MB of JSON with base64 images: parsed off the event loop, once the
             # requests this process is answering are answered (routes.pacing).
-            await give_way()
-            body = await asyncio.to_thread(raw.parse)
+            body = await crunch(raw.parse)
         except openai.OpenAIError as exc:
             raise map_openai_error(exc, provider=self.provider_name) from None
         request_id = raw.headers.get("x-request-id")
         dumped: dict[str, Any] = body.model_dump(exclude_none=True)
         calls = [o for o in dumped.get("output", []) if o.get("type") == "image_generation_call"]
         results = [call for call in calls if call.get("result")]
-        await give_way()
-        images = await asyncio.to_thread(lambda: tuple(_decode(call) for call in results))
+        images = await crunch(lambda: tuple(_decode(call) for call in results))
         require_images(images, request_id)
         first = calls[0]
         settings = {k: first[k] for k in TOOL_SETTINGS if first.get(k) is not None}

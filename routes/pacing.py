@@ -12,11 +12,17 @@ starts and belongs to the bot that started it.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import ParamSpec, TypeVar
 
 Hook = Callable[[], Awaitable[None]]
+P = ParamSpec("P")
+T = TypeVar("T")
 
 _hook: ContextVar[Hook | None] = ContextVar("imageroute_give_way", default=None)
 
@@ -38,3 +44,17 @@ def giving_way_to(hook: Hook) -> Iterator[None]:
         yield
     finally:
         _hook.reset(token)
+
+
+# CPU-heavy steps (megabytes of JSON or base64) run one at a time, in a thread of their own.
+# Each holds the GIL for milliseconds at a stretch; run side by side in the default pool, a batch
+# of answers arriving together kept several threads asking for the GIL at once, and the event
+# loop, answering Slack, waited its turn behind each of them.
+_CRUNCHER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crunch")
+
+
+async def crunch(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """`func(*args, **kwargs)`, CPU-heavy, off the event loop: after giving way, one at a time."""
+    await give_way()
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_CRUNCHER, functools.partial(func, *args, **kwargs))

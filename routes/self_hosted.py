@@ -44,7 +44,7 @@ from routes.openai_common import (
     map_openai_error,
     require_images,
 )
-from routes.pacing import give_way
+from routes.pacing import crunch
 
 log = logging.getLogger(__name__)
 
@@ -288,10 +288,9 @@ class SelfHostedRoute(BaseRoute):
                 body["inpainting_mask_invert"] = 0  # white = repaint, as converted
         response = await self._call("POST", path, json=body)
         # Megabytes of JSON and base64: off the event loop, after the acks in progress.
-        await give_way()
-        answer = await asyncio.to_thread(response.json)
+        answer = await crunch(response.json)
         encoded = answer.get("images") or []
-        images = await asyncio.to_thread(lambda: tuple(_b64_image(b64) for b64 in encoded))
+        images = await crunch(lambda: tuple(_b64_image(b64) for b64 in encoded))
         require_images(images, None)
         info: dict[str, Any] = {}
         try:
@@ -412,8 +411,7 @@ class SelfHostedRoute(BaseRoute):
             raw = await call_images_api(
                 self.client, model=self.model, request=request, params=params
             )
-            await give_way()
-            body = await asyncio.to_thread(raw.parse)
+            body = await crunch(raw.parse)
         except openai.OpenAIError as exc:
             raise map_openai_error(exc, provider="the local server") from None
         request_id = raw.headers.get("x-request-id")
