@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
-from routes.pacing import give_way, giving_way_to
+from routes.pacing import crunch, give_way, giving_way_to
 
 
 async def test_without_a_hook_a_heavy_step_goes_at_once() -> None:
@@ -32,3 +33,33 @@ async def test_a_heavy_step_waits_for_the_hook_in_the_tasks_the_work_starts() ->
     assert sorted(order[2:]) == ["a", "b"]
     # Outside the block nothing is set any more.
     await asyncio.wait_for(give_way(), 0.1)
+
+
+async def test_heavy_steps_run_off_the_loop_one_at_a_time_after_giving_way() -> None:
+    loop_thread = threading.get_ident()
+    started: list[str] = []
+    release_first = threading.Event()
+
+    def heavy(name: str) -> int:
+        started.append(name)
+        if name == "first":
+            release_first.wait(5)
+        return threading.get_ident()
+
+    gate = asyncio.Event()
+
+    async def hook() -> None:
+        await gate.wait()
+
+    with giving_way_to(hook):
+        first = asyncio.ensure_future(crunch(heavy, "first"))
+        second = asyncio.ensure_future(crunch(heavy, "second"))
+    await asyncio.sleep(0.05)
+    assert started == []  # both give way first
+    gate.set()
+    await asyncio.sleep(0.1)
+    assert started == ["first"]  # one at a time: the second waits for the first
+    release_first.set()
+    threads = await asyncio.gather(first, second)
+    assert started == ["first", "second"]
+    assert loop_thread not in threads
