@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from slack_bolt.request.async_request import AsyncBoltRequest
@@ -39,15 +40,25 @@ class Requests:
         return release, asyncio.create_task(answer())
 
 
-async def test_background_work_starts_once_requests_have_settled() -> None:
-    answering = Answering(patience=5.0, settle=0.05)
-    requests = Requests(answering)
-    tasks = BackgroundTasks(answering)
-    started: list[float] = []
+def bot_parts(settle: float, patience: float = 5.0) -> tuple[Requests, BackgroundTasks]:
+    """The requests being answered and the background work of one bot, as SlackBot wires them."""
+    answering = Answering(patience=patience, settle=settle)
+    return Requests(answering), BackgroundTasks(answering)
+
+
+def recorder(started: list[float]) -> Callable[[], Coroutine[Any, Any, None]]:
+    """Work that records when it started."""
 
     async def work() -> None:
         started.append(time.monotonic())
 
+    return work
+
+
+async def test_background_work_starts_once_requests_have_settled() -> None:
+    requests, tasks = bot_parts(settle=0.05)
+    started: list[float] = []
+    work = recorder(started)
     release, request = requests.start()
     await asyncio.sleep(0)
     tasks.spawn(work(), name="work")
@@ -60,14 +71,9 @@ async def test_background_work_starts_once_requests_have_settled() -> None:
 
 
 async def test_a_burst_keeps_background_work_waiting_until_its_last_ack() -> None:
-    answering = Answering(patience=5.0, settle=0.05)
-    requests = Requests(answering)
-    tasks = BackgroundTasks(answering)
+    requests, tasks = bot_parts(settle=0.05)
     started: list[float] = []
-
-    async def work() -> None:
-        started.append(time.monotonic())
-
+    work = recorder(started)
     # One request after another, each answered 10 ms after the previous one: never idle
     # for 50 ms, though never more than one request at a time. The first one's listener
     # starts the work (as /imagegen does).
@@ -84,9 +90,7 @@ async def test_a_burst_keeps_background_work_waiting_until_its_last_ack() -> Non
 
 
 async def test_heavy_steps_of_running_work_give_way_to_new_requests() -> None:
-    answering = Answering(patience=5.0, settle=0.02)
-    requests = Requests(answering)
-    tasks = BackgroundTasks(answering)
+    requests, tasks = bot_parts(settle=0.02)
     steps: list[float] = []
     step_two = asyncio.Event()
 
@@ -112,9 +116,7 @@ async def test_heavy_steps_of_running_work_give_way_to_new_requests() -> None:
 
 
 async def test_patience_bounds_the_wait() -> None:
-    answering = Answering(patience=0.1, settle=0.02)
-    requests = Requests(answering)
-    tasks = BackgroundTasks(answering)
+    requests, tasks = bot_parts(settle=0.02, patience=0.1)
     done = asyncio.Event()
 
     async def work() -> None:
