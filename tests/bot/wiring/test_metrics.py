@@ -28,6 +28,8 @@ from tests.fakes.slack import SlackFake
 UNPRICED_MODEL = "image-model-not-on-file"
 KEY = "sk-metrics-key-000111"
 ALERTS = "C0ALERTS01"
+# A demo route that takes a second per image: long enough to look at a run in flight.
+SLOW_ROUTE = '[routes.slow]\nkind = "demo"\ndelay_seconds = 1\nbilling_owner = "Demo team"\n'
 
 
 @pytest.fixture
@@ -131,6 +133,19 @@ async def serve_with_metrics(
         await served.harness.runtime.aclose()
 
 
+def run_started(h: BotHarness) -> asyncio.Event:
+    """Set once the harness's bot starts a run (heard after the metrics, which subscribed
+    first)."""
+    started = asyncio.Event()
+
+    def heard(event: Observation) -> None:
+        if isinstance(event, RunStarted):
+            started.set()
+
+    h.runtime.observers.subscribe(heard)
+    return started
+
+
 def value(samples: dict[Any, float], name: str, **labels: str) -> float:
     key = (name, tuple(sorted(labels.items())))
     assert key in samples, (
@@ -219,17 +234,9 @@ async def test_metrics_after_runs_and_probes(openai_fake, serve_with_metrics) ->
 
 
 async def test_a_run_in_flight_is_counted_until_it_ends(serve_with_metrics) -> None:
-    s: Served = await serve_with_metrics(
-        '[routes.slow]\nkind = "demo"\ndelay_seconds = 1\nbilling_owner = "Demo team"\n'
-    )
+    s: Served = await serve_with_metrics(SLOW_ROUTE)
     h = s.harness
-    started = asyncio.Event()
-
-    def heard(event: Observation) -> None:
-        if isinstance(event, RunStarted):
-            started.set()
-
-    h.runtime.observers.subscribe(heard)
+    started = run_started(h)
     await h.command("/imagegen", 'route=slow prompt="a slow kite"')
     await asyncio.wait_for(started.wait(), 10)  # the metrics heard it first (subscribed first)
     during = await s.scrape()
@@ -245,17 +252,11 @@ async def test_a_run_in_flight_is_counted_until_it_ends(serve_with_metrics) -> N
 
 async def test_requests_past_the_in_flight_limit_are_counted_as_queued(serve_with_metrics) -> None:
     s: Served = await serve_with_metrics(
-        '[routes.slow]\nkind = "demo"\ndelay_seconds = 1\nbilling_owner = "Demo team"\n',
+        SLOW_ROUTE,
         imageroute_max_in_flight=1,
     )
     h = s.harness
-    started = asyncio.Event()
-
-    def heard(event: Observation) -> None:
-        if isinstance(event, RunStarted):
-            started.set()
-
-    h.runtime.observers.subscribe(heard)
+    started = run_started(h)
     await h.command("/imagegen", 'route=slow prompt="the first kite"')
     await asyncio.wait_for(started.wait(), 10)
     await h.command("/imagegen", 'route=slow prompt="the second kite"')
