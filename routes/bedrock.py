@@ -12,7 +12,6 @@ import asyncio
 import base64
 import binascii
 import json
-import time
 from typing import Any
 
 from routes.base import BaseRoute
@@ -28,7 +27,7 @@ from routes.errors import (
 from routes.failures import ProviderFailure, retry_after, route_error
 from routes.media import decode_base64, image_pixels, sniff_mime
 from routes.model import GeneratedImage, ImageRequest, ImageResult, Usage
-from routes.pacing import crunch
+from routes.pacing import Stopwatch, crunch
 
 
 def family(model: str) -> str:
@@ -193,9 +192,9 @@ class BedrockRoute(BaseRoute):
     async def generate(self, request: ImageRequest) -> ImageResult:
         size = resolve_size(request.size, self._caps).label
         body = request_body(self.model, request, size)
-        t0 = time.perf_counter()
+        clock = Stopwatch()
         answer, request_id = await asyncio.to_thread(self._invoke, body)
-        latency = time.perf_counter() - t0
+        latency = clock()
         # Megabytes of base64: decoded off the event loop, after the acks in progress.
         images, filtered = await crunch(parse_answer, answer, request_id)
         return ImageResult(

@@ -31,6 +31,7 @@ from routes.errors import (
 from routes.failures import ProviderFailure, clean_message, retry_after, route_error
 from routes.media import image_pixels
 from routes.model import GeneratedImage, ImageRequest, ImageResult, Usage
+from routes.pacing import Stopwatch
 from routes.pricing import MEGAPIXEL
 from routes.tasks import SubmittedTask, TaskLedger
 
@@ -79,7 +80,8 @@ class BflRoute(BaseRoute):
 
     async def attempt(self, request: ImageRequest, tasks: TaskLedger) -> ImageResult:
         size = resolve_size(request.size, self._caps).label
-        t0 = time.perf_counter()
+        t0 = time.perf_counter()  # the polling deadline
+        clock = Stopwatch()
         task = tasks.task
         if task is None:
             task = await self._submit(submit_body(request, self.model, size), tasks)
@@ -102,7 +104,7 @@ class BflRoute(BaseRoute):
             exc.request_id = exc.request_id or task.task_id
             raise
         task_id = task.task_id
-        latency = time.perf_counter() - t0
+        latency = clock()
         return ImageResult(
             images=(image,),
             requested_model=self.model,

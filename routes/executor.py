@@ -23,6 +23,7 @@ from routes.base import Route
 from routes.errors import ProviderDownError, RouteError, RouteTimeoutError
 from routes.lifecycle import explain_missing_model
 from routes.model import Attempt, ImageRequest, ImageResult, ProbeKind, ProbeResult
+from routes.pacing import Stopwatch, counting_turns
 from routes.tasks import OnSubmit, SubmittedTask, TaskLedger
 
 log = logging.getLogger(__name__)
@@ -192,36 +193,39 @@ class RouteExecutor:
     ) -> ImageResult:
         """One attempt, recorded whatever its outcome."""
         started = time.time()
-        t0 = time.perf_counter()
-        try:
-            result = await self._attempt(request, tasks)
-        except RouteError as exc:
-            error = self._classified(exc, tasks)
-            error.message = self._redact(error.message)
-        except Exception as exc:  # an adapter bug or an unmapped SDK error
-            log.exception("route %s raised an unmapped error", self.route.id)
-            error = ProviderDownError(
-                f"unexpected {type(exc).__name__} from the adapter", retryable=False
-            )
-        else:
-            attempts.append(
-                Attempt(
-                    number=number,
-                    started_at=started,
-                    latency_s=time.perf_counter() - t0,
-                    ok=True,
-                    request_id=result.response_id,
-                    waited_s=waited,
+        # The attempt's latency is the provider's time: turns this process made the call wait
+        # for (giving way to Slack acks, in line for the crunch thread) are left out.
+        with counting_turns():
+            clock = Stopwatch()
+            try:
+                result = await self._attempt(request, tasks)
+            except RouteError as exc:
+                error = self._classified(exc, tasks)
+                error.message = self._redact(error.message)
+            except Exception as exc:  # an adapter bug or an unmapped SDK error
+                log.exception("route %s raised an unmapped error", self.route.id)
+                error = ProviderDownError(
+                    f"unexpected {type(exc).__name__} from the adapter", retryable=False
                 )
-            )
-            # The one cost authority prices what the adapter reported it consumed.
-            cost = self.route.cost(result.metered)
-            return dataclasses.replace(result, cost=cost, attempts=tuple(attempts))
+            else:
+                attempts.append(
+                    Attempt(
+                        number=number,
+                        started_at=started,
+                        latency_s=clock(),
+                        ok=True,
+                        request_id=result.response_id,
+                        waited_s=waited,
+                    )
+                )
+                # The one cost authority prices what the adapter reported it consumed.
+                cost = self.route.cost(result.metered)
+                return dataclasses.replace(result, cost=cost, attempts=tuple(attempts))
         attempts.append(
             Attempt(
                 number=number,
                 started_at=started,
-                latency_s=time.perf_counter() - t0,
+                latency_s=clock(),
                 ok=False,
                 error_class=error.error_class,
                 status_code=error.status_code,

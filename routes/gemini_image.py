@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +22,7 @@ from routes.google_common import (
     seen_responses,
 )
 from routes.model import GeneratedImage, ImageRequest, ImageResult, TokenCount, Usage
+from routes.pacing import Stopwatch
 
 # Finish reasons that mean a safety or policy system withheld the image (HTTP 200 all the same).
 MODERATION_FINISH = frozenset(
@@ -143,7 +143,7 @@ class GeminiImageRoute(GoogleRoute):
     async def generate(self, request: ImageRequest) -> ImageResult:
         config = self.content_config(request)
         client = self.client
-        t0 = time.perf_counter()
+        clock = Stopwatch()
         with seen_responses() as seen:
             try:
                 response = await client.genai.aio.models.generate_content(
@@ -151,7 +151,7 @@ class GeminiImageRoute(GoogleRoute):
                 )
             except GOOGLE_CALL_ERRORS as exc:
                 raise map_google_error(exc, provider=client.provider) from None
-        latency = time.perf_counter() - t0
+        latency = clock()
         header_id = request_id_from(seen)
         response_id = response.response_id or header_id
         _raise_if_prompt_blocked(response.prompt_feedback, response_id)

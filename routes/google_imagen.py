@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import Any
 
 from google.genai import types
@@ -22,6 +21,7 @@ from routes.google_common import (
     seen_responses,
 )
 from routes.model import GeneratedImage, ImageRequest, ImageResult, Usage
+from routes.pacing import Stopwatch
 
 _MIME = {"png": "image/png", "jpeg": "image/jpeg"}
 
@@ -78,7 +78,7 @@ class GoogleImagenRoute(GoogleRoute):
         size = resolve_size(request.size, self._caps)
         config = self.images_config(request, size)
         client = self.client
-        t0 = time.perf_counter()
+        clock = Stopwatch()
         with seen_responses() as seen:
             try:
                 response = await client.genai.aio.models.generate_images(
@@ -86,7 +86,7 @@ class GoogleImagenRoute(GoogleRoute):
                 )
             except GOOGLE_CALL_ERRORS as exc:
                 raise map_google_error(exc, provider=client.provider) from None
-        latency = time.perf_counter() - t0
+        latency = clock()
         request_id = request_id_from(seen)
 
         images, reasons, revised = _collect(response)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from routes.base import BaseRoute
@@ -22,7 +21,7 @@ from routes.openai_common import (
     require_images,
     usage_dict,
 )
-from routes.pacing import crunch
+from routes.pacing import Stopwatch, crunch
 
 if TYPE_CHECKING:
     import openai
@@ -72,7 +71,7 @@ class OpenAICompatibleRoute(BaseRoute, Generic[CompatibleConfig]):
 
         size = resolve_size(request.size, self._caps)
         params = images_api_params(request, size.label)
-        t0 = time.perf_counter()
+        clock = Stopwatch()
         try:
             raw = await call_images_api(
                 self.client, model=self.model, request=request, params=params
@@ -90,7 +89,7 @@ class OpenAICompatibleRoute(BaseRoute, Generic[CompatibleConfig]):
             credentials=self.credentials,
             request_id=request_id,
         )
-        latency = time.perf_counter() - t0  # a downloaded image is part of the call
+        latency = clock()  # a downloaded image is part of the call
         require_images(images, request_id)
         usage = usage_dict(body.usage)
         extra_fields = body.model_extra or {}

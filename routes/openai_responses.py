@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-import time
 from typing import Any
 
 from routes.capabilities import resolve_size
@@ -29,7 +28,7 @@ from routes.openai_common import (
     usage_dict,
 )
 from routes.openai_images import OpenAIImagesRoute
-from routes.pacing import crunch
+from routes.pacing import Stopwatch, crunch
 
 TOOL_SETTINGS = ("size", "quality", "background", "output_format", "moderation")
 
@@ -81,7 +80,7 @@ class OpenAIResponsesRoute(OpenAIImagesRoute):
             # A later turn: the response it continues holds the earlier turns and images
             # (stored by the API by default), so only the new instruction is sent.
             turn["previous_response_id"] = request.previous_response_id
-        t0 = time.perf_counter()
+        clock = Stopwatch()
         try:
             create: Any = self.client.responses.with_raw_response.create
             raw = await create(
@@ -91,7 +90,7 @@ class OpenAIResponsesRoute(OpenAIImagesRoute):
                 tool_choice={"type": "image_generation"},
                 **turn,
             )
-            latency = time.perf_counter() - t0
+            latency = clock()
             # A few MB of JSON with base64 images: parsed off the event loop, once the
             # requests this process is answering are answered (routes.pacing).
             body = await crunch(raw.parse)

@@ -7,13 +7,14 @@ every acknowledgement in it. Whoever starts background work sets a hook for it w
 `giving_way_to` (the Slack bot: wait until the requests being answered are answered, bounded);
 the heavy steps call `give_way()` first. Work started anywhere else (the CLI, probes) has no
 hook and never waits. The hook is a context variable, so it follows the work into the tasks it
-starts and belongs to the bot that started it.
+starts and belongs to the bot that started it. The time a call waits for its turn is counted
+(`counting_turns`) and left out of the latency a route reports (`Stopwatch`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -27,12 +28,61 @@ T = TypeVar("T")
 _hook: ContextVar[Hook | None] = ContextVar("imageroute_give_way", default=None)
 
 
+class Turns:
+    """Seconds the work in a `counting_turns` block spent waiting for its turn in this process:
+    giving way, and in line for the crunch thread. The bot's time, not the provider's."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+
+_turns: ContextVar[Turns | None] = ContextVar("imageroute_turns", default=None)
+
+
+@contextmanager
+def counting_turns() -> Iterator[Turns]:
+    """Count the turns waited for inside this block (and the tasks it starts)."""
+    turns = Turns()
+    token = _turns.set(turns)
+    try:
+        yield turns
+    finally:
+        _turns.reset(token)
+
+
+def _waited(seconds: float) -> None:
+    turns = _turns.get()
+    if turns is not None:
+        turns.seconds += seconds
+
+
+class Stopwatch:
+    """Seconds since it was made, less the turns counted meanwhile (`counting_turns`): what a
+    route reports as a call's latency is the provider's time, even when the bot made the call
+    wait for its turn under load."""
+
+    def __init__(self) -> None:
+        self._t0 = time.perf_counter()
+        self._turns = _turns.get()
+        self._turns0 = self._turns.seconds if self._turns is not None else 0.0
+
+    def __call__(self) -> float:
+        elapsed = time.perf_counter() - self._t0
+        if self._turns is not None:
+            elapsed -= self._turns.seconds - self._turns0
+        return max(elapsed, 0.0)
+
+
 async def give_way() -> None:
     """Before a heavy step: wait as long as whoever started this work asks (at once if no one
     set a hook)."""
     hook = _hook.get()
     if hook is not None:
-        await hook()
+        t0 = time.perf_counter()
+        try:
+            await hook()
+        finally:
+            _waited(time.perf_counter() - t0)
 
 
 @contextmanager
@@ -57,4 +107,15 @@ async def crunch(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """`func(*args, **kwargs)`, CPU-heavy, off the event loop: after giving way, one at a time."""
     await give_way()
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_CRUNCHER, functools.partial(func, *args, **kwargs))
+    queued = time.perf_counter()
+    began: list[float] = []
+
+    def run() -> T:
+        began.append(time.perf_counter())
+        return func(*args, **kwargs)
+
+    try:
+        return await loop.run_in_executor(_CRUNCHER, run)
+    finally:
+        if began:
+            _waited(began[0] - queued)  # in line behind other answers

@@ -44,7 +44,7 @@ from routes.openai_common import (
     map_openai_error,
     require_images,
 )
-from routes.pacing import crunch
+from routes.pacing import Stopwatch, crunch
 
 log = logging.getLogger(__name__)
 
@@ -201,14 +201,14 @@ class SelfHostedRoute(BaseRoute):
     async def generate(self, request: ImageRequest) -> ImageResult:
         label = resolve_size(request.size, self._caps).label
         width, height = (int(v) for v in label.split("x")) if "x" in label else (1024, 1024)
-        t0 = time.perf_counter()
+        clock = Stopwatch()
         if self.config.flavor == "automatic1111":
             images, reported = await self._a1111(request, width, height)
         elif self.config.flavor == "comfyui":
             images, reported = await self._comfyui(request, width, height)
         else:
             images, reported = await self._openai(request, label)
-        latency = time.perf_counter() - t0
+        latency = clock()
         server_model = reported.pop("server_model", None)
         server_hash = reported.pop("server_model_hash", None)
         # What the operator declared is kept (the route board asks for the model version and

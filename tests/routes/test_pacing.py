@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
+from routes.config import parse_config
+from routes.model import ImageRequest
 from routes.pacing import crunch, give_way, giving_way_to
+from routes.registry import build_route
+from tests.fakes.openai import OpenAIFake
+from tests.routes.conftest import Executor
 
 
 async def test_without_a_hook_a_heavy_step_goes_at_once() -> None:
@@ -63,3 +69,26 @@ async def test_heavy_steps_run_off_the_loop_one_at_a_time_after_giving_way() -> 
     threads = await asyncio.gather(first, second)
     assert started == ["first", "second"]
     assert loop_thread not in threads
+
+
+async def test_latency_leaves_out_the_turns_the_bot_made_the_call_wait(
+    openai_fake: OpenAIFake, executor: Executor
+) -> None:
+    waits: list[float] = []
+
+    async def hook() -> None:
+        waits.append(time.perf_counter())
+        await asyncio.sleep(0.2)
+
+    text = f'[routes.o]\nkind = "openai"\napi_key = "sk-wire-1"\nbase_url = "{openai_fake.url}"\n'
+    route = build_route(parse_config(text, "t.toml").routes["o"])
+    t0 = time.perf_counter()
+    with giving_way_to(hook):
+        result = await executor(route).generate(ImageRequest(prompt="a red kite"))
+    wall = time.perf_counter() - t0
+    assert result.images and not openai_fake.rejections
+    # The answer's body read and its parse each waited for their turn.
+    assert len(waits) >= 2
+    provider = wall - 0.2 * len(waits)
+    assert 0 < result.latency_s <= provider + 0.05
+    assert 0 < result.attempts[-1].latency_s <= provider + 0.05
