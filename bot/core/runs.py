@@ -99,6 +99,12 @@ class RunOutcome:
     def ok(self) -> bool:
         return self.run.status == "succeeded"
 
+    def without_images(self) -> RunOutcome:
+        """The same outcome without the image bytes, for what outlives the run's posting (a
+        scoreboard waiting for its last edit must not hold megabytes per run)."""
+        result = dataclasses.replace(self.result, images=()) if self.result else None
+        return dataclasses.replace(self, images=[], result=result)
+
 
 class RunService:
     """Runs requests on configured routes and keeps the run log."""
