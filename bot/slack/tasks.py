@@ -66,14 +66,12 @@ class Answering:
         else:
             self._quiet.set()
 
-    async def quiet(self, patience: float | None = None) -> None:
+    async def quiet(self) -> None:
         """Return once no request has been answered for `settle` seconds, or after `patience`
-        seconds (this Answering's own when not given)."""
+        seconds."""
         if not self._quiet.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._quiet.wait(), self.patience if patience is None else patience
-                )
+                await asyncio.wait_for(self._quiet.wait(), self.patience)
 
 
 class BackgroundTasks:

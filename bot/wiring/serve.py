@@ -30,7 +30,6 @@ from bot.slack.poster import SlackPoster, make_client
 from bot.wiring.logs import bind_slack_fields
 from bot.wiring.metrics import CONTENT_TYPE, Metrics, process_metrics
 from bot.wiring.prober import Leadership, Prober
-from bot.wiring.quiet_gc import QuietCollector
 from bot.wiring.runtime import Runtime
 from bot.wiring.settings import Settings
 from storage.db import ping
@@ -242,15 +241,12 @@ async def serve(
     metrics = process_metrics(runtime)
     prober: Prober | None = None
     started: SlackBot | None = None  # its Slack connections are closed on the way out
-    collector: QuietCollector | None = None
     try:
         # Routes are warmed while Slack answers auth.test: /healthz (and Socket Mode) start only
         # once both are done, so ready means ready and the first run is not the slow one.
         bot, _ = await asyncio.gather(start_bot(settings, runtime), runtime.warm())
         started = bot
         settled()
-        collector = QuietCollector(bot.tasks.answering)
-        collector.start()
         # Acks first: the event loop answers Slack, worker threads run the runs' CPU work
         # (decoding, storing, checks). A thread asking for the GIL waits one switch interval
         # before the holder is told to let go: 1 ms instead of Python's 5 ms keeps the loop's
@@ -292,8 +288,6 @@ async def serve(
             await drain(bot, runtime, prober, stopping, settings.imageroute_drain_seconds)
             await handler.close_async()
     finally:
-        if collector is not None:
-            await collector.stop()
         if prober is not None:
             await prober.stop()
         if started is not None:
