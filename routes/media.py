@@ -3,7 +3,6 @@ size and pixel count, and whether an edit mask is usable."""
 
 from __future__ import annotations
 
-import binascii
 import io
 from typing import TYPE_CHECKING
 
@@ -18,23 +17,17 @@ MAX_INPUT_BYTES = 20 * 1024 * 1024
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp", "image/gif": "gif"}
 
 
-# Base64 is decoded a slice at a time: binascii holds the GIL for a whole call (7 ms for a 2 MB
-# image on a 2-core machine), and the event loop answering Slack cannot run meanwhile; between
-# slices another thread can take its turn. A multiple of 4 characters, so slices decode alone.
-_BASE64_SLICE = 128 * 1024
-
-
 def decode_base64(text: str | bytes) -> bytes:
-    """Strict base64 (alphabet and final padding only, as `b64decode(..., validate=True)`),
-    decoded in slices. Raises ValueError (binascii.Error) when the text is not base64."""
+    """Strict base64 (alphabet and final padding only, as `b64decode(..., validate=True)`).
+    Raises ValueError (binascii.Error) when the text is not base64.
+
+    pybase64 (SIMD): a 2 MB image's base64 decodes in about 0.1 ms instead of the standard
+    library's 7 ms, all of it with the interpreter lock held, which the event loop answering
+    Slack waits for."""
+    import pybase64
+
     data = text.encode("ascii") if isinstance(text, str) else text
-    parts = []
-    for start in range(0, len(data), _BASE64_SLICE):
-        piece = data[start : start + _BASE64_SLICE]
-        if start + _BASE64_SLICE < len(data) and b"=" in piece:
-            raise binascii.Error("padding before the end of the data")
-        parts.append(binascii.a2b_base64(piece, strict_mode=True))
-    return b"".join(parts)
+    return pybase64.b64decode(data, validate=True)
 
 
 def sniff_mime(data: bytes) -> str | None:

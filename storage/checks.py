@@ -3,6 +3,7 @@ run, and summed per route and family for stats, the advisor and the benchmark re
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -289,30 +290,44 @@ class CheckLog:
         repeat is compared with."""
         if run.id is None:
             return None
-        # Looked for among the route's latest RECENT_RUNS runs before this one (found through
-        # the route-and-time index, then filtered): the prompt is not indexed, and a search of
-        # the whole history would cost every checked image a read that grows with the history.
-        recent = (
-            select(Run)
-            .where(col(Run.route_id) == run.route_id)
-            .where(col(Run.created_at) <= run.created_at)
-            .where(col(Run.id) < run.id)
-            .order_by(col(Run.created_at).desc())
-            .limit(RECENT_RUNS)
-            .subquery("recent")
-        )
-        earlier_run = aliased(Run, recent)
-        query = (
-            select(earlier_run)
-            .where(col(earlier_run.prompt) == run.prompt)
-            .where(col(earlier_run.status) == "succeeded")
-            .order_by(col(earlier_run.id).desc())
-            .limit(lookback)
-        )
+        params = {
+            "route_id": run.route_id,
+            "created_at": run.created_at,
+            "run_id": run.id,
+            "prompt": run.prompt,
+        }
         with Session(self.engine, expire_on_commit=False) as session:
-            candidates = session.exec(query).all()
+            candidates = session.exec(_previous_output_query(lookback), params=params).all()
         # JSON columns have no equality in PostgreSQL: options are compared here.
         for earlier in candidates:
             if earlier.params == run.params and earlier.input_assets == run.input_assets:
-                return earlier
+                found: Run = earlier
+                return found
         return None
+
+
+@functools.cache
+def _previous_output_query(lookback: int) -> Any:
+    """CheckLog.previous_output's query, built once with its values as parameters (building
+    it took milliseconds of the checks' thread for each checked run).
+
+    Looked for among the route's latest RECENT_RUNS runs before this one (found through the
+    route-and-time index, then filtered): the prompt is not indexed, and a search of the whole
+    history would cost every checked image a read that grows with the history."""
+    recent = (
+        select(Run)
+        .where(col(Run.route_id) == sa.bindparam("route_id"))
+        .where(col(Run.created_at) <= sa.bindparam("created_at"))
+        .where(col(Run.id) < sa.bindparam("run_id"))
+        .order_by(col(Run.created_at).desc())
+        .limit(RECENT_RUNS)
+        .subquery("recent")
+    )
+    earlier_run = aliased(Run, recent)
+    return (
+        select(earlier_run)
+        .where(col(earlier_run.prompt) == sa.bindparam("prompt"))
+        .where(col(earlier_run.status) == "succeeded")
+        .order_by(col(earlier_run.id).desc())
+        .limit(lookback)
+    )

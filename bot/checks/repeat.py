@@ -41,10 +41,11 @@ def mean_similarity(images: Sequence[Image.Image]) -> float | None:
     return statistics.fmean(pairs) if pairs else None
 
 
-def repeat_check(
-    image: Image.Image, earlier: Image.Image, earlier_run: int, threshold: float
-) -> CheckResult:
-    a, b = fingerprint(image), fingerprint(earlier)
+def repeat_check(image: str, earlier: str, earlier_run: int, threshold: float) -> CheckResult:
+    """Two fingerprints (`fingerprint`, as hex) compared: this image's and the earlier run's."""
+    import imagehash
+
+    a, b = imagehash.hex_to_hash(image), imagehash.hex_to_hash(earlier)
     score = similarity(a, b)
     passed = score >= threshold
     return CheckResult(
@@ -59,5 +60,5 @@ def repeat_check(
             f"the same request on this route gave a different picture than run #{earlier_run} "
             f"({score:.1%} alike, needs {threshold:.0%})"
         ),
-        detail={"compared_with": earlier_run, "distance_bits": int(a - b)},  # type: ignore[operator]
+        detail={"compared_with": earlier_run, "distance_bits": int(a - b)},
     )

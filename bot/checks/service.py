@@ -1,26 +1,33 @@
-"""Runs a finished run's acceptance checks off the event loop and keeps them in the check log.
+"""Runs a finished run's acceptance checks in the checks process and keeps them in the check log.
 
-One worker thread per process does the checking (OCR is CPU-heavy and its engine is shared),
-so checks queue behind each other rather than compete with the bot's own threads. Nothing here
-ever fails a run: a check that raises is stored as "not run" with the reason, and a check pass
-that cannot be stored is logged and still returned.
+The checking itself (decoding every image, OCR, pHash: tens to hundreds of milliseconds of CPU
+per image) runs in one process per bot process, started on first use at a lower CPU priority:
+it never holds the bot's interpreter lock, and when the machine is busy the acks go first.
+Jobs queue behind each other there, and heavy engines (OCR models) load once. What the checks
+read and write (the run's images, the earlier output of a repeat, the check log) is read and
+stored in one worker thread of the bot. Nothing here ever fails a run: a check that raises is
+stored as "not run" with the reason, so is every check of a job whose process stopped, and a
+check pass that cannot be stored is logged and still returned.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import contextlib
 import logging
-import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+import multiprocessing
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from cachetools import LRUCache
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.checks.delivery import delivery_check
-from bot.checks.model import Ask, CheckReport, CheckResult, not_run
-from bot.checks.pictures import ImageUnreadable, open_image
+from bot.checks.model import Ask, CheckReport, not_run
+from bot.checks.work import Done, Earlier, Job, run_checks
 from routes.pacing import give_way
 from storage.assets import AssetStore, AssetStoreError
 from storage.checks import CheckLog
@@ -28,12 +35,73 @@ from storage.runlog import RunLog
 from storage.tables import Run
 
 if TYPE_CHECKING:
-    from PIL import Image
+    from collections.abc import Callable
 
     from routes.config import CheckSettings
     from routes.model import ImageRequest
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# The checks process's niceness (0 is the bot's, 19 the lowest priority): on a busy machine it
+# gets a small share of the CPU, on an idle one all it needs.
+CHECKS_NICENESS = 10
+# Fingerprints of recent first outputs kept by run id, so that a repeat is compared without
+# reading and decoding the earlier image again (a 16-character string each).
+PRINTS_KEPT = 20_000
+
+
+class ChecksStopped(Exception):
+    """The checks process exited before it answered (killed, out of memory)."""
+
+
+class ChecksProcess:
+    """One process that runs the checks (bot.checks.work) for this whole bot process, started
+    on first use by a fork server (never a fork of the threaded bot) at CHECKS_NICENESS, and
+    started again after it exits."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self.waiting = 0  # calls handed to the process and not answered yet (the checks' queue)
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(*args)` in the checks process (both picklable); ChecksStopped if it exits."""
+        pool = self._executor()
+        self.waiting += 1
+        try:
+            return await asyncio.wrap_future(pool.submit(fn, *args))
+        except BrokenProcessPool as exc:
+            with self._lock:
+                if self._pool is pool:  # the next call starts a new process
+                    self._pool = None
+            pool.shutdown(wait=False)
+            raise ChecksStopped(str(exc)) from None
+        finally:
+            self.waiting -= 1
+
+    def _executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                methods = multiprocessing.get_all_start_methods()
+                context = multiprocessing.get_context(
+                    "forkserver" if "forkserver" in methods else "spawn"
+                )
+                self._pool = ProcessPoolExecutor(
+                    max_workers=1, mp_context=context, initializer=_lower_priority
+                )
+            return self._pool
+
+
+def _lower_priority() -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(CHECKS_NICENESS)
+
+
+# One per bot process: every runtime's checks share it (and its loaded engines).
+CHECKS_PROCESS = ChecksProcess()
+STOPPED = "the checks process stopped before it answered (out of memory, or killed)"
 
 
 class AcceptanceChecks:
@@ -47,6 +115,8 @@ class AcceptanceChecks:
         self.assets = assets
         self.settings = settings
         self._pool: ThreadPoolExecutor | None = None
+        self._prints: LRUCache[int, str] = LRUCache(maxsize=PRINTS_KEPT)
+        self._prints_lock = threading.Lock()
 
     @property
     def enabled(self) -> bool:
@@ -54,7 +124,7 @@ class AcceptanceChecks:
 
     @property
     def worker(self) -> ThreadPoolExecutor:
-        """The process's one checks thread (created on first use): checks queue behind it."""
+        """The thread that reads and stores for the checks (created on first use)."""
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checks")
         return self._pool
@@ -65,15 +135,24 @@ class AcceptanceChecks:
         images: Sequence[bytes] | None = None,
         request: ImageRequest | None = None,
     ) -> CheckReport:
-        """Check a finished run in the checks' worker thread; an empty report when checks are
-        off or the run has no image. `images` and `request` save reading back what the caller
-        holds already."""
+        """Check a finished run in the checks process; an empty report when checks are off or
+        the run has no image. `images` and `request` save reading back what the caller holds
+        already."""
         if not self.enabled or run.status != "succeeded" or run.id is None:
             return CheckReport()
-        await give_way()  # decoding and checking images waits for the acks in progress
+        await give_way()  # reading the run's images waits for the acks in progress
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self.worker, self.check_now, run, images, request)
+            job = await loop.run_in_executor(self.worker, self._job, run, images, request)
+            if isinstance(job, Job):
+                try:
+                    done = await CHECKS_PROCESS.call(run_checks, job)
+                except ChecksStopped:
+                    log.warning("run %s: the checks process stopped during its checks", run.id)
+                    done = Done([not_run("delivery", STOPPED)])
+            else:
+                done = job
+            return await loop.run_in_executor(self.worker, self._keep, run, done)
         except Exception:  # whatever goes wrong, the run and its posting stay intact: log all
             log.warning("run %s: the acceptance checks could not run", run.id, exc_info=True)
             return CheckReport()
@@ -84,92 +163,65 @@ class AcceptanceChecks:
         images: Sequence[bytes] | None = None,
         request: ImageRequest | None = None,
     ) -> CheckReport:
-        """The same, in the calling thread (the benchmark report, scripts)."""
-        assert run.id is not None
-        try:
-            outputs = list(images) if images is not None else self._stored(run.id, "output")
-            source, mask = self._inputs(run, request)
-        except (AssetStoreError, OSError, SQLAlchemyError) as exc:
-            reason = f"the run's images could not be read back ({type(exc).__name__})"
-            results = [not_run("delivery", reason)]
-        else:
-            results = self._results(run, outputs, Ask.of(run, source, mask))
-        rows = [r.row() for r in results]
-        try:
-            self.checklog.replace(run.id, rows)
-        except SQLAlchemyError as exc:
-            log.warning("run %s: checks could not be stored: %s", run.id, type(exc).__name__)
-        return CheckReport(rows)
+        """The same, all in the calling thread (the benchmark report, scripts)."""
+        job = self._job(run, images, request)
+        return self._keep(run, run_checks(job) if isinstance(job, Job) else job)
 
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
-    # -- the checks ------------------------------------------------------------------------
-    def _results(self, run: Run, outputs: list[bytes], ask: Ask) -> list[CheckResult]:
-        # Each image is decoded once, for every check that reads it (a 1024x1024 PNG costs
-        # tens of milliseconds of CPU).
-        pictures: list[Image.Image | ImageUnreadable] = []
-        for data in outputs:
-            try:
-                pictures.append(open_image(data))
-            except ImageUnreadable as exc:
-                pictures.append(exc)
-        decoded = [p for p in pictures if not isinstance(p, ImageUnreadable)]
-        whole = decoded if len(decoded) == len(outputs) else None  # else delivery says why
-        results = [_guarded("delivery", 0, lambda: delivery_check(outputs, ask, whole))]
-        for position, picture in enumerate(pictures):
-            if isinstance(picture, ImageUnreadable):
-                # The delivery check says so for the run; each check of this image is not run.
-                for name in self._image_check_names(ask):
-                    results.append(not_run(name, str(picture), position))
-                continue
-            for name, check in self._image_checks(picture, ask):
-                results.append(_guarded(name, position, check))
-            if position == 0:
-                results.extend(self._repeat(run, picture))
-        return results
+    # -- what the checks read and store ----------------------------------------------------
+    def _job(
+        self, run: Run, images: Sequence[bytes] | None, request: ImageRequest | None
+    ) -> Job | Done:
+        """Everything the checks need, read: the job, or the "not run" when it cannot be."""
+        assert run.id is not None
+        try:
+            outputs = list(images) if images is not None else self._stored(run.id, "output")
+            source, mask = self._inputs(run, request)
+        except (AssetStoreError, OSError, SQLAlchemyError) as exc:
+            reason = f"the run's images could not be read back ({type(exc).__name__})"
+            return Done([not_run("delivery", reason)])
+        earlier = self._earlier(run) if outputs else None
+        return Job(tuple(outputs), Ask.of(run, source, mask), self.settings, earlier)
 
-    @staticmethod
-    def _image_check_names(ask: Ask) -> list[str]:
-        names = ["text"] if ask.texts else []
-        names += ["edit"] if ask.source is not None else []
-        return names + (["transparency"] if ask.transparent else [])
-
-    def _image_checks(
-        self, picture: Image.Image, ask: Ask
-    ) -> list[tuple[str, Callable[[], CheckResult]]]:
-        """The checks that apply to one image, given what was asked."""
-        settings = self.settings
-        checks: list[tuple[str, Callable[[], CheckResult]]] = []
-        if ask.texts:
-            checks.append(("text", lambda: _text(picture, ask, settings)))
-        source = ask.source
-        if source is not None:
-            checks.append(("edit", lambda: _edit(picture, source, ask.mask, settings)))
-        if ask.transparent:
-            threshold = settings.transparency_min_share
-            checks.append(("transparency", lambda: _transparency(picture, threshold)))
-        return checks
-
-    def _repeat(self, run: Run, picture: Image.Image) -> list[CheckResult]:
-        """Against the latest earlier output of the same request on the same route, if any."""
+    def _earlier(self, run: Run) -> Earlier | None:
+        """The latest earlier output of the same request on the same route, if any."""
         try:
             earlier = self.checklog.previous_output(run)
         except SQLAlchemyError as exc:
-            return [not_run("repeat", f"earlier runs could not be read ({type(exc).__name__})")]
+            return Earlier(0, problem=f"earlier runs could not be read ({type(exc).__name__})")
         if earlier is None or earlier.id is None:
-            return []
-        earlier_id = earlier.id
+            return None
+        with self._prints_lock:
+            known = self._prints.get(earlier.id)
+        if known is not None:
+            return Earlier(earlier.id, fingerprint=known)
+        try:
+            first = self._stored(earlier.id, "output")[:1]
+        except (AssetStoreError, OSError, SQLAlchemyError) as exc:
+            first = []
+            problem = f"run #{earlier.id}'s image could not be read ({type(exc).__name__})"
+        else:
+            problem = f"run #{earlier.id} has no stored image"
+        if not first:
+            return Earlier(earlier.id, problem=problem)
+        return Earlier(earlier.id, image=first[0])
 
-        def compare() -> CheckResult:
-            from bot.checks.repeat import repeat_check
-
-            before = open_image(self._stored(earlier_id, "output")[0])
-            return repeat_check(picture, before, earlier_id, self.settings.repeat_min_similarity)
-
-        return [_guarded("repeat", 0, compare)]
+    def _keep(self, run: Run, done: Done) -> CheckReport:
+        """Store the results (replacing any earlier ones) and remember the fingerprint."""
+        assert run.id is not None
+        if done.fingerprint is not None:
+            with self._prints_lock:
+                self._prints[run.id] = done.fingerprint
+        rows = [r.row() for r in done.results]
+        try:
+            self.checklog.replace(run.id, rows)
+        except SQLAlchemyError as exc:
+            log.warning("run %s: checks could not be stored: %s", run.id, type(exc).__name__)
+        return CheckReport(rows)
 
     def _stored(self, run_id: int, role: str) -> list[bytes]:
         return [self.assets.get(a.path) for a in self.runlog.assets(run_id, role=role)]
@@ -184,37 +236,3 @@ class AcceptanceChecks:
         inputs = self._stored(run.id, "input")
         masks = self._stored(run.id, "mask")
         return (inputs[0] if inputs else None), (masks[0] if masks else None)
-
-
-def _text(picture: Image.Image, ask: Ask, settings: CheckSettings) -> CheckResult:
-    from bot.checks.text import text_check
-
-    return text_check(picture, ask.texts, settings.text_min_accuracy)
-
-
-def _edit(
-    picture: Image.Image, source: bytes, mask: bytes | None, settings: CheckSettings
-) -> CheckResult:
-    from bot.checks.edit import edit_check
-
-    return edit_check(picture, source, mask, settings)
-
-
-def _transparency(picture: Image.Image, threshold: float) -> CheckResult:
-    from bot.checks.transparency import transparency_check
-
-    return transparency_check(picture, threshold)
-
-
-def _guarded(name: str, position: int, check: Callable[[], CheckResult]) -> CheckResult:
-    """Run one check; anything it raises makes it "not run" (with the reason), never a failed
-    run: an OCR engine that cannot load must not cost the user their image."""
-    started = time.perf_counter()
-    try:
-        result = check()
-    except ImageUnreadable as exc:
-        return not_run(name, str(exc), position)
-    except Exception as exc:  # a third-party engine may raise anything: keep the run, log all
-        log.warning("check %s could not run", name, exc_info=True)
-        return not_run(name, f"the check could not run ({type(exc).__name__})", position)
-    return dataclasses.replace(result, position=position, duration_s=time.perf_counter() - started)

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as HttpRoute
 
+from bot.checks.service import CHECKS_PROCESS
 from bot.core import correlation
 from bot.core.admission import RunSlots
 from bot.health.events import AlertSink
@@ -87,6 +88,7 @@ def build_http_app(bot: SlackBot, runtime: Runtime, metrics: Metrics | None = No
             "background_tasks": len(bot.tasks),
             "runs_in_flight": bot.slots.in_flight,
             "requests_queued": bot.slots.waiting,
+            "checks_waiting": CHECKS_PROCESS.waiting,
             "worker": runtime.worker_id,
             "sweeps": runtime.liveness.sweeps,
         }

@@ -8,6 +8,7 @@ import dataclasses
 from bot.checks.model import FAILED, NOT_RUN, PASSED
 from bot.core.requests import build_request
 from bot.core.runs import RunOrigin
+from bot.wiring.runtime import Runtime
 from routes.model import InputImage
 from tests.bot.checks import calibration as cal
 from tests.conftest import RuntimeOpener
@@ -115,3 +116,46 @@ async def test_an_unreadable_image_without_quoted_text_is_still_stored(
     assert outcome.run.id is not None
     stored = runtime.checks.checklog.for_run(outcome.run.id)
     assert [(r.name, r.status) for r in stored] == [("delivery", NOT_RUN)]
+
+
+async def test_a_repeat_is_compared_with_the_earlier_fingerprint_once_known(
+    open_runtime: RuntimeOpener,
+):
+    runtime = open_runtime(DEMO)
+    request = build_request({"prompt": "a windmill in fog", "size": "256x256"})
+    first = await runtime.runs.run("demo", request, RunOrigin())
+    second = await runtime.runs.run("demo", request, RunOrigin())
+    third = await runtime.runs.run("demo", request, RunOrigin())
+    assert first.run.id is not None and second.run.id is not None
+    await runtime.checks.check(first.run)  # its fingerprint is kept
+    # Each earlier image is gone from the store once checked: only what the checks kept of it
+    # can compare a repeat with it.
+    _delete_outputs(runtime, first.run.id)
+    report = await runtime.checks.check(second.run, [i.data for i in second.images], request)
+    lines = {line.name: line for line in report.lines()}
+    assert lines["repeat"].status == PASSED and lines["repeat"].score == 1.0
+    assert f"run #{first.run.id}" in lines["repeat"].summary
+    _delete_outputs(runtime, second.run.id)
+    report = await runtime.checks.check(third.run, [i.data for i in third.images], request)
+    lines = {line.name: line for line in report.lines()}
+    assert lines["repeat"].status == PASSED and f"run #{second.run.id}" in lines["repeat"].summary
+
+
+def _delete_outputs(runtime: Runtime, run_id: int) -> None:
+    for asset in runtime.runlog.assets(run_id, role="output"):
+        runtime.assets.delete(asset.path)
+
+
+async def test_a_repeat_whose_earlier_image_is_gone_is_not_run(open_runtime: RuntimeOpener):
+    runtime = open_runtime(DEMO)
+    request = build_request({"prompt": "a red barn", "size": "256x256"})
+    first = await runtime.runs.run("demo", request, RunOrigin())
+    second = await runtime.runs.run("demo", request, RunOrigin())
+    assert first.run.id is not None
+    _delete_outputs(runtime, first.run.id)
+    report = await runtime.checks.check(second.run, [i.data for i in second.images], request)
+    lines = {line.name: line for line in report.lines()}
+    assert lines["repeat"].status == NOT_RUN
+    (reason,) = lines["repeat"].reasons
+    assert reason == f"run #{first.run.id}'s image could not be read (FileNotFoundError)"
+    assert lines["delivery"].status == PASSED  # the run's own checks are not affected

@@ -1,0 +1,69 @@
+"""The checks run in their own process, at a lower CPU priority, started again when it exits:
+the bot's event loop never waits for the interpreter lock while an image is decoded or read,
+and a checks process killed mid-job (out of memory) costs the run its checks, never the run."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+
+import pytest
+
+from bot.checks.model import NOT_RUN
+from bot.checks.service import CHECKS_NICENESS, CHECKS_PROCESS, STOPPED, ChecksStopped
+from bot.core.requests import build_request
+from bot.core.runs import RunOrigin
+from tests.conftest import RuntimeOpener
+
+DEMO = """
+[routes.demo]
+kind = "demo"
+"""
+
+
+async def test_the_checks_process_is_another_process_at_a_lower_priority():
+    pid = await CHECKS_PROCESS.call(os.getpid)
+    assert pid != os.getpid()
+    assert await CHECKS_PROCESS.call(os.nice, 0) == min(19, os.nice(0) + CHECKS_NICENESS)
+    assert await CHECKS_PROCESS.call(os.getpid) == pid  # one process, kept
+
+
+async def test_a_checks_process_that_exits_is_started_again():
+    before = await CHECKS_PROCESS.call(os.getpid)
+    with pytest.raises(ChecksStopped):
+        await CHECKS_PROCESS.call(os._exit, 3)
+    after = await CHECKS_PROCESS.call(os.getpid)
+    assert after not in (before, os.getpid())
+
+
+async def test_a_run_whose_checks_process_is_killed_keeps_its_image_and_says_why(
+    open_runtime: RuntimeOpener,
+):
+    runtime = open_runtime(DEMO)
+    request = build_request({"prompt": "a sign reading 'OPEN'", "size": "256x256"})
+    outcome = await runtime.runs.run("demo", request, RunOrigin())
+    pid = await CHECKS_PROCESS.call(os.getpid)
+    busy = asyncio.ensure_future(CHECKS_PROCESS.call(time.sleep, 30))  # the process is busy
+    checking = asyncio.ensure_future(
+        runtime.checks.check(outcome.run, [i.data for i in outcome.images], request)
+    )
+    deadline = time.monotonic() + 30
+    while CHECKS_PROCESS.waiting < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)  # until the check is read and waits behind the busy job
+    assert CHECKS_PROCESS.waiting == 2 and not checking.done()
+    os.kill(pid, signal.SIGKILL)
+    report = await asyncio.wait_for(checking, 30)
+    with pytest.raises(ChecksStopped):
+        await busy
+    assert [(line.name, line.status, line.reasons) for line in report.lines()] == [
+        ("delivery", NOT_RUN, (STOPPED,))
+    ]
+    assert outcome.run.id is not None
+    assert runtime.runlog.get(outcome.run.id).status == "succeeded"  # type: ignore[union-attr]
+    stored = runtime.checks.checklog.for_run(outcome.run.id)
+    assert [(r.name, r.status, r.reason) for r in stored] == [("delivery", NOT_RUN, STOPPED)]
+    # The next check runs in a new process, in full.
+    again = await runtime.checks.check(outcome.run, [i.data for i in outcome.images], request)
+    assert {line.name for line in again.lines()} == {"text", "delivery"}
