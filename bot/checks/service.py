@@ -94,6 +94,15 @@ class ChecksProcess:
             return self._pool
 
 
+def _warm_up() -> None:
+    """What every check needs, imported in the checks process (the OCR engine still loads on
+    the first text check)."""
+    import imagehash  # noqa: F401
+    from PIL import PngImagePlugin  # noqa: F401
+
+    import bot.checks.work  # noqa: F401
+
+
 def _lower_priority() -> None:
     with contextlib.suppress(OSError, AttributeError):
         os.nice(CHECKS_NICENESS)
@@ -156,6 +165,15 @@ class AcceptanceChecks:
         except Exception:  # whatever goes wrong, the run and its posting stay intact: log all
             log.warning("run %s: the acceptance checks could not run", run.id, exc_info=True)
             return CheckReport()
+
+    async def warm(self) -> None:
+        """Start the checks process ahead of the first check (serve does, once serving)."""
+        if not self.enabled:
+            return
+        try:
+            await CHECKS_PROCESS.call(_warm_up)
+        except Exception:  # the first check starts it then, or says why it cannot
+            log.warning("the checks process could not be started ahead", exc_info=True)
 
     def check_now(
         self,

@@ -272,6 +272,7 @@ async def serve(
             )
             server = _Server(config)
             serving = asyncio.ensure_future(server.serve())
+            warm_checks(bot, runtime)
             log.info(
                 "serving Slack over HTTP on %s:%d (POST /slack/events, GET /healthz, /metrics)",
                 host,
@@ -286,6 +287,7 @@ async def serve(
             await serving
         else:
             handler = await connect_socket_mode(bot, settings)
+            warm_checks(bot, runtime)
             await stopping.requested.wait()
             await drain(bot, runtime, prober, stopping, settings.imageroute_drain_seconds)
             await handler.close_async()
@@ -296,6 +298,12 @@ async def serve(
             await started.aclose()
         await runtime.aclose()
         log.info("stopped")
+
+
+def warm_checks(bot: SlackBot, runtime: Runtime) -> None:
+    """The checks process starts (at its lower priority) once this process serves, after the
+    requests being answered: the first run's checks do not wait for it to start."""
+    bot.tasks.spawn(runtime.checks.warm(), name="checks-warm")
 
 
 def prober_status_app(runtime: Runtime, prober: Prober, metrics: Metrics) -> Starlette:

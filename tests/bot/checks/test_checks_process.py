@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 import time
 
 import pytest
@@ -67,3 +68,17 @@ async def test_a_run_whose_checks_process_is_killed_keeps_its_image_and_says_why
     # The next check runs in a new process, in full.
     again = await runtime.checks.check(outcome.run, [i.data for i in outcome.images], request)
     assert {line.name for line in again.lines()} == {"text", "delivery"}
+
+
+async def test_warming_starts_a_process_with_what_every_check_imports(
+    open_runtime: RuntimeOpener,
+):
+    with pytest.raises(ChecksStopped):
+        await CHECKS_PROCESS.call(os._exit, 3)  # a new process from here on
+    await open_runtime(DEMO).checks.warm()
+    assert CHECKS_PROCESS.waiting == 0
+    assert await CHECKS_PROCESS.call(_imported, ("imagehash", "PIL.PngImagePlugin"))
+
+
+def _imported(names: tuple[str, ...]) -> bool:
+    return all(name in sys.modules for name in names)
