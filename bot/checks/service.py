@@ -44,9 +44,13 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# The checks process's niceness (0 is the bot's, 19 the lowest priority): on a busy machine it
-# gets a small share of the CPU, on an idle one all it needs.
-CHECKS_NICENESS = 10
+# The checks process's niceness (0 is the bot's, 19 the lowest priority): the CPU the bot and the
+# machine leave, so checks wait while the machine is saturated and take an idle core otherwise.
+CHECKS_NICENESS = 19
+# Checks waiting for the checks process at most: each holds its run's images (a few MB) until
+# checked, so past this many a run's checks are stored as not run, and say why, rather than let
+# a long burst hold gigabytes.
+MAX_CHECKS_WAITING = 200
 # Fingerprints of recent first outputs kept by run id, so that a repeat is compared without
 # reading and decoding the earlier image again (a 16-character string each).
 PRINTS_KEPT = 20_000
@@ -111,6 +115,7 @@ def _lower_priority() -> None:
 # One per bot process: every runtime's checks share it (and its loaded engines).
 CHECKS_PROCESS = ChecksProcess()
 STOPPED = "the checks process stopped before it answered (out of memory, or killed)"
+BEHIND = "the checks were too far behind the runs ({n} waiting): this run was not checked"
 
 
 class AcceptanceChecks:
@@ -152,7 +157,12 @@ class AcceptanceChecks:
         await give_way()  # reading the run's images waits for the acks in progress
         loop = asyncio.get_running_loop()
         try:
-            job = await loop.run_in_executor(self.worker, self._job, run, images, request)
+            waiting = CHECKS_PROCESS.waiting
+            if waiting >= MAX_CHECKS_WAITING:
+                log.warning("run %s: not checked, %d checks waiting", run.id, waiting)
+                job: Job | Done = Done([not_run("delivery", BEHIND.format(n=waiting))])
+            else:
+                job = await loop.run_in_executor(self.worker, self._job, run, images, request)
             if isinstance(job, Job):
                 try:
                     done = await CHECKS_PROCESS.call(run_checks, job)

@@ -12,8 +12,9 @@ import time
 
 import pytest
 
+from bot.checks import service
 from bot.checks.model import NOT_RUN
-from bot.checks.service import CHECKS_NICENESS, CHECKS_PROCESS, STOPPED, ChecksStopped
+from bot.checks.service import BEHIND, CHECKS_NICENESS, CHECKS_PROCESS, STOPPED, ChecksStopped
 from bot.core.requests import build_request
 from bot.core.runs import RunOrigin
 from tests.conftest import RuntimeOpener
@@ -82,3 +83,33 @@ async def test_warming_starts_a_process_with_what_every_check_imports(
 
 def _imported(names: tuple[str, ...]) -> bool:
     return all(name in sys.modules for name in names)
+
+
+async def test_past_the_checks_waiting_limit_a_run_is_not_checked_and_says_why(
+    open_runtime: RuntimeOpener, monkeypatch: pytest.MonkeyPatch
+):
+    runtime = open_runtime(DEMO)
+    request = build_request({"prompt": "a blue kite", "size": "256x256"})
+    outcome = await runtime.runs.run("demo", request, RunOrigin())
+    monkeypatch.setattr(service, "MAX_CHECKS_WAITING", 1)
+    pid = await CHECKS_PROCESS.call(os.getpid)
+    busy = asyncio.ensure_future(CHECKS_PROCESS.call(time.sleep, 30))
+    try:
+        deadline = time.monotonic() + 30
+        while CHECKS_PROCESS.waiting < 1 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        report = await runtime.checks.check(outcome.run, [i.data for i in outcome.images])
+    finally:
+        os.kill(pid, signal.SIGKILL)  # ends the busy job
+        with pytest.raises(ChecksStopped):
+            await busy
+    reason = BEHIND.format(n=1)
+    assert [(line.name, line.status, line.reasons) for line in report.lines()] == [
+        ("delivery", NOT_RUN, (reason,))
+    ]
+    assert outcome.run.id is not None
+    stored = runtime.checks.checklog.for_run(outcome.run.id)
+    assert [(r.status, r.reason) for r in stored] == [(NOT_RUN, reason)]
+    # Once the checks caught up, the next run is checked again.
+    again = await runtime.checks.check(outcome.run, [i.data for i in outcome.images])
+    assert {line.status for line in again.lines()} != {NOT_RUN}
