@@ -21,6 +21,7 @@ from typing import Any
 import boto3
 import pytest
 
+from storage.checks import CheckLog
 from storage.db import make_engine
 from storage.runlog import RunLog
 from storage.tables import Run
@@ -197,6 +198,15 @@ def requests_alternate(a: Process, b: Process, slack: SlackFake, runlog: RunLog)
     assert by_pid == {a.popen.pid: 3, b.popen.pid: 3}
     assert runs_total(a, "demo") + runs_total(b, "demo") == 3
     assert runs_total(a, "openai") == 2 and runs_total(b, "openai") == 1
+    # Each replica's checks process (started by `python -m bot serve`) checked its runs.
+    checks = CheckLog(runlog.engine)
+
+    def all_checked() -> list[list[Any]] | None:
+        stored = [list(checks.for_run(r.id or 0)) for r in runs]
+        return stored if all(stored) else None
+
+    checked = wait_for(all_checked, COLD, "every run's acceptance checks")
+    assert all(row.status != "not_run" for rows in checked for row in rows)
     return runs
 
 
