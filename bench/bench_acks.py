@@ -331,7 +331,8 @@ def main(args: argparse.Namespace) -> None:
     runs = len(fake.calls("files.completeUploadExternal"))
     print(
         f"bot CPU: {bot_cpu:.1f} s for {len(parents)} requests and {runs} images uploaded "
-        f"({bot_cpu / max(runs, 1) * 1000:.0f} ms per run, ack included)"
+        f"({bot_cpu / max(runs, 1) * 1000:.0f} ms per run, ack included; the checks process's "
+        "CPU is not counted)"
     )
     print(
         f"scoreboards posted: {len(parents)}; opened as 'queued (n ahead)' (past the limit of "

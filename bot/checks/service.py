@@ -1,8 +1,9 @@
 """Runs a finished run's acceptance checks in the checks process and keeps them in the check log.
 
 The checking itself (decoding every image, OCR, pHash: tens to hundreds of milliseconds of CPU
-per image) runs in one process per bot process, started on first use at a lower CPU priority:
-it never holds the bot's interpreter lock, and when the machine is busy the acks go first.
+per image) runs in one process per bot process (started once the bot serves, or by the first
+check), at the lowest CPU priority: it never holds the bot's interpreter lock, and when the
+machine is busy the acks go first.
 Jobs queue behind each other there, and heavy engines (OCR models) load once. What the checks
 read and write (the run's images, the earlier output of a repeat, the check log) is read and
 stored in one worker thread of the bot. Nothing here ever fails a run: a check that raises is
