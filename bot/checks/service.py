@@ -1,9 +1,9 @@
 """Runs a finished run's acceptance checks in the checks process and keeps them in the check log.
 
 The checking itself (decoding every image, OCR, pHash: tens to hundreds of milliseconds of CPU
-per image) runs in one process per bot process (started once the bot serves, or by the first
-check), at the lowest CPU priority: it never holds the bot's interpreter lock, and when the
-machine is busy the acks go first.
+per image) runs, in the bot, in one checks process (started once the bot serves, or by the
+first check), at the lowest CPU priority: it never holds the bot's interpreter lock, and when
+the machine is busy the acks go first. A command-line run checks in its worker thread.
 Jobs queue behind each other there, and heavy engines (OCR models) load once. What the checks
 read and write (the run's images, the earlier output of a repeat, the check log) is read and
 stored in one worker thread of the bot. Nothing here ever fails a run: a check that raises is
@@ -71,6 +71,11 @@ class ChecksProcess:
         self._lock = threading.Lock()
         self.waiting = 0  # calls handed to the process and not answered yet (the checks' queue)
 
+    @property
+    def started(self) -> bool:
+        """Whether a checks process is running (or starting) now."""
+        return self._pool is not None
+
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)` in the checks process (both picklable); ChecksStopped if it exits."""
         pool = self._executor()
@@ -123,12 +128,21 @@ class AcceptanceChecks:
     """Checks every succeeded run's images against what was asked (bot.checks)."""
 
     def __init__(
-        self, checklog: CheckLog, runlog: RunLog, assets: AssetStore, settings: CheckSettings
+        self,
+        checklog: CheckLog,
+        runlog: RunLog,
+        assets: AssetStore,
+        settings: CheckSettings,
+        *,
+        own_process: bool = False,
     ) -> None:
         self.checklog = checklog
         self.runlog = runlog
         self.assets = assets
         self.settings = settings
+        # The bot checks in the checks process (its event loop answers Slack); a command-line
+        # run, which answers nobody meanwhile, checks in its worker thread and starts nothing.
+        self.own_process = own_process
         self._pool: ThreadPoolExecutor | None = None
         self._prints: LRUCache[int, str] = LRUCache(maxsize=PRINTS_KEPT)
         self._prints_lock = threading.Lock()
@@ -150,28 +164,30 @@ class AcceptanceChecks:
         images: Sequence[bytes] | None = None,
         request: ImageRequest | None = None,
     ) -> CheckReport:
-        """Check a finished run in the checks process; an empty report when checks are off or
-        the run has no image. `images` and `request` save reading back what the caller holds
-        already."""
+        """Check a finished run (in the checks process with `own_process`); an empty report
+        when checks are off or the run has no image. `images` and `request` save reading back
+        what the caller holds already."""
         if not self.enabled or run.status != "succeeded" or run.id is None:
             return CheckReport()
         await give_way()  # reading the run's images waits for the acks in progress
         loop = asyncio.get_running_loop()
         try:
             waiting = CHECKS_PROCESS.waiting
-            if waiting >= MAX_CHECKS_WAITING:
+            if self.own_process and waiting >= MAX_CHECKS_WAITING:
                 log.warning("run %s: not checked, %d checks waiting", run.id, waiting)
                 job: Job | Done = Done([not_run("delivery", BEHIND.format(n=waiting))])
             else:
                 job = await loop.run_in_executor(self.worker, self._job, run, images, request)
-            if isinstance(job, Job):
+            if not isinstance(job, Job):
+                done = job
+            elif not self.own_process:
+                done = await loop.run_in_executor(self.worker, run_checks, job)
+            else:
                 try:
                     done = await CHECKS_PROCESS.call(run_checks, job)
                 except ChecksStopped:
                     log.warning("run %s: the checks process stopped during its checks", run.id)
                     done = Done([not_run("delivery", STOPPED)])
-            else:
-                done = job
             return await loop.run_in_executor(self.worker, self._keep, run, done)
         except Exception:  # whatever goes wrong, the run and its posting stay intact: log all
             log.warning("run %s: the acceptance checks could not run", run.id, exc_info=True)
@@ -179,22 +195,12 @@ class AcceptanceChecks:
 
     async def warm(self) -> None:
         """Start the checks process ahead of the first check (serve does, once serving)."""
-        if not self.enabled:
+        if not (self.enabled and self.own_process):
             return
         try:
             await CHECKS_PROCESS.call(_warm_up)
         except Exception:  # the first check starts it then, or says why it cannot
             log.warning("the checks process could not be started ahead", exc_info=True)
-
-    def check_now(
-        self,
-        run: Run,
-        images: Sequence[bytes] | None = None,
-        request: ImageRequest | None = None,
-    ) -> CheckReport:
-        """The same, all in the calling thread (the benchmark report, scripts)."""
-        job = self._job(run, images, request)
-        return self._keep(run, run_checks(job) if isinstance(job, Job) else job)
 
     def close(self) -> None:
         if self._pool is not None:

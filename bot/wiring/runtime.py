@@ -119,7 +119,9 @@ class Runtime:
         )
         validator = RequestValidator(routes, config.limits.max_routes_per_comparison)
         spend = SpendPolicy(runlog, routes, config.limits, holder=worker_id, health=health)
-        checks = AcceptanceChecks(CheckLog(engine), runlog, assets, config.checks)
+        checks = AcceptanceChecks(
+            CheckLog(engine), runlog, assets, config.checks, own_process=role == "bot"
+        )
         liveness = Liveness(
             runlog,
             spend.reservations,

@@ -43,7 +43,7 @@ async def test_a_checks_process_that_exits_is_started_again():
 async def test_a_run_whose_checks_process_is_killed_keeps_its_image_and_says_why(
     open_runtime: RuntimeOpener,
 ):
-    runtime = open_runtime(DEMO)
+    runtime = open_runtime(DEMO, role="bot")
     request = build_request({"prompt": "a sign reading 'OPEN'", "size": "256x256"})
     outcome = await runtime.runs.run("demo", request, RunOrigin())
     pid = await CHECKS_PROCESS.call(os.getpid)
@@ -76,7 +76,7 @@ async def test_warming_starts_a_process_with_what_every_check_imports(
 ):
     with pytest.raises(ChecksStopped):
         await CHECKS_PROCESS.call(os._exit, 3)  # a new process from here on
-    await open_runtime(DEMO).checks.warm()
+    await open_runtime(DEMO, role="bot").checks.warm()
     assert CHECKS_PROCESS.waiting == 0
     assert await CHECKS_PROCESS.call(_imported, ("imagehash", "PIL.PngImagePlugin"))
 
@@ -88,7 +88,7 @@ def _imported(names: tuple[str, ...]) -> bool:
 async def test_past_the_checks_waiting_limit_a_run_is_not_checked_and_says_why(
     open_runtime: RuntimeOpener, monkeypatch: pytest.MonkeyPatch
 ):
-    runtime = open_runtime(DEMO)
+    runtime = open_runtime(DEMO, role="bot")
     request = build_request({"prompt": "a blue kite", "size": "256x256"})
     outcome = await runtime.runs.run("demo", request, RunOrigin())
     monkeypatch.setattr(service, "MAX_CHECKS_WAITING", 1)
@@ -113,3 +113,18 @@ async def test_past_the_checks_waiting_limit_a_run_is_not_checked_and_says_why(
     # Once the checks caught up, the next run is checked again.
     again = await runtime.checks.check(outcome.run, [i.data for i in outcome.images])
     assert {line.status for line in again.lines()} != {NOT_RUN}
+
+
+async def test_a_command_line_run_checks_in_its_own_thread_and_starts_no_process(
+    open_runtime: RuntimeOpener,
+):
+    with pytest.raises(ChecksStopped):
+        await CHECKS_PROCESS.call(os._exit, 3)  # no checks process from here on
+    assert not CHECKS_PROCESS.started
+    runtime = open_runtime(DEMO)  # the command line's role
+    request = build_request({"prompt": "a sign reading 'OPEN'", "size": "256x256"})
+    outcome = await runtime.runs.run("demo", request, RunOrigin())
+    await runtime.checks.warm()
+    report = await runtime.checks.check(outcome.run, [i.data for i in outcome.images], request)
+    assert {line.name for line in report.lines()} == {"text", "delivery"}
+    assert not CHECKS_PROCESS.started
