@@ -18,7 +18,9 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import select
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -99,7 +101,10 @@ class ChecksProcess:
                     "forkserver" if "forkserver" in methods else "spawn"
                 )
                 self._pool = ProcessPoolExecutor(
-                    max_workers=1, mp_context=context, initializer=_lower_priority
+                    max_workers=1,
+                    mp_context=context,
+                    initializer=_checks_process_start,
+                    initargs=(os.getpid(),),
                 )
             return self._pool
 
@@ -113,9 +118,31 @@ def _warm_up() -> None:
     import bot.checks.work  # noqa: F401
 
 
-def _lower_priority() -> None:
+def _checks_process_start(bot_pid: int) -> None:
+    """The checks process's set-up: the lowest priority, and a thread that ends the process
+    with the bot's. Its job queue is a pipe it holds both ends of, so a bot that is killed
+    (SIGKILL, out of memory) would otherwise leave it, and the fork server, waiting forever."""
     with contextlib.suppress(OSError, AttributeError):
         os.nice(CHECKS_NICENESS)
+    threading.Thread(target=_exit_with, args=(bot_pid,), name="bot-watch", daemon=True).start()
+
+
+def _exit_with(bot_pid: int) -> None:
+    try:
+        bot = os.pidfd_open(bot_pid)  # Linux 5.3+: readable once the bot has exited
+    except ProcessLookupError:
+        os._exit(0)
+    except (AttributeError, OSError):  # no pidfd here: look every second
+        while True:
+            time.sleep(1)
+            try:
+                os.kill(bot_pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:
+                pass
+    select.select([bot], [], [])
+    os._exit(0)
 
 
 # One per bot process: every runtime's checks share it (and its loaded engines).

@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -128,3 +130,47 @@ async def test_a_command_line_run_checks_in_its_own_thread_and_starts_no_process
     report = await runtime.checks.check(outcome.run, [i.data for i in outcome.images], request)
     assert {line.name for line in report.lines()} == {"text", "delivery"}
     assert not CHECKS_PROCESS.started
+
+
+def test_a_killed_bot_leaves_no_checks_process_behind(tmp_path: Path):
+    # A bot process with a checks process, then killed outright (SIGKILL: no clean-up of its
+    # own runs): the checks process and the fork server it came from exit with it.
+    bot = subprocess.Popen(
+        [sys.executable, "-c", _BOT],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[3],
+    )
+    try:
+        assert bot.stdout is not None
+        checks_pid = int(bot.stdout.readline())
+        fork_server = int(Path(f"/proc/{checks_pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        assert _alive(checks_pid) and _alive(fork_server) and fork_server != bot.pid
+    finally:
+        bot.kill()
+        bot.wait()
+    deadline = time.monotonic() + 30
+    while (_alive(checks_pid) or _alive(fork_server)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(checks_pid) and not _alive(fork_server)
+
+
+_BOT = """
+import asyncio, os
+from bot.checks.service import CHECKS_PROCESS
+
+async def main():
+    print(await CHECKS_PROCESS.call(os.getpid), flush=True)
+    await asyncio.sleep(120)
+
+asyncio.run(main())
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its parent to read its status has exited)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
