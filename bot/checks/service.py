@@ -3,12 +3,13 @@
 The checking itself (decoding every image, OCR, pHash: tens to hundreds of milliseconds of CPU
 per image) runs, in the bot, in one checks process (started once the bot serves, or by the
 first check), at the lowest CPU priority: it never holds the bot's interpreter lock, and when
-the machine is busy the acks go first. A command-line run checks in its worker thread.
-Jobs queue behind each other there, and heavy engines (OCR models) load once. What the checks
-read and write (the run's images, the earlier output of a repeat, the check log) is read and
-stored in one worker thread of the bot. Nothing here ever fails a run: a check that raises is
-stored as "not run" with the reason, so is every check of a job whose process stopped, and a
-check pass that cannot be stored is logged and still returned.
+the machine is busy the acks go first. Jobs queue behind each other there, and heavy engines
+(OCR models) load once. What the checks read and write (the run's images, the earlier output
+of a repeat, the check log) is read and stored in one worker thread of the bot. A command-line
+run, which answers nobody meanwhile, checks in that worker thread and starts no process.
+Nothing here ever fails a run: a check that raises is stored as "not run" with the reason, so
+is every check of a job whose process stopped, and a check pass that cannot be stored is
+logged and still returned.
 """
 
 from __future__ import annotations
