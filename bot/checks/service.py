@@ -262,16 +262,15 @@ class AcceptanceChecks:
             known = self._prints.get(earlier.id)
         if known is not None:
             return Earlier(earlier.id, fingerprint=known)
-        try:
-            first = self._stored(earlier.id, "output")[:1]
+        try:  # its first image only: a repeat compares first outputs
+            outputs = self.runlog.assets(earlier.id, role="output")
+            image = self.assets.get(outputs[0].path) if outputs else None
         except (AssetStoreError, OSError, SQLAlchemyError) as exc:
-            first = []
             problem = f"run #{earlier.id}'s image could not be read ({type(exc).__name__})"
-        else:
-            problem = f"run #{earlier.id} has no stored image"
-        if not first:
             return Earlier(earlier.id, problem=problem)
-        return Earlier(earlier.id, image=first[0])
+        if image is None:
+            return Earlier(earlier.id, problem=f"run #{earlier.id} has no stored image")
+        return Earlier(earlier.id, image=image)
 
     def _keep(self, run: Run, done: Done) -> CheckReport:
         """Store the results (replacing any earlier ones) and remember the fingerprint."""

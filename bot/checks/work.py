@@ -62,8 +62,7 @@ def run_checks(job: Job) -> Done:
             pictures.append(exc)
     decoded = [p for p in pictures if not isinstance(p, ImageUnreadable)]
     whole = decoded if len(decoded) == len(job.outputs) else None  # else delivery says why
-    outputs = list(job.outputs)
-    results = [_guarded("delivery", 0, lambda: delivery_check(outputs, job.ask, whole))]
+    results = [_guarded("delivery", 0, lambda: delivery_check(job.outputs, job.ask, whole))]
     first_print: str | None = None
     for position, picture in enumerate(pictures):
         if isinstance(picture, ImageUnreadable):

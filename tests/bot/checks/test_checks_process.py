@@ -19,6 +19,7 @@ from bot.checks.model import NOT_RUN
 from bot.checks.service import BEHIND, CHECKS_NICENESS, CHECKS_PROCESS, STOPPED, ChecksStopped
 from bot.core.requests import build_request
 from bot.core.runs import RunOrigin
+from tests.bot.processes import wait_for
 from tests.conftest import RuntimeOpener
 
 DEMO = """
@@ -53,9 +54,7 @@ async def test_a_run_whose_checks_process_is_killed_keeps_its_image_and_says_why
     checking = asyncio.ensure_future(
         runtime.checks.check(outcome.run, [i.data for i in outcome.images], request)
     )
-    deadline = time.monotonic() + 30
-    while CHECKS_PROCESS.waiting < 2 and time.monotonic() < deadline:
-        await asyncio.sleep(0.01)  # until the check is read and waits behind the busy job
+    await _until_waiting(2)  # the check is read and waits behind the busy job
     assert CHECKS_PROCESS.waiting == 2 and not checking.done()
     os.kill(pid, signal.SIGKILL)
     report = await asyncio.wait_for(checking, 30)
@@ -97,9 +96,7 @@ async def test_past_the_checks_waiting_limit_a_run_is_not_checked_and_says_why(
     pid = await CHECKS_PROCESS.call(os.getpid)
     busy = asyncio.ensure_future(CHECKS_PROCESS.call(time.sleep, 30))
     try:
-        deadline = time.monotonic() + 30
-        while CHECKS_PROCESS.waiting < 1 and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+        await _until_waiting(1)
         report = await runtime.checks.check(outcome.run, [i.data for i in outcome.images])
     finally:
         os.kill(pid, signal.SIGKILL)  # ends the busy job
@@ -149,9 +146,11 @@ def test_a_killed_bot_leaves_no_checks_process_behind(tmp_path: Path):
     finally:
         bot.kill()
         bot.wait()
-    deadline = time.monotonic() + 30
-    while (_alive(checks_pid) or _alive(fork_server)) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(
+        lambda: not (_alive(checks_pid) or _alive(fork_server)) or None,
+        30,
+        "the checks process and its fork server to exit",
+    )
     assert not _alive(checks_pid) and not _alive(fork_server)
 
 
@@ -174,3 +173,12 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def _until_waiting(calls: int, timeout: float = 30) -> None:
+    """Until this many calls wait for the checks process (bounded)."""
+    deadline = time.monotonic() + timeout
+    while CHECKS_PROCESS.waiting < calls:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {calls} calls to the checks process")
+        await asyncio.sleep(0.01)
