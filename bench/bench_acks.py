@@ -2,6 +2,7 @@
 measured in the same run as the floor.
 
     uv run python bench/bench_acks.py [--waves 6] [--levels 50,200] [--max-in-flight 64]
+        [--max-finishing 4]
     uv run python bench/bench_acks.py --stats-db sqlite:////tmp/scale/1m.db   # + stats at 1M
 
 Four processes, so neither the load nor the fakes share the server's event loop or GIL:
@@ -298,6 +299,7 @@ def main(args: argparse.Namespace) -> None:
             "DATABASE_URL": args.stats_db or f"sqlite:///{tmp}/bench.db",
             "ASSET_STORE": f"file://{tmp}/assets",
             "IMAGEROUTE_MAX_IN_FLIGHT": str(args.max_in_flight),
+            "IMAGEROUTE_MAX_FINISHING": str(args.max_finishing),
         }
         ports = [free_port() for _ in range(3)]
         bot_url, bare_url, inline_url = (f"http://127.0.0.1:{p}" for p in ports)
@@ -350,12 +352,15 @@ def floor_and_bot(args: argparse.Namespace, bot_url: str, bare_url: str, inline_
     )
     results: dict[tuple[str, int], list[float]] = {}
     for level in args.levels:
+        busy = 0.0
         for _round in range(args.rounds):
             for name, url in targets:
+                t0 = time.perf_counter()
                 values = measure(url, level, args.waves, args.gap, text)
                 results.setdefault((name, level), []).extend(values)
                 if url == bot_url:
                     wait_idle(bot_url)
+                    busy += time.perf_counter() - t0
         for name, _url in targets:
             print(line(f"{name}, {level} in flight", results[(name, level)]))
         floor, ours = results[("bare Bolt", level)], results[("imageroute", level)]
@@ -365,6 +370,13 @@ def floor_and_bot(args: argparse.Namespace, bot_url: str, bare_url: str, inline_
             f"the bare Bolt app's (p50 {pct(ours, 50) / pct(floor, 50):.2f}x), "
             f"{pct(ours, 99) / pct(inline, 99):.2f}x the bare app answering before response "
             "(target p99 <= 1.5x at 200)"
+        )
+        requests = level * (args.waves + 1) * args.rounds
+        print(
+            f"  the bot's {requests} runs at {level} in flight were done {busy:.1f} s after their "
+            f"first request ({requests / busy * 60:.0f} runs a minute; the provider takes "
+            f"{PROVIDER_SECONDS:g} s, at most {args.max_in_flight} in flight, "
+            f"{args.max_finishing} finishing at once)"
         )
 
 
@@ -416,6 +428,7 @@ def parse() -> argparse.Namespace:
         "--levels", type=lambda v: [int(x) for x in v.split(",")], default=[50, 200]
     )
     parser.add_argument("--max-in-flight", type=int, default=64)
+    parser.add_argument("--max-finishing", type=int, default=4)
     parser.add_argument("--stats-db", help="serve this database and read stats during the acks")
     parser.add_argument("--stats-every", type=float, default=0.5)
     parser.add_argument("--stats-in-flight", type=int, default=20)

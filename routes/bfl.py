@@ -31,7 +31,7 @@ from routes.errors import (
 from routes.failures import ProviderFailure, clean_message, retry_after, route_error
 from routes.media import image_pixels
 from routes.model import GeneratedImage, ImageRequest, ImageResult, Usage
-from routes.pacing import Stopwatch
+from routes.pacing import Stopwatch, answer_arriving
 from routes.pricing import MEGAPIXEL
 from routes.tasks import SubmittedTask, TaskLedger
 
@@ -72,6 +72,7 @@ class BflRoute(BaseRoute):
                 base_url=self.config.base_url.rstrip("/"),
                 headers={"x-key": key, "accept": "application/json"},
                 timeout=httpx.Timeout(self.config.timeout_seconds, connect=10.0),
+                event_hooks={"response": [answer_arriving]},  # routes.pacing
             )
         return self._client
 

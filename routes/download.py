@@ -18,6 +18,7 @@ import httpx
 from routes.errors import ProviderDownError
 from routes.media import IMAGE_MIMES, sniff_mime
 from routes.model import GeneratedImage
+from routes.pacing import answer_arriving
 
 # Generous for a 4K PNG, small enough that a hostile URL cannot fill the disk or memory.
 MAX_IMAGE_BYTES = 40 * 1024 * 1024
@@ -81,6 +82,7 @@ async def fetch_image(
         ):
             if response.status_code != 200:
                 raise DownloadRefused("status", status_code=response.status_code)
+            await answer_arriving(response)  # the image is the run's answer (routes.pacing)
             if int(response.headers.get("content-length") or 0) > max_bytes:
                 raise DownloadRefused("too_large")
             async for chunk in response.aiter_bytes():

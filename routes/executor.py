@@ -23,7 +23,7 @@ from routes.base import Route
 from routes.errors import ProviderDownError, RouteError, RouteTimeoutError
 from routes.lifecycle import explain_missing_model
 from routes.model import Attempt, ImageRequest, ImageResult, ProbeKind, ProbeResult
-from routes.pacing import Stopwatch, counting_turns
+from routes.pacing import Stopwatch, counting_turns, leave_turn
 from routes.tasks import OnSubmit, SubmittedTask, TaskLedger
 
 log = logging.getLogger(__name__)
@@ -234,6 +234,7 @@ class RouteExecutor:
                 waited_s=waited,
             )
         )
+        leave_turn()  # the next attempt, if any, waits for its answer without a place
         raise error
 
     def _classified(self, error: RouteError, tasks: TaskLedger) -> RouteError:

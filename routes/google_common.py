@@ -34,6 +34,7 @@ from routes.errors import (
 from routes.failures import ProviderFailure, clean_message, retry_after, route_error
 from routes.media import sniff_mime
 from routes.model import GeneratedImage
+from routes.pacing import answer_arriving
 
 # Google's front end promises no request-id header; proxies and gateways in front of it often
 # add one, and the error body may carry a google.rpc.RequestInfo.
@@ -124,7 +125,7 @@ def make_client(
     """
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-        event_hooks={"response": [_remember]},
+        event_hooks={"response": [_remember, answer_arriving]},
     )
     options = types.HttpOptions(
         base_url=base_url,

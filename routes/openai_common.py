@@ -22,7 +22,7 @@ from routes.errors import (
 from routes.failures import ProviderFailure, retry_after, route_error
 from routes.media import decode_base64, sniff_mime
 from routes.model import GeneratedImage, ImageRequest, TokenCount
-from routes.pacing import crunch
+from routes.pacing import answer_arriving, crunch
 
 if TYPE_CHECKING:
     import openai
@@ -51,6 +51,8 @@ def make_client(
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         max_retries=0,
         default_headers=dict(headers or {}),
+        # A large answer is read once the run has its turn to finish (routes.pacing).
+        http_client=openai.DefaultAsyncHttpxClient(event_hooks={"response": [answer_arriving]}),
     )
     # The SDK fills a missing organization and project from OPENAI_ORG_ID / OPENAI_PROJECT_ID
     # and sends them as headers, even to a gateway. A route sends only what it configures: an

@@ -44,7 +44,7 @@ from routes.openai_common import (
     map_openai_error,
     require_images,
 )
-from routes.pacing import Stopwatch, crunch
+from routes.pacing import Stopwatch, answer_arriving, crunch
 
 log = logging.getLogger(__name__)
 
@@ -179,6 +179,7 @@ class SelfHostedRoute(BaseRoute):
                     auth=auth,
                     headers=headers,
                     timeout=httpx.Timeout(self.config.timeout_seconds, connect=10.0),
+                    event_hooks={"response": [answer_arriving]},  # routes.pacing
                 )
         return self._client
 

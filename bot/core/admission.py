@@ -15,8 +15,12 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 
 from bot.core.observers import Observers, WorkQueue
+from routes.pacing import Lane
 
 DEFAULT_MAX_IN_FLIGHT = 64
+# Of the runs in flight, how many may finish at once: read their answer, store it and post it
+# (routes.pacing.Lane). Waiting on a provider costs nothing; finishing costs the event loop.
+DEFAULT_MAX_FINISHING = 4
 
 
 class Ticket:
@@ -66,11 +70,16 @@ class Ticket:
 
 class RunSlots:
     """At most `limit` runs in flight in this process; requests past it wait in arrival order.
+    Of the runs in flight, at most `finishing` read, store and post their answer at once
+    (`lane`, entered by the Slack flow for each run).
 
     Everything happens on the event loop without awaiting, so no lock is needed."""
 
     def __init__(
-        self, limit: int = DEFAULT_MAX_IN_FLIGHT, observers: Observers | None = None
+        self,
+        limit: int = DEFAULT_MAX_IN_FLIGHT,
+        observers: Observers | None = None,
+        finishing: int = DEFAULT_MAX_FINISHING,
     ) -> None:
         if limit < 1:
             raise ValueError("the in-flight limit must be at least 1")
@@ -78,6 +87,7 @@ class RunSlots:
         self.in_flight = 0  # runs
         self.running = 0  # requests holding slots
         self.observers = observers
+        self.lane = Lane(min(finishing, limit))
         self._queue: deque[Ticket] = deque()
         self._seq = itertools.count()
 

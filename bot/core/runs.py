@@ -31,7 +31,7 @@ from routes.errors import InvalidRequest, RouteError
 from routes.executor import RouteExecutor
 from routes.media import extension_for
 from routes.model import GeneratedImage, ImageRequest, ImageResult
-from routes.pacing import give_way
+from routes.pacing import give_way, take_turn
 from routes.tasks import SubmittedTask
 from storage.assets import AssetStore, AssetStoreError, StoredAsset
 from storage.health import PASSIVE_ERROR_CLASSES, HealthLog
@@ -452,7 +452,10 @@ class RunService:
             if result.metadata.get(key) is not None:
                 fields[key] = str(result.metadata[key])
         # The images were made (and paid for): whatever the stores say, they stay in hand for
-        # posting, and whatever a store cannot take now waits in the spool.
+        # posting, and whatever a store cannot take now waits in the spool. Storing and posting
+        # are the run's finishing: in the Slack bot, in its lane (routes.pacing.Lane), which a
+        # large answer already entered before it was read.
+        await take_turn()
         stored, unstored = await written(self._put_outputs, row.id, images)
         final, kept = await self._complete(
             row, "succeeded", fields, result.attempts, stored, unstored

@@ -287,6 +287,12 @@ class GenerateFlow:
 
         async def one(route_id: str) -> RunOutcome | None:
             key = f"{ask.request_key}:{route_id}" if ask.request_key else None
+            # From its answer arriving to its result posted, the run takes one of the few
+            # places of this process's lane (routes.pacing).
+            with self.slots.lane.turn():
+                return await finish(route_id, key)
+
+        async def finish(route_id: str, key: str | None) -> RunOutcome | None:
             try:
                 outcome = await self.runs.run(
                     route_id,

@@ -88,6 +88,7 @@ def build_http_app(bot: SlackBot, runtime: Runtime, metrics: Metrics | None = No
             "background_tasks": len(bot.tasks),
             "runs_in_flight": bot.slots.in_flight,
             "requests_queued": bot.slots.waiting,
+            "runs_finishing": bot.slots.lane.finishing,
             "checks_waiting": CHECKS_PROCESS.waiting,
             "worker": runtime.worker_id,
             "sweeps": runtime.liveness.sweeps,
@@ -138,7 +139,11 @@ async def start_bot(settings: Settings, runtime: Runtime) -> SlackBot:
         bench_runner=runtime.bench_runner,
         config_source=runtime.config.source,
         checks=runtime.checks,
-        slots=RunSlots(settings.imageroute_max_in_flight, runtime.observers),
+        slots=RunSlots(
+            settings.imageroute_max_in_flight,
+            runtime.observers,
+            finishing=settings.imageroute_max_finishing,
+        ),
     )
     secret = (
         settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None

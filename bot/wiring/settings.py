@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.core.admission import DEFAULT_MAX_IN_FLIGHT
+from bot.core.admission import DEFAULT_MAX_FINISHING, DEFAULT_MAX_IN_FLIGHT
 
 _CHANNEL = re.compile(r"^[CGD][A-Z0-9]{2,}$")
 
@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     imageroute_heartbeat_seconds: float = Field(5.0, gt=0, le=300)
     # Runs this process keeps in flight; Slack requests past it wait in a queue and say so.
     imageroute_max_in_flight: int = Field(DEFAULT_MAX_IN_FLIGHT, ge=1, le=10_000)
+    # Of those, how many may read, store and post their answer at once.
+    imageroute_max_finishing: int = Field(DEFAULT_MAX_FINISHING, ge=1, le=1_000)
 
     @field_validator("slack_bot_token")
     @classmethod

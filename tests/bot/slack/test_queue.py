@@ -54,6 +54,25 @@ async def test_requests_past_the_limit_are_queued_and_told_so(start_harness):
         assert before.finished_at is not None and after.created_at >= before.finished_at
 
 
+async def test_runs_in_flight_together_finish_in_a_lane_as_wide_as_configured(start_harness):
+    """IMAGEROUTE_MAX_FINISHING=1: three runs wait on their provider together, then are stored
+    and posted one after the other (each upload whole before the next begins)."""
+    h = await start_harness(imageroute_max_in_flight=4, imageroute_max_finishing=1)
+    responses = await asyncio.gather(
+        *(h.command("/imagegen", f'route=slowdemo prompt="lane {i}"') for i in range(3))
+    )
+    assert [(r.status_code, r.text) for r in responses] == [(200, "")] * 3
+    await h.settle(30)
+
+    upload = ("/api/files.getUploadURLExternal", "/api/files.completeUploadExternal")
+    steps = [c.path for c in h.slack.server.calls() if c.path in upload]
+    assert steps == list(upload) * 3
+    runs = h.runtime.runlog.recent(10)
+    assert [r.status for r in runs] == ["succeeded"] * 3
+    assert max(r.created_at for r in runs) < min(r.finished_at for r in runs)  # in flight together
+    assert h.bot.slots.lane.finishing == 0
+
+
 async def test_slots_admit_in_arrival_order_and_count_whole_requests() -> None:
     slots = RunSlots(limit=3)
     running = slots.ticket(2)
