@@ -104,31 +104,51 @@ async def test_latency_leaves_out_the_turns_the_bot_made_the_call_wait(
     assert 0 < result.attempts[-1].latency_s <= provider + 0.05
 
 
-async def test_a_lane_lets_as_many_runs_finish_at_once_as_it_is_wide() -> None:
-    lane = Lane(1)
-    order: list[str] = []
-    first_in, first_go = asyncio.Event(), asyncio.Event()
+class Holder:
+    """Holds the only place of a one-wide lane until told to go."""
 
-    async def first() -> None:
-        with lane.turn():
+    def __init__(self, lane: Lane | None = None) -> None:
+        self.lane = lane or Lane(1)
+        self.held, self.done = asyncio.Event(), asyncio.Event()
+
+    async def hold(self) -> None:
+        with self.lane.turn():
             await take_turn()
-            first_in.set()
-            await first_go.wait()
-            order.append("first")
+            self.held.set()
+            await self.done.wait()
 
-    async def second() -> None:
+    async def __aenter__(self) -> Holder:
+        self.task = asyncio.ensure_future(self.hold())
+        await self.held.wait()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.done.set()
+        await self.task
+
+
+async def answered(calls: Callable[[], int], n: int) -> None:
+    for _ in range(100):
+        if calls() >= n:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"the fake saw {calls()} calls, not {n}")
+
+
+async def test_a_lane_lets_as_many_runs_finish_at_once_as_it_is_wide() -> None:
+    order: list[str] = []
+
+    async def second(lane: Lane) -> None:
         with lane.turn():
             await take_turn()
             order.append("second")
 
-    a = asyncio.ensure_future(first())
-    await first_in.wait()
-    b = asyncio.ensure_future(second())
-    await asyncio.sleep(0.05)
-    assert order == [] and lane.finishing == 1  # the second waits for the first's place
-    first_go.set()
-    await asyncio.gather(a, b)
-    assert order == ["first", "second"] and lane.finishing == 0
+    async with Holder() as holder:
+        waiting = asyncio.ensure_future(second(holder.lane))
+        await asyncio.sleep(0.05)
+        assert order == [] and holder.lane.finishing == 1  # waits for the holder's place
+    await asyncio.wait_for(waiting, 1)
+    assert order == ["second"] and holder.lane.finishing == 0
 
 
 async def test_a_turn_is_one_place_given_back_by_a_failed_attempt_and_gone_after_its_block() -> (
@@ -213,16 +233,8 @@ async def test_a_large_answer_is_read_once_the_run_has_its_turn_and_a_small_one_
     openai_fake.image = noisy_png()
     text = f'[routes.o]\nkind = "openai"\napi_key = "sk-wire-1"\nbase_url = "{openai_fake.url}"\n'
     route = executor(build_route(parse_config(text, "t.toml").routes["o"]))
-    lane = Lane(1)
-    held, done = asyncio.Event(), asyncio.Event()
 
-    async def holder() -> None:
-        with lane.turn():
-            await take_turn()
-            held.set()
-            await done.wait()
-
-    async def run() -> tuple[float, ImageResult | RouteError]:
+    async def run(lane: Lane) -> tuple[float, ImageResult | RouteError]:
         t0 = time.perf_counter()
         with lane.turn():
             try:
@@ -233,61 +245,23 @@ async def test_a_large_answer_is_read_once_the_run_has_its_turn_and_a_small_one_
                 result = exc
         return time.perf_counter() - t0, result
 
-    holding = asyncio.ensure_future(holder())
-    await held.wait()
-    # An error answer is small: read at once, the lane full or not.
-    openai_fake.queue("generations", openai_error(400, "Invalid prompt", code="invalid_value"))
-    _, refused = await asyncio.wait_for(run(), 5)
-    assert isinstance(refused, RouteError) and refused.status_code == 400
-    assert lane.finishing == 1
-    # The image answer arrives, and waits for the place the holder has.
-    running = asyncio.ensure_future(run())
-    for _ in range(100):
-        if len(openai_fake.calls("generations")) == 2:
-            break
-        await asyncio.sleep(0.02)
-    assert len(openai_fake.calls("generations")) == 2
-    await asyncio.sleep(0.3)
-    assert not running.done()
-    done.set()
-    await holding
+    async with Holder() as holder:
+        # An error answer is small: read at once, the lane full or not.
+        openai_fake.queue("generations", openai_error(400, "Invalid prompt", code="invalid_value"))
+        _, refused = await asyncio.wait_for(run(holder.lane), 5)
+        assert isinstance(refused, RouteError) and refused.status_code == 400
+        assert holder.lane.finishing == 1
+        # The image answer arrives, and waits for the place the holder has.
+        running = asyncio.ensure_future(run(holder.lane))
+        await answered(lambda: len(openai_fake.calls("generations")), 2)
+        await asyncio.sleep(0.3)
+        assert not running.done()
     wall, result = await asyncio.wait_for(running, 5)
     assert isinstance(result, ImageResult), result
     assert result.images[0].data == openai_fake.image
-    assert lane.finishing == 0
+    assert holder.lane.finishing == 0
     # The provider's latency leaves out the wait for the place.
     assert wall >= 0.3 and result.latency_s < wall - 0.25
-
-
-class Holder:
-    """Holds the only place of a one-wide lane until told to go."""
-
-    def __init__(self, lane: Lane | None = None) -> None:
-        self.lane = lane or Lane(1)
-        self.held, self.done = asyncio.Event(), asyncio.Event()
-
-    async def hold(self) -> None:
-        with self.lane.turn():
-            await take_turn()
-            self.held.set()
-            await self.done.wait()
-
-    async def __aenter__(self) -> Holder:
-        self.task = asyncio.ensure_future(self.hold())
-        await self.held.wait()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.done.set()
-        await self.task
-
-
-async def answered(calls: Callable[[], int], n: int) -> None:
-    for _ in range(100):
-        if calls() >= n:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"the fake saw {calls()} calls, not {n}")
 
 
 async def test_the_openai_clients_read_a_large_answer_only_in_the_runs_turn(
