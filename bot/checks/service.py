@@ -72,17 +72,19 @@ class ChecksProcess:
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
-        self.waiting = 0  # calls handed to the process and not answered yet (the checks' queue)
+        self.waiting = 0  # checks handed to the process and not answered yet (the checks' queue)
 
     @property
     def started(self) -> bool:
         """Whether a checks process is running (or starting) now."""
         return self._pool is not None
 
-    async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(*args)` in the checks process (both picklable); ChecksStopped if it exits."""
+    async def call(self, fn: Callable[..., T], *args: Any, check: bool = True) -> T:
+        """`fn(*args)` in the checks process (both picklable); ChecksStopped if it exits.
+        Counted in `waiting` unless it is not a run's checks (`check=False`: the warm-up)."""
         pool = self._executor()
-        self.waiting += 1
+        counted = 1 if check else 0
+        self.waiting += counted
         try:
             return await asyncio.wrap_future(pool.submit(fn, *args))
         except BrokenProcessPool as exc:
@@ -92,7 +94,7 @@ class ChecksProcess:
             pool.shutdown(wait=False)
             raise ChecksStopped(str(exc)) from None
         finally:
-            self.waiting -= 1
+            self.waiting -= counted
 
     def _executor(self) -> ProcessPoolExecutor:
         with self._lock:
@@ -226,7 +228,7 @@ class AcceptanceChecks:
         if not (self.enabled and self.own_process):
             return
         try:
-            await CHECKS_PROCESS.call(_warm_up)
+            await CHECKS_PROCESS.call(_warm_up, check=False)
         except Exception:  # the first check starts it then, or says why it cannot
             log.warning("the checks process could not be started ahead", exc_info=True)
 

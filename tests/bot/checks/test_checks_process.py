@@ -77,8 +77,10 @@ async def test_warming_starts_a_process_with_what_every_check_imports(
 ):
     with pytest.raises(ChecksStopped):
         await CHECKS_PROCESS.call(os._exit, 3)  # a new process from here on
-    await open_runtime(DEMO, role="bot").checks.warm()
-    assert CHECKS_PROCESS.waiting == 0
+    warming = asyncio.ensure_future(open_runtime(DEMO, role="bot").checks.warm())
+    await asyncio.sleep(0)  # handed to the process: not a run's checks, so none is waiting
+    assert CHECKS_PROCESS.started and not warming.done() and CHECKS_PROCESS.waiting == 0
+    await warming
     assert await CHECKS_PROCESS.call(_imported, ("imagehash", "PIL.PngImagePlugin"))
 
 
