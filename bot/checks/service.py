@@ -265,8 +265,7 @@ class AcceptanceChecks:
         if known is not None:
             return Earlier(earlier.id, fingerprint=known)
         try:  # its first image only: a repeat compares first outputs
-            outputs = self.runlog.assets(earlier.id, role="output")
-            image = self.assets.get(outputs[0].path) if outputs else None
+            image = self._first_stored(earlier.id, "output")
         except (AssetStoreError, OSError, SQLAlchemyError) as exc:
             problem = f"run #{earlier.id}'s image could not be read ({type(exc).__name__})"
             return Earlier(earlier.id, problem=problem)
@@ -290,6 +289,11 @@ class AcceptanceChecks:
     def _stored(self, run_id: int, role: str) -> list[bytes]:
         return [self.assets.get(a.path) for a in self.runlog.assets(run_id, role=role)]
 
+    def _first_stored(self, run_id: int, role: str) -> bytes | None:
+        """The run's first stored image of `role`, the only one read."""
+        stored = self.runlog.assets(run_id, role=role)
+        return self.assets.get(stored[0].path) if stored else None
+
     def _inputs(self, run: Run, request: ImageRequest | None) -> tuple[bytes | None, bytes | None]:
         """The edit's source image and mask: from the request in hand, else as stored."""
         if request is not None:
@@ -297,6 +301,4 @@ class AcceptanceChecks:
             return source, request.mask.data if request.mask is not None else None
         if not run.input_assets or run.id is None:
             return None, None
-        inputs = self._stored(run.id, "input")
-        masks = self._stored(run.id, "mask")
-        return (inputs[0] if inputs else None), (masks[0] if masks else None)
+        return self._first_stored(run.id, "input"), self._first_stored(run.id, "mask")
